@@ -1,0 +1,33 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/bitnet-go/bitnet/gguf"
+)
+
+func main() {
+	f, err := gguf.Open(os.Args[1])
+	if err != nil {
+		fmt.Println(err)
+		os.Exit(1)
+	}
+	fmt.Println("version", f.Version, "dialect", f.Dialect, "align", f.Alignment, "data", f.DataOffset, "mapped", f.Mapped)
+	for _, kv := range f.KVs {
+		s := fmt.Sprint(kv.Value.V)
+		if a, ok := kv.Value.V.(gguf.Array); ok {
+			s = fmt.Sprintf("array[%s x %d]", a.Elem, a.Len())
+		}
+		if len(s) > 80 {
+			s = s[:80]
+		}
+		fmt.Printf("  %s (%s) = %s\n", kv.Key, kv.Value.Type, s)
+	}
+	for i, t := range f.Tensors {
+		if i < 16 || len(os.Args) > 2 {
+			fmt.Printf("  %-28s %v %s raw=%d off=%d size=%d\n", t.Name, t.Dims, t.Type, t.RawType, t.Offset, t.Size)
+		}
+	}
+	fmt.Println(len(f.Tensors), "tensors")
+}
