@@ -24,9 +24,9 @@
 //     temperature 1 and sorts the candidates by probability. It keeps the
 //     shortest prefix whose cumulative probability reaches TopP, and always
 //     at least one token. TopP >= 1 turns the step off.
-//  4. Min-p. Keeps the candidates whose probability (again at temperature
-//     1) is at least MinP times the probability of the most likely
-//     candidate. It checks this on logits, as llama.cpp does:
+//  4. Min-p. Keeps the candidates whose probability (again at
+//     temperature 1) is at least MinP times the probability of the most
+//     likely candidate. It checks this on logits, as llama.cpp does:
 //     logit >= maxLogit + ln(MinP). MinP <= 0 turns the step off.
 //  5. Temperature. Divides the remaining logits by Temp.
 //  6. Softmax over the remaining candidates, then one draw from a seeded
@@ -119,6 +119,7 @@ type Sampler struct {
 	nVocab int
 
 	cand []candidate // len nVocab, reused by every call
+	work []float32   // penalized copy of the logits (only if penalties can apply)
 
 	// Penalty window: ring buffer of the last RepeatLastN accepted tokens
 	// and per-token occurrence counts within it.
@@ -150,6 +151,7 @@ func New(p Params, nVocab int) *Sampler {
 	if p.RepeatLastN > 0 {
 		s.ring = make([]int32, p.RepeatLastN)
 		s.counts = make([]int32, nVocab)
+		s.work = make([]float32, nVocab)
 	}
 	return s
 }
@@ -265,52 +267,48 @@ func Greedy(logits []float32) int32 {
 // returns the surviving candidates (a prefix of s.cand) with p set. For
 // Temp <= 0 it returns just the argmax, with p = 1.
 func (s *Sampler) apply(logits []float32) []candidate {
-	if len(logits) != s.nVocab {
+	n := s.nVocab
+	if len(logits) != n {
 		panic("sampler: len(logits) != nVocab")
 	}
-	cur := s.cand[:s.nVocab]
+	src := s.penalize(logits)
 	negInf := float32(math.Inf(-1))
-	for i, l := range logits {
-		if l != l {
-			l = negInf
-		}
-		cur[i] = candidate{id: int32(i), logit: l}
-	}
-	s.applyPenalties(cur)
 
 	if s.p.Temp <= 0 {
-		best := 0
-		for i := 1; i < len(cur); i++ {
-			if cur[i].logit > cur[best].logit {
-				best = i
-			}
+		best := Greedy(src)
+		l := negInf
+		if best < 0 { // all NaN
+			best = 0
+		} else {
+			l = src[best]
 		}
-		cur[0] = candidate{id: cur[best].id, logit: cur[best].logit, p: 1}
-		return cur[:1]
+		cur := s.cand[:1]
+		cur[0] = candidate{id: best, logit: l, p: 1}
+		return cur
 	}
 
+	var cur []candidate
 	sorted := false
-	if k := s.p.TopK; k > 0 {
-		cur = topK(cur, k)
+	if k := s.p.TopK; k > 0 && k <= n/4 {
+		cur = topKSelect(src, k, s.cand)
 		sorted = true
-	}
-	if s.p.TopP < 1 {
-		if !sorted {
+	} else {
+		cur = s.cand[:n]
+		for i, l := range src {
+			if l != l {
+				l = negInf
+			}
+			cur[i] = candidate{id: int32(i), logit: l}
+		}
+		if k > 0 {
 			slices.SortFunc(cur, cmpCandidate)
+			cur = cur[:min(k, n)]
 			sorted = true
 		}
-		softmax(cur)
-		target := float64(s.p.TopP)
-		var cum float64
-		keep := len(cur)
-		for i := range cur {
-			cum += cur[i].p
-			if cum >= target {
-				keep = i + 1
-				break
-			}
-		}
-		cur = cur[:keep]
+	}
+	if s.p.TopP < 1 {
+		cur = topP(cur, s.p.TopP, sorted)
+		sorted = true
 	}
 	if s.p.MinP > 0 {
 		cur = minP(cur, s.p.MinP, sorted)
@@ -324,27 +322,105 @@ func (s *Sampler) apply(logits []float32) []candidate {
 	return cur
 }
 
-// applyPenalties applies llama.cpp's repetition, frequency and presence
-// penalties in place.
-func (s *Sampler) applyPenalties(cur []candidate) {
+// penalize applies llama.cpp's repetition, frequency and presence
+// penalties. If none of them can apply it returns logits unchanged.
+// Otherwise it returns s.work, a penalized copy. The cost is O(nVocab) for
+// the copy plus O(RepeatLastN) for the penalties.
+func (s *Sampler) penalize(logits []float32) []float32 {
 	p := &s.p
 	if s.filled == 0 || (p.RepeatPenalty == 1 && p.FreqPenalty == 0 && p.PresencePenalty == 0) {
-		return
+		return logits
 	}
-	// cur is still in id order here (cur[i].id == i), so counts can be
-	// indexed directly.
-	for i, c := range s.counts {
-		if c == 0 {
+	w := s.work
+	copy(w, logits)
+	window := s.ring[:s.filled]
+	// Each distinct token is penalized once. Its count is negated to mark it
+	// as done, and the sign is restored afterwards.
+	for _, tok := range window {
+		if tok < 0 || int(tok) >= s.nVocab {
 			continue
 		}
-		l := cur[i].logit
+		c := s.counts[tok]
+		if c <= 0 {
+			continue
+		}
+		l := w[tok]
 		if l <= 0 {
 			l *= p.RepeatPenalty
 		} else {
 			l /= p.RepeatPenalty
 		}
 		l -= float32(c)*p.FreqPenalty + p.PresencePenalty
-		cur[i].logit = l
+		w[tok] = l
+		s.counts[tok] = -c
+	}
+	for _, tok := range window {
+		if tok >= 0 && int(tok) < s.nVocab && s.counts[tok] < 0 {
+			s.counts[tok] = -s.counts[tok]
+		}
+	}
+	return w
+}
+
+// Adaptive sorting for top-p over a large unsorted set, as in llama.cpp.
+// Only the best topPPartial candidates are sorted at first. The rest is
+// sorted only if the nucleus turns out to be larger than that.
+const (
+	topPPartialMin = 1024
+	topPPartial    = 256
+)
+
+// topP takes a softmax of cur at temperature 1 and keeps the shortest
+// prefix, in descending order, whose cumulative probability is >= p. It
+// always keeps at least one candidate. The result is sorted.
+func topP(cur []candidate, p float32, sorted bool) []candidate {
+	softmax(cur)       // the probabilities do not depend on the order
+	prefix := len(cur) // leading entries known to be in final order
+	if !sorted {
+		if len(cur) > topPPartialMin {
+			prefix = topPPartial
+			partialSort(cur, prefix)
+		} else {
+			slices.SortFunc(cur, cmpCandidate)
+		}
+	}
+	target := float64(p)
+	var cum float64
+	for i := range cur {
+		if i == prefix {
+			// The nucleus is larger than the sorted part. Everything in the
+			// tail ranks below the prefix, so sorting the tail completes the
+			// order.
+			slices.SortFunc(cur[prefix:], cmpCandidate)
+			prefix = len(cur)
+		}
+		cum += cur[i].p
+		if cum >= target {
+			return cur[:i+1]
+		}
+	}
+	if prefix < len(cur) { // unreachable unless rounding: keep all, sorted
+		slices.SortFunc(cur[prefix:], cmpCandidate)
+	}
+	return cur
+}
+
+// partialSort puts the k best candidates of cur, sorted, into cur[:k] and
+// leaves the others (in any order) in cur[k:]. Requires 0 < k <= len(cur).
+func partialSort(cur []candidate, k int) {
+	h := cur[:k]
+	for i := k/2 - 1; i >= 0; i-- {
+		siftDown(h, i)
+	}
+	for i := k; i < len(cur); i++ {
+		if better(&cur[i], &h[0]) {
+			h[0], cur[i] = cur[i], h[0]
+			siftDown(h, 0)
+		}
+	}
+	for end := k - 1; end > 0; end-- {
+		h[0], h[end] = h[end], h[0]
+		siftDown(h[:end], 0)
 	}
 }
 
@@ -369,25 +445,31 @@ func cmpCandidate(a, b candidate) int {
 	return 0
 }
 
-// topK moves the k best candidates to the front of cur, sorted by
-// descending logit (ties broken by lower id), and returns that prefix. For
-// small k it uses a bounded min-heap, which is O(n log k), instead of
-// sorting the whole vocabulary.
-func topK(cur []candidate, k int) []candidate {
-	n := len(cur)
-	if k >= n || k > n/4 {
-		slices.SortFunc(cur, cmpCandidate)
-		return cur[:min(k, n)]
+// topKSelect writes the k best entries of src into buf[:k] and returns
+// that slice. The entries are sorted by descending logit, with ties broken
+// by lower id. It keeps a bounded min-heap, which is O(n log k), instead of
+// sorting the whole vocabulary. NaN is treated as -Inf. Requires
+// 0 < k <= len(src) and len(buf) >= k.
+func topKSelect(src []float32, k int, buf []candidate) []candidate {
+	negInf := float32(math.Inf(-1))
+	// h is a min-heap with respect to "better": the root is the worst of
+	// the k kept so far.
+	h := buf[:k]
+	for i := range h {
+		l := src[i]
+		if l != l {
+			l = negInf
+		}
+		h[i] = candidate{id: int32(i), logit: l}
 	}
-	// h = cur[:k] is a min-heap with respect to "better": the root is the
-	// worst of the k kept so far.
-	h := cur[:k]
 	for i := k/2 - 1; i >= 0; i-- {
 		siftDown(h, i)
 	}
-	for i := k; i < n; i++ {
-		if better(&cur[i], &h[0]) {
-			h[0], cur[i] = cur[i], h[0]
+	// Later ids lose ties, so only a strictly larger logit replaces the
+	// root. A NaN never compares larger, so it never gets in.
+	for i := k; i < len(src); i++ {
+		if l := src[i]; l > h[0].logit {
+			h[0] = candidate{id: int32(i), logit: l}
 			siftDown(h, 0)
 		}
 	}

@@ -1,0 +1,122 @@
+package ref
+
+import "encoding/binary"
+
+// Q6_K: 256 values in 210 bytes: ql[128] (low 4 bits), qh[64] (high 2
+// bits), scales[16] (int8), d (f16).
+const Q6_KBlockBytes = 210
+
+// Q4_K: 256 values in 144 bytes: d, dmin (f16), scales[12] (6-bit scales and
+// mins of 8 sub-blocks), qs[128] (4-bit quants).
+const Q4_KBlockBytes = 144
+
+// q6Values writes the 256 signed 6-bit values (−32..31) of a Q6_K block.
+func q6Values(dst *[QK_K]int8, b []byte) {
+	ql, qh := b[0:128], b[128:192]
+	for n := 0; n < 2; n++ {
+		l0, h0, y0 := n*64, n*32, n*128
+		for l := 0; l < 32; l++ {
+			dst[y0+l] = int8(ql[l0+l]&0xF|(qh[h0+l]>>0&3)<<4) - 32
+			dst[y0+l+32] = int8(ql[l0+l+32]&0xF|(qh[h0+l]>>2&3)<<4) - 32
+			dst[y0+l+64] = int8(ql[l0+l]>>4|(qh[h0+l]>>4&3)<<4) - 32
+			dst[y0+l+96] = int8(ql[l0+l+32]>>4|(qh[h0+l]>>6&3)<<4) - 32
+		}
+	}
+}
+
+// DequantQ6K expands Q6_K rows into floats: y = d·scale·q.
+func DequantQ6K(dst []float32, src []byte) {
+	var q [QK_K]int8
+	for i := 0; i < len(dst)/QK_K; i++ {
+		b := src[i*Q6_KBlockBytes:]
+		q6Values(&q, b)
+		sc := b[192:208]
+		d := F16ToF32(binary.LittleEndian.Uint16(b[208:]))
+		for j := 0; j < QK_K; j++ {
+			dst[i*QK_K+j] = d * float32(int8(sc[j/16])) * float32(q[j])
+		}
+	}
+}
+
+// DotQ6K is the Q6_K × Q8_K dot of one row: per block the integer
+// Σ scale_j Σ q6·q8, times fp16(d)·y.d.
+func DotQ6K(row []byte, y []BlockQ8K) float32 {
+	var q [QK_K]int8
+	var sum float32
+	for i := range y {
+		b := row[i*Q6_KBlockBytes:]
+		q6Values(&q, b)
+		sc := b[192:208]
+		var isum int32
+		for j := 0; j < 16; j++ {
+			var s int32
+			for l := j * 16; l < j*16+16; l++ {
+				s += int32(q[l]) * int32(y[i].Qs[l])
+			}
+			isum += int32(int8(sc[j])) * s
+		}
+		d := F16ToF32(binary.LittleEndian.Uint16(b[208:])) * y[i].D
+		sum += d * float32(isum)
+	}
+	return sum
+}
+
+// q4kScaleMin returns the 6-bit scale and min of sub-block j.
+func q4kScaleMin(j int, q []byte) (sc, m uint8) {
+	if j < 4 {
+		return q[j] & 63, q[j+4] & 63
+	}
+	return q[j+4]&0xF | (q[j-4]>>6)<<4, q[j+4]>>4 | (q[j]>>6)<<4
+}
+
+// q4Values writes the 256 4-bit values (0..15) of a Q4_K block.
+func q4Values(dst *[QK_K]uint8, qs []byte) {
+	for j := 0; j < 4; j++ {
+		for l := 0; l < 32; l++ {
+			dst[j*64+l] = qs[j*32+l] & 0xF
+			dst[j*64+32+l] = qs[j*32+l] >> 4
+		}
+	}
+}
+
+// DequantQ4K expands Q4_K rows into floats: y = d·sc·q − dmin·m.
+func DequantQ4K(dst []float32, src []byte) {
+	var q [QK_K]uint8
+	for i := 0; i < len(dst)/QK_K; i++ {
+		b := src[i*Q4_KBlockBytes:]
+		d := F16ToF32(binary.LittleEndian.Uint16(b))
+		dmin := F16ToF32(binary.LittleEndian.Uint16(b[2:]))
+		q4Values(&q, b[16:144])
+		for j := 0; j < 8; j++ {
+			sc, m := q4kScaleMin(j, b[4:16])
+			d1, m1 := d*float32(sc), dmin*float32(m)
+			for l := j * 32; l < j*32+32; l++ {
+				dst[i*QK_K+l] = d1*float32(q[l]) - m1
+			}
+		}
+	}
+}
+
+// DotQ4K is the Q4_K × Q8_K dot of one row.
+func DotQ4K(row []byte, y []BlockQ8K) float32 {
+	var q [QK_K]uint8
+	var sum float32
+	for i := range y {
+		b := row[i*Q4_KBlockBytes:]
+		q4Values(&q, b[16:144])
+		var isum, imin int32
+		for j := 0; j < 8; j++ {
+			sc, m := q4kScaleMin(j, b[4:16])
+			var s int32
+			for l := j * 32; l < j*32+32; l++ {
+				s += int32(q[l]) * int32(y[i].Qs[l])
+			}
+			isum += int32(sc) * s
+			imin += int32(m) * (int32(y[i].Bsums[2*j]) + int32(y[i].Bsums[2*j+1]))
+		}
+		d := F16ToF32(binary.LittleEndian.Uint16(b)) * y[i].D
+		dmin := F16ToF32(binary.LittleEndian.Uint16(b[2:])) * y[i].D
+		sum += d*float32(isum) - dmin*float32(imin)
+	}
+	return sum
+}

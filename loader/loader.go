@@ -1,0 +1,307 @@
+// Package loader turns a GGUF file into a runtime.Model (and, through
+// package loader/tokenizer, a tokenizer): architecture and hyperparameters
+// from the metadata with llama.cpp's defaults, tensors by name with their
+// shapes and types checked, tied embeddings resolved.
+package loader
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/bitnet-go/bitnet/gguf"
+	"github.com/bitnet-go/bitnet/runtime"
+)
+
+// Supported architectures (general.architecture) and their FFN activation.
+var architectures = map[string]runtime.Activation{
+	"bitnet-b1.58": runtime.ReLU2, // the official 2B4T GGUF
+	"bitnet-25":    runtime.ReLU2, // the first 2B4T upload (same graph)
+	"bitnet":       runtime.SiLU,  // 1bitLLM conversions
+}
+
+// Model is a loaded model together with the file that backs its weights.
+type Model struct {
+	*runtime.Model
+	File *gguf.File
+}
+
+// Close releases the file mapping; the model must not be used afterwards.
+func (m *Model) Close() error { return m.File.Close() }
+
+// Load opens a GGUF model file.
+func Load(path string) (*Model, error) {
+	f, err := gguf.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	m, err := FromFile(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &Model{Model: m, File: f}, nil
+}
+
+// ConfigFromFile reads the hyperparameters of a BitNet model.
+func ConfigFromFile(f *gguf.File) (runtime.Config, error) {
+	var c runtime.Config
+	arch, err := f.GetString("general.architecture")
+	if err != nil {
+		return c, err
+	}
+	act, ok := architectures[arch]
+	if !ok {
+		return c, fmt.Errorf("unknown architecture %q (supported: bitnet-b1.58, bitnet-25, bitnet)", arch)
+	}
+	c.Arch, c.Activation = arch, act
+	u := func(key string, def int) (int, error) {
+		full := arch + "." + key
+		if _, ok := f.Get(full); !ok {
+			if def < 0 {
+				return 0, fmt.Errorf("metadata key %q is missing", full)
+			}
+			return def, nil
+		}
+		v, err := f.GetUint(full)
+		if err != nil {
+			return 0, err
+		}
+		if v > 1<<24 {
+			return 0, fmt.Errorf("metadata key %q = %d is out of range", full, v)
+		}
+		return int(v), nil
+	}
+	if c.Dim, err = u("embedding_length", -1); err != nil {
+		return c, err
+	}
+	if c.Layers, err = u("block_count", -1); err != nil {
+		return c, err
+	}
+	if c.FFN, err = u("feed_forward_length", -1); err != nil {
+		return c, err
+	}
+	if c.Heads, err = u("attention.head_count", -1); err != nil {
+		return c, err
+	}
+	if c.Heads == 0 {
+		return c, fmt.Errorf("%s.attention.head_count is 0", arch)
+	}
+	if c.KVHeads, err = u("attention.head_count_kv", c.Heads); err != nil {
+		return c, err
+	}
+	if c.TrainCtx, err = u("context_length", 0); err != nil {
+		return c, err
+	}
+	if c.HeadDim, err = u("attention.key_length", c.Dim/c.Heads); err != nil {
+		return c, err
+	}
+	vlen, err := u("attention.value_length", c.HeadDim)
+	if err != nil {
+		return c, err
+	}
+	if vlen != c.HeadDim {
+		return c, fmt.Errorf("value length %d != key length %d is not supported", vlen, c.HeadDim)
+	}
+	if c.RopeDim, err = u("rope.dimension_count", c.HeadDim); err != nil {
+		return c, err
+	}
+	c.RopeBase = 10000
+	if _, ok := f.Get(arch + ".rope.freq_base"); ok {
+		b, err := f.GetFloat(arch + ".rope.freq_base")
+		if err != nil {
+			return c, err
+		}
+		c.RopeBase = float32(b)
+	}
+	if st, err := f.GetString(arch + ".rope.scaling.type"); err == nil && st != "none" && st != "linear" {
+		return c, fmt.Errorf("rope scaling type %q is not supported", st)
+	}
+	if fac, err := f.GetFloat(arch + ".rope.scaling.factor"); err == nil && fac != 0 && fac != 1 {
+		return c, fmt.Errorf("rope scaling factor %g is not supported", fac)
+	}
+	eps, err := f.GetFloat(arch + ".attention.layer_norm_rms_epsilon")
+	if err != nil {
+		return c, err
+	}
+	c.NormEps = float32(eps)
+	// n_vocab comes from the token list, like llama.cpp; fall back to the
+	// embedding's row count.
+	if toks, ok := f.Get("tokenizer.ggml.tokens"); ok {
+		if a, err := toks.Array(); err == nil {
+			c.Vocab = a.Len()
+		}
+	}
+	if t, ok := f.Tensor("token_embd.weight"); ok && len(t.Dims) == 2 {
+		if c.Vocab == 0 {
+			c.Vocab = int(t.Dims[1])
+		}
+	}
+	return c, c.Validate()
+}
+
+var formats = map[gguf.Type]runtime.Format{
+	gguf.F32:   runtime.F32,
+	gguf.F16:   runtime.F16,
+	gguf.BF16:  runtime.BF16,
+	gguf.Q8_0:  runtime.Q8_0,
+	gguf.Q4_K:  runtime.Q4_K,
+	gguf.Q6_K:  runtime.Q6_K,
+	gguf.TQ1_0: runtime.TQ1_0,
+	gguf.TQ2_0: runtime.TQ2_0,
+	gguf.I2_S:  runtime.I2S,
+}
+
+// ternaryOK lists the formats accepted for the projection matrices; the
+// embedding (and so the tied head) may also be a k-quant or Q8_0.
+var projectionFormats = map[runtime.Format]bool{
+	runtime.F32: true, runtime.F16: true, runtime.BF16: true,
+	runtime.TQ1_0: true, runtime.TQ2_0: true, runtime.I2S: true,
+	runtime.Q8_0: true,
+}
+
+type tensorLoader struct {
+	f *gguf.File
+}
+
+func (l *tensorLoader) matrix(name string, rows, cols int, allowed map[runtime.Format]bool) (*runtime.Matrix, error) {
+	t, ok := l.f.Tensor(name)
+	if !ok {
+		return nil, fmt.Errorf("tensor %q is missing", name)
+	}
+	if len(t.Dims) != 2 || t.Dims[0] != uint64(cols) || t.Dims[1] != uint64(rows) {
+		return nil, fmt.Errorf("tensor %q has shape %v, want [%d %d]", name, t.Dims, cols, rows)
+	}
+	fmtw, ok := formats[t.Type]
+	if !ok || (allowed != nil && !allowed[fmtw]) {
+		return nil, fmt.Errorf("tensor %q has type %s, which is not supported here", name, t.Type)
+	}
+	data, err := l.f.TensorData(t)
+	if err != nil {
+		return nil, err
+	}
+	m, err := runtime.NewMatrix(fmtw, rows, cols, data)
+	if err != nil {
+		return nil, fmt.Errorf("tensor %q: %w", name, err)
+	}
+	return m, nil
+}
+
+func (l *tensorLoader) vector(name string, n int) ([]float32, error) {
+	t, ok := l.f.Tensor(name)
+	if !ok {
+		return nil, fmt.Errorf("tensor %q is missing", name)
+	}
+	if len(t.Dims) != 1 || t.Dims[0] != uint64(n) {
+		return nil, fmt.Errorf("tensor %q has shape %v, want [%d]", name, t.Dims, n)
+	}
+	m, err := l.matrix1(t, n)
+	if err != nil {
+		return nil, fmt.Errorf("tensor %q: %w", name, err)
+	}
+	return m, nil
+}
+
+// matrix1 reads a 1-D tensor into a fresh float32 slice.
+func (l *tensorLoader) matrix1(t *gguf.TensorInfo, n int) ([]float32, error) {
+	fmtw, ok := formats[t.Type]
+	if !ok || (fmtw != runtime.F32 && fmtw != runtime.F16 && fmtw != runtime.BF16) {
+		return nil, fmt.Errorf("type %s is not supported for a vector", t.Type)
+	}
+	data, err := l.f.TensorData(t)
+	if err != nil {
+		return nil, err
+	}
+	m, err := runtime.NewMatrix(fmtw, 1, n, data)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]float32, n)
+	m.RowF32(out, 0)
+	return out, nil
+}
+
+// optionalScale reads an optional one-element scale tensor (0 if absent).
+func (l *tensorLoader) optionalScale(name string) (float32, error) {
+	t, ok := l.f.Tensor(name)
+	if !ok {
+		return 0, nil
+	}
+	if t.Elements() != 1 {
+		return 0, fmt.Errorf("tensor %q has shape %v, want one element", name, t.Dims)
+	}
+	v, err := l.matrix1(t, 1)
+	if err != nil {
+		return 0, fmt.Errorf("tensor %q: %w", name, err)
+	}
+	return v[0], nil
+}
+
+// FromFile builds a model whose weights alias f's tensor data.
+func FromFile(f *gguf.File) (*runtime.Model, error) {
+	c, err := ConfigFromFile(f)
+	if err != nil {
+		return nil, err
+	}
+	l := &tensorLoader{f}
+	m := &runtime.Model{Config: c}
+	if m.Embed, err = l.matrix("token_embd.weight", c.Vocab, c.Dim, nil); err != nil {
+		return nil, err
+	}
+	if m.OutputNorm, err = l.vector("output_norm.weight", c.Dim); err != nil {
+		return nil, err
+	}
+	// Both fork graph builders compute logits with token_embd even when an
+	// output.weight exists; do the same.
+	m.Output = m.Embed
+	for _, t := range f.Tensors {
+		if strings.HasSuffix(t.Name, ".bias") {
+			return nil, fmt.Errorf("tensor %q: biases are not supported (BitLinear has none)", t.Name)
+		}
+	}
+	m.Layers = make([]runtime.Layer, c.Layers)
+	for i := range m.Layers {
+		L := &m.Layers[i]
+		p := fmt.Sprintf("blk.%d.", i)
+		vecs := []struct {
+			dst  *[]float32
+			name string
+			n    int
+		}{
+			{&L.AttnNorm, "attn_norm", c.Dim},
+			{&L.AttnSubNorm, "attn_sub_norm", c.QDim()},
+			{&L.FFNNorm, "ffn_norm", c.Dim},
+			{&L.FFNSubNorm, "ffn_sub_norm", c.FFN},
+		}
+		for _, v := range vecs {
+			if *v.dst, err = l.vector(p+v.name+".weight", v.n); err != nil {
+				return nil, err
+			}
+		}
+		mats := []struct {
+			dst        **runtime.Matrix
+			scale      *float32
+			name       string
+			rows, cols int
+		}{
+			{&L.Wq, &L.ScaleQ, "attn_q", c.QDim(), c.Dim},
+			{&L.Wk, &L.ScaleK, "attn_k", c.KVDim(), c.Dim},
+			{&L.Wv, &L.ScaleV, "attn_v", c.KVDim(), c.Dim},
+			{&L.Wo, &L.ScaleO, "attn_output", c.Dim, c.QDim()},
+			{&L.Wgate, &L.ScaleGate, "ffn_gate", c.FFN, c.Dim},
+			{&L.Wup, &L.ScaleUp, "ffn_up", c.FFN, c.Dim},
+			{&L.Wdown, &L.ScaleDown, "ffn_down", c.Dim, c.FFN},
+		}
+		for _, mt := range mats {
+			if *mt.dst, err = l.matrix(p+mt.name+".weight", mt.rows, mt.cols, projectionFormats); err != nil {
+				return nil, err
+			}
+			if c.Arch != "bitnet" {
+				continue // the 2B4T builders never read .scale tensors
+			}
+			if *mt.scale, err = l.optionalScale(p + mt.name + ".scale"); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,270 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/bitnet-go/bitnet/asm"
+	"github.com/bitnet-go/bitnet/asm/ref"
+)
+
+// ErrContextFull is returned when a forward pass would run past the KV
+// cache.
+var ErrContextFull = errors.New("context is full")
+
+// State is one inference session: the KV cache and the buffers of the
+// forward pass. A State is not safe for concurrent use.
+type State struct {
+	m    *Model
+	pool *Pool
+	ctx  int
+	pos  int
+
+	// KV cache in binary16, [layer][pos][kvDim], as llama.cpp keeps it.
+	kcache, vcache [][]uint16
+
+	maxBatch int
+	// per-token buffers, maxBatch rows each
+	x, h, q, k, v, att, o []float32
+	gate, up              []float32
+	logits                []float32
+	qh                    []uint16 // queries rounded to F16
+	scores                []float32
+	ropeCos, ropeSin      []float32
+	scratch               Scratch
+}
+
+// NewState makes a session with a KV cache of ctx positions that evaluates
+// at most maxBatch tokens per Forward call, running on pool.
+func NewState(m *Model, ctx, maxBatch int, pool *Pool) (*State, error) {
+	if ctx <= 0 {
+		return nil, fmt.Errorf("context size %d must be positive", ctx)
+	}
+	if maxBatch <= 0 || maxBatch > ctx {
+		maxBatch = ctx
+	}
+	c := &m.Config
+	s := &State{m: m, pool: pool, ctx: ctx, maxBatch: maxBatch}
+	s.kcache = make([][]uint16, c.Layers)
+	s.vcache = make([][]uint16, c.Layers)
+	for l := range s.kcache {
+		s.kcache[l] = make([]uint16, ctx*c.KVDim())
+		s.vcache[l] = make([]uint16, ctx*c.KVDim())
+	}
+	b := maxBatch
+	s.x = make([]float32, b*c.Dim)
+	s.h = make([]float32, b*c.Dim)
+	s.q = make([]float32, b*c.QDim())
+	s.k = make([]float32, b*c.KVDim())
+	s.v = make([]float32, b*c.KVDim())
+	s.att = make([]float32, b*c.QDim())
+	s.o = make([]float32, b*c.Dim)
+	s.gate = make([]float32, b*c.FFN)
+	s.up = make([]float32, b*c.FFN)
+	s.qh = make([]uint16, b*c.QDim())
+	s.scores = make([]float32, pool.Threads()*ctx)
+	s.ropeCos = make([]float32, b*c.HeadDim/2)
+	s.ropeSin = make([]float32, b*c.HeadDim/2)
+	return s, nil
+}
+
+// Pos is the number of positions in the KV cache.
+func (s *State) Pos() int { return s.pos }
+
+// Ctx is the size of the KV cache.
+func (s *State) Ctx() int { return s.ctx }
+
+// Reset empties the KV cache.
+func (s *State) Reset() { s.pos = 0 }
+
+// Truncate drops cache positions from pos on.
+func (s *State) Truncate(pos int) {
+	if pos < s.pos {
+		s.pos = max(pos, 0)
+	}
+}
+
+// Forward evaluates tokens at the next positions of the cache (in batches of
+// at most maxBatch) and returns logits: one row of Vocab per token if all is
+// set, else only the last token's row. The returned slice is reused by the
+// next call.
+func (s *State) Forward(tokens []int32, all bool) ([]float32, error) {
+	c := &s.m.Config
+	if len(tokens) == 0 {
+		return nil, errors.New("forward: no tokens")
+	}
+	if s.pos+len(tokens) > s.ctx {
+		return nil, fmt.Errorf("%w: %d tokens at position %d exceed the context of %d", ErrContextFull, len(tokens), s.pos, s.ctx)
+	}
+	for _, t := range tokens {
+		if t < 0 || int(t) >= c.Vocab {
+			return nil, fmt.Errorf("forward: token id %d outside the vocabulary (%d)", t, c.Vocab)
+		}
+	}
+	nOut := 1
+	if all {
+		nOut = len(tokens)
+	}
+	s.logits = grow(s.logits, nOut*c.Vocab)
+	done := 0
+	for done < len(tokens) {
+		n := min(s.maxBatch, len(tokens)-done)
+		batch := tokens[done : done+n]
+		s.layers(batch)
+		// Output head on the rows that need logits.
+		first := 0
+		if !all {
+			if done+n < len(tokens) {
+				done += n
+				continue
+			}
+			first = n - 1
+		}
+		rows := n - first
+		for t := first; t < n; t++ {
+			ref.RMSNorm(s.h[(t-first)*c.Dim:(t-first+1)*c.Dim], s.x[t*c.Dim:(t+1)*c.Dim], s.m.OutputNorm, c.NormEps)
+		}
+		outOff := 0
+		if all {
+			outOff = done * c.Vocab
+		}
+		s.m.Output.MatMul(s.logits[outOff:outOff+rows*c.Vocab], s.h[:rows*c.Dim], rows, s.pool, &s.scratch)
+		done += n
+	}
+	return s.logits, nil
+}
+
+// layers runs the decoder blocks on a batch, leaving the residual stream in
+// s.x and advancing the position.
+func (s *State) layers(tokens []int32) {
+	m := s.m
+	c := &m.Config
+	n := len(tokens)
+	dim, qd, kvd, hd := c.Dim, c.QDim(), c.KVDim(), c.HeadDim
+	for t, id := range tokens {
+		m.Embed.RowF32(s.x[t*dim:(t+1)*dim], int(id))
+	}
+	half := hd / 2
+	for t := 0; t < n; t++ {
+		ref.RopeCache(s.ropeCos[t*half:(t+1)*half], s.ropeSin[t*half:(t+1)*half], s.pos+t, c.RopeBase, hd)
+	}
+	x, h := s.x[:n*dim], s.h[:n*dim]
+	for li := range m.Layers {
+		L := &m.Layers[li]
+		for t := 0; t < n; t++ {
+			ref.RMSNorm(h[t*dim:(t+1)*dim], x[t*dim:(t+1)*dim], L.AttnNorm, c.NormEps)
+		}
+		q, k, v := s.q[:n*qd], s.k[:n*kvd], s.v[:n*kvd]
+		L.Wq.MatMul(q, h, n, s.pool, &s.scratch)
+		L.Wk.MatMul(k, h, n, s.pool, &s.scratch)
+		L.Wv.MatMul(v, h, n, s.pool, &s.scratch)
+		scaleVec(q, L.ScaleQ)
+		scaleVec(k, L.ScaleK)
+		scaleVec(v, L.ScaleV)
+		kc, vc := s.kcache[li], s.vcache[li]
+		for t := 0; t < n; t++ {
+			cs, sn := s.ropeCos[t*half:(t+1)*half], s.ropeSin[t*half:(t+1)*half]
+			for hh := 0; hh < c.Heads; hh++ {
+				ref.RopeNeoX(q[t*qd+hh*hd:t*qd+(hh+1)*hd], cs, sn)
+			}
+			for hh := 0; hh < c.KVHeads; hh++ {
+				ref.RopeNeoX(k[t*kvd+hh*hd:t*kvd+(hh+1)*hd], cs, sn)
+			}
+			p := s.pos + t
+			for i := 0; i < kvd; i++ {
+				kc[p*kvd+i] = ref.F32ToF16(k[t*kvd+i])
+				vc[p*kvd+i] = ref.F32ToF16(v[t*kvd+i])
+			}
+			for i := 0; i < qd; i++ {
+				s.qh[t*qd+i] = ref.F32ToF16(q[t*qd+i])
+			}
+		}
+		s.attention(li, n)
+		att := s.att[:n*qd]
+		for t := 0; t < n; t++ {
+			ref.RMSNorm(att[t*qd:(t+1)*qd], att[t*qd:(t+1)*qd], L.AttnSubNorm, c.NormEps)
+		}
+		o := s.o[:n*dim]
+		L.Wo.MatMul(o, att, n, s.pool, &s.scratch)
+		scaleVec(o, L.ScaleO)
+		for i := range x {
+			x[i] += o[i]
+		}
+
+		for t := 0; t < n; t++ {
+			ref.RMSNorm(h[t*dim:(t+1)*dim], x[t*dim:(t+1)*dim], L.FFNNorm, c.NormEps)
+		}
+		g, u := s.gate[:n*c.FFN], s.up[:n*c.FFN]
+		L.Wgate.MatMul(g, h, n, s.pool, &s.scratch)
+		L.Wup.MatMul(u, h, n, s.pool, &s.scratch)
+		scaleVec(g, L.ScaleGate)
+		scaleVec(u, L.ScaleUp)
+		switch c.Activation {
+		case ReLU2:
+			for i, gv := range g {
+				r := max(gv, 0)
+				g[i] = (r * r) * u[i]
+			}
+		case SiLU:
+			for i, gv := range g {
+				g[i] = gv / (1 + float32(math.Exp(float64(-gv)))) * u[i]
+			}
+		}
+		for t := 0; t < n; t++ {
+			ref.RMSNorm(g[t*c.FFN:(t+1)*c.FFN], g[t*c.FFN:(t+1)*c.FFN], L.FFNSubNorm, c.NormEps)
+		}
+		L.Wdown.MatMul(o, g, n, s.pool, &s.scratch)
+		scaleVec(o, L.ScaleDown)
+		for i := range x {
+			x[i] += o[i]
+		}
+	}
+	s.pos += n
+}
+
+func scaleVec(x []float32, s float32) {
+	if s == 0 {
+		return
+	}
+	for i := range x {
+		x[i] *= s
+	}
+}
+
+// attention computes causal multi-head attention of the n new queries over
+// the cache, ggml's way: f16(q)·f16(k) in f32, softmax with the 1/√d scale
+// in f32, then the f32 probabilities times the f16 values.
+func (s *State) attention(li, n int) {
+	c := &s.m.Config
+	qd, kvd, hd := c.QDim(), c.KVDim(), c.HeadDim
+	group := c.Heads / c.KVHeads
+	kc, vc := s.kcache[li], s.vcache[li]
+	scale := 1 / float32(math.Sqrt(float64(hd)))
+	s.pool.For(n*c.Heads, 1, func(lo, hi int) {
+		// Each worker uses its own slice of the score buffer.
+		w := lo * s.pool.Threads() / (n * c.Heads)
+		sc := s.scores[w*s.ctx : (w+1)*s.ctx]
+		for job := lo; job < hi; job++ {
+			t, hh := job/c.Heads, job%c.Heads
+			kvh := hh / group
+			nkv := s.pos + t + 1
+			qv := s.qh[t*qd+hh*hd : t*qd+(hh+1)*hd]
+			scores := sc[:nkv]
+			for j := 0; j < nkv; j++ {
+				scores[j] = asm.DotF16(kc[j*kvd+kvh*hd:j*kvd+(kvh+1)*hd], qv)
+			}
+			ref.SoftmaxInPlace(scores, scale)
+			out := s.att[t*qd+hh*hd : t*qd+(hh+1)*hd]
+			for d := range out {
+				out[d] = 0
+			}
+			for j, p := range scores {
+				vrow := vc[j*kvd+kvh*hd : j*kvd+(kvh+1)*hd]
+				for d, vv := range vrow {
+					out[d] += p * ref.F16ToF32(vv)
+				}
+			}
+		}
+	})
+}

@@ -1,0 +1,270 @@
+package runtime
+
+import (
+	"encoding/binary"
+	"fmt"
+	"unsafe"
+
+	"github.com/bitnet-go/bitnet/asm"
+	"github.com/bitnet-go/bitnet/asm/ref"
+)
+
+// Format is the storage format of a weight matrix.
+type Format int
+
+const (
+	F32 Format = iota
+	F16
+	BF16
+	Q8_0
+	Q4_K
+	Q6_K
+	TQ1_0
+	TQ2_0
+	I2S
+)
+
+var formatNames = [...]string{"f32", "f16", "bf16", "q8_0", "q4_K", "q6_K", "tq1_0", "tq2_0", "i2_s"}
+
+func (f Format) String() string { return formatNames[f] }
+
+// RowBytes is the number of bytes of one row of cols elements.
+func (f Format) RowBytes(cols int) int {
+	switch f {
+	case F32:
+		return cols * 4
+	case F16, BF16:
+		return cols * 2
+	case Q8_0:
+		return cols / ref.Q8_0Block * ref.Q8_0BlockBytes
+	case Q4_K:
+		return cols / ref.QK_K * ref.Q4_KBlockBytes
+	case Q6_K:
+		return cols / ref.QK_K * ref.Q6_KBlockBytes
+	case TQ1_0:
+		return cols / ref.QK_K * ref.TQ1_0BlockBytes
+	case TQ2_0:
+		return cols / ref.QK_K * ref.TQ2_0BlockBytes
+	case I2S:
+		return cols / 4
+	}
+	panic("unknown format")
+}
+
+// BlockCols is the row-length granularity of the format.
+func (f Format) BlockCols() int {
+	switch f {
+	case Q8_0:
+		return ref.Q8_0Block
+	case Q4_K, Q6_K, TQ1_0, TQ2_0:
+		return ref.QK_K
+	case I2S:
+		return ref.I2SBlock
+	}
+	return 1
+}
+
+// Matrix is a weight matrix of Rows × Cols stored row-major in Data (which
+// usually aliases the mmapped model file). Scale is the per-tensor scale γ
+// of I2_S matrices.
+//
+// MatMul follows the reference numerics of each format:
+//   - I2_S: per-token int8 activations (asm.QuantizeI8), the integer code dot,
+//     then (dot − Σq)/s·γ, as the BitNet fork does;
+//   - TQ1_0, TQ2_0, Q4_K, Q6_K: Q8_K activations (one scale per 256 values),
+//     as upstream ggml does;
+//   - Q8_0: Q8_0 activations;
+//   - F16, BF16: activations rounded to F16 / BF16, f32 accumulation;
+//   - F32: a plain f32 dot.
+type Matrix struct {
+	Format     Format
+	Rows, Cols int
+	Data       []byte
+	Scale      float32
+}
+
+// NewMatrix checks that data holds a rows × cols matrix of the format.
+func NewMatrix(f Format, rows, cols int, data []byte) (*Matrix, error) {
+	if cols%f.BlockCols() != 0 {
+		return nil, fmt.Errorf("%s matrix with %d columns: not a multiple of %d", f, cols, f.BlockCols())
+	}
+	need := rows * f.RowBytes(cols)
+	if f == I2S {
+		need += 4 // the scale after the packed codes
+	}
+	if len(data) < need {
+		return nil, fmt.Errorf("%s matrix %d×%d needs %d bytes, have %d", f, rows, cols, need, len(data))
+	}
+	m := &Matrix{Format: f, Rows: rows, Cols: cols, Data: data}
+	if f == I2S {
+		m.Scale = ref.I2SScale(data, rows*cols)
+	}
+	return m, nil
+}
+
+func (m *Matrix) row(r int) []byte {
+	rb := m.Format.RowBytes(m.Cols)
+	return m.Data[r*rb : (r+1)*rb]
+}
+
+// f32s views b as float32s (b comes from an aligned mmap or allocation).
+func f32s(b []byte) []float32 {
+	if len(b) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*float32)(unsafe.Pointer(&b[0])), len(b)/4)
+}
+
+func u16s(b []byte) []uint16 {
+	if len(b) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*uint16)(unsafe.Pointer(&b[0])), len(b)/2)
+}
+
+// RowF32 dequantizes row r into dst (len Cols): the embedding lookup.
+func (m *Matrix) RowF32(dst []float32, r int) {
+	b := m.row(r)
+	switch m.Format {
+	case F32:
+		for i := range dst {
+			dst[i] = f32frombytes(b[4*i:])
+		}
+	case F16:
+		for i := range dst {
+			dst[i] = ref.F16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
+		}
+	case BF16:
+		for i := range dst {
+			dst[i] = ref.BF16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
+		}
+	case Q8_0:
+		ref.DequantQ8_0(dst, b)
+	case Q4_K:
+		ref.DequantQ4K(dst, b)
+	case Q6_K:
+		ref.DequantQ6K(dst, b)
+	case TQ1_0, TQ2_0:
+		ref.DequantTQ(dst, b, m.Format == TQ1_0)
+	case I2S:
+		for k := range dst {
+			dst[k] = float32(int(ref.I2SCode(b, k))-1) * m.Scale
+		}
+	}
+}
+
+func f32frombytes(b []byte) float32 {
+	return *(*float32)(unsafe.Pointer(&b[0]))
+}
+
+// Scratch holds the quantized activations of a MatMul; reused across calls.
+type Scratch struct {
+	i8     []int8
+	scales []float32
+	sums   []int32
+	raw    []int32
+	q8k    []ref.BlockQ8K
+	bytes  []byte
+	u16    []uint16
+}
+
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
+// MatMul computes y[t·Rows + r] = W[r]·x[t·Cols:] for n tokens.
+func (m *Matrix) MatMul(y, x []float32, n int, p *Pool, s *Scratch) {
+	rows, cols := m.Rows, m.Cols
+	switch m.Format {
+	case I2S:
+		s.i8 = grow(s.i8, n*cols)
+		s.scales = grow(s.scales, n)
+		s.sums = grow(s.sums, n)
+		for t := 0; t < n; t++ {
+			s.scales[t], s.sums[t] = asm.QuantizeI8(s.i8[t*cols:(t+1)*cols], x[t*cols:(t+1)*cols])
+		}
+		s.raw = grow(s.raw, n*rows)
+		rb := cols / 4
+		p.For(rows, 16, func(lo, hi int) {
+			w := m.Data[lo*rb : hi*rb]
+			for t := 0; t < n; t++ {
+				raw := s.raw[t*rows+lo : t*rows+hi]
+				asm.I2SDots(raw, w, s.i8[t*cols:(t+1)*cols])
+				yt := y[t*rows+lo : t*rows+hi]
+				for i, d := range raw {
+					yt[i] = ref.I2SOutput(d, s.sums[t], s.scales[t], m.Scale)
+				}
+			}
+		})
+	case TQ1_0, TQ2_0, Q4_K, Q6_K:
+		nb := cols / ref.QK_K
+		s.q8k = grow(s.q8k, n*nb)
+		for t := 0; t < n; t++ {
+			ref.QuantizeQ8K(s.q8k[t*nb:(t+1)*nb], x[t*cols:(t+1)*cols])
+		}
+		p.For(rows, 16, func(lo, hi int) {
+			for r := lo; r < hi; r++ {
+				w := m.row(r)
+				for t := 0; t < n; t++ {
+					a := s.q8k[t*nb : (t+1)*nb]
+					var v float32
+					switch m.Format {
+					case TQ1_0, TQ2_0:
+						v = ref.DotTQ(w, a, m.Format == TQ1_0)
+					case Q4_K:
+						v = ref.DotQ4K(w, a)
+					case Q6_K:
+						v = ref.DotQ6K(w, a)
+					}
+					y[t*rows+r] = v
+				}
+			}
+		})
+	case Q8_0:
+		rb := m.Format.RowBytes(cols)
+		s.bytes = grow(s.bytes, n*rb)
+		for t := 0; t < n; t++ {
+			ref.QuantizeQ8_0(s.bytes[t*rb:(t+1)*rb], x[t*cols:(t+1)*cols])
+		}
+		p.For(rows, 16, func(lo, hi int) {
+			for r := lo; r < hi; r++ {
+				w := m.row(r)
+				for t := 0; t < n; t++ {
+					y[t*rows+r] = ref.DotQ8_0(w, s.bytes[t*rb:(t+1)*rb], cols)
+				}
+			}
+		})
+	case F16, BF16:
+		s.u16 = grow(s.u16, n*cols)
+		conv := ref.F32ToF16
+		dot := asm.DotF16
+		if m.Format == BF16 {
+			conv, dot = ref.F32ToBF16, asm.DotBF16
+		}
+		for i, v := range x[:n*cols] {
+			s.u16[i] = conv(v)
+		}
+		wAll := u16s(m.Data)
+		p.For(rows, 16, func(lo, hi int) {
+			for r := lo; r < hi; r++ {
+				w := wAll[r*cols : (r+1)*cols]
+				for t := 0; t < n; t++ {
+					y[t*rows+r] = dot(w, s.u16[t*cols:(t+1)*cols])
+				}
+			}
+		})
+	case F32:
+		wAll := f32s(m.Data)
+		p.For(rows, 16, func(lo, hi int) {
+			for r := lo; r < hi; r++ {
+				w := wAll[r*cols : (r+1)*cols]
+				for t := 0; t < n; t++ {
+					y[t*rows+r] = asm.DotF32(w, x[t*cols:(t+1)*cols])
+				}
+			}
+		})
+	}
+}
