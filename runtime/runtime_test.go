@@ -1,0 +1,98 @@
+package runtime_test
+
+import (
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/bitnet-go/bitnet/internal/testutil"
+	"github.com/bitnet-go/bitnet/loader"
+	"github.com/bitnet-go/bitnet/runtime"
+)
+
+func bundled(t testing.TB) *loader.Model {
+	t.Helper()
+	m, err := loader.Load(filepath.Join(testutil.RepoRoot(), "testdata", "tinystories-s-i2_s.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+var prompt = []int32{4080, 263, 346, 709, 263, 264, 892, 11, 1070, 574, 264, 2697}
+
+// TestThreadsBitIdentical checks that 1 and 2 threads give the same logits,
+// bit for bit, for a batched prompt and for decode steps.
+func TestThreadsBitIdentical(t *testing.T) {
+	m := bundled(t)
+	run := func(threads int) []float32 {
+		p := runtime.NewPool(threads)
+		defer p.Close()
+		s, err := runtime.NewState(m.Model, 64, 64, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := s.Forward(prompt, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := append([]float32(nil), l...)
+		for _, tok := range []int32{326, 1570, 13} {
+			l, err := s.Forward([]int32{tok}, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, l...)
+		}
+		return out
+	}
+	a, b := run(1), run(2)
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("logit %d: 1 thread %v, 2 threads %v", i, a[i], b[i])
+		}
+	}
+}
+
+// TestBatchEqualsSteps checks that a prompt evaluated in one batch gives the
+// same last-row logits as evaluated one token at a time.
+func TestBatchEqualsSteps(t *testing.T) {
+	m := bundled(t)
+	p := runtime.NewPool(2)
+	defer p.Close()
+	s1, _ := runtime.NewState(m.Model, 64, 64, p)
+	l1, err := s1.Forward(prompt, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, _ := runtime.NewState(m.Model, 64, 1, p)
+	l2, err := s2.Forward(prompt, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range l1 {
+		if l1[i] != l2[i] {
+			t.Fatalf("logit %d: batched %v, token by token %v", i, l1[i], l2[i])
+		}
+	}
+}
+
+func TestContextFull(t *testing.T) {
+	m := bundled(t)
+	p := runtime.NewPool(1)
+	defer p.Close()
+	s, _ := runtime.NewState(m.Model, 8, 8, p)
+	if _, err := s.Forward(prompt, false); !errors.Is(err, runtime.ErrContextFull) {
+		t.Fatalf("12 tokens into a context of 8: got %v, want ErrContextFull", err)
+	}
+	if _, err := s.Forward(prompt[:8], false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Forward(prompt[:1], false); !errors.Is(err, runtime.ErrContextFull) {
+		t.Fatalf("9th token: got %v, want ErrContextFull", err)
+	}
+	if _, err := s.Forward([]int32{4096}, false); err == nil {
+		t.Fatal("token outside the vocabulary: no error")
+	}
+}
