@@ -1,0 +1,34 @@
+# Common tasks. `make test` is what CI runs (through .ci/run).
+GO ?= go
+BIN := bin
+
+.PHONY: all build test demo bench generate fuzz vet clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+# The whole test suite: vet (amd64, arm64, purego), unit and golden tests,
+# the arm64 kernels under qemu, and the generated-code drift check.
+test:
+	bash scripts/test.sh
+
+# Run the bundled model.
+demo: build
+	$(BIN)/bitnet-run testdata/tinystories-s-i2_s.gguf -p "once upon a time" -n 128
+
+bench:
+	$(GO) test -run '^$$' -bench Ternary -benchmem ./asm/
+
+generate:
+	$(GO) generate ./gen
+
+fuzz:
+	$(GO) test ./gguf -run '^$$' -fuzz FuzzRead -fuzztime 10m -parallel 1
+
+vet:
+	$(GO) vet ./...
+
+clean:
+	rm -rf $(BIN)

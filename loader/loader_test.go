@@ -1,0 +1,126 @@
+package loader_test
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bitnet-go/bitnet/gguf"
+	"github.com/bitnet-go/bitnet/internal/testutil"
+	"github.com/bitnet-go/bitnet/loader"
+)
+
+var bundledModel = filepath.Join(testutil.RepoRoot(), "testdata", "tinystories-s-i2_s.gguf")
+
+func TestLoadBundled(t *testing.T) {
+	m, err := loader.Load(bundledModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	c := m.Config
+	if c.Arch != "bitnet-25" || c.Dim != 256 || c.Layers != 4 || c.Heads != 4 || c.KVHeads != 2 ||
+		c.HeadDim != 64 || c.FFN != 768 || c.Vocab != 4096 || c.RopeBase != 500000 || c.NormEps != 1e-5 {
+		t.Fatalf("config %+v", c)
+	}
+	if m.Output != m.Embed {
+		t.Error("output head is not tied to token_embd")
+	}
+	if s := m.Layers[0].Wq.Scale; !(s > 0) {
+		t.Errorf("I2_S scale of blk.0.attn_q = %v", s)
+	}
+}
+
+// rewrite copies the bundled model through gguf.Writer, letting edit change
+// the metadata and tensors, and returns the new file's path.
+func rewrite(t *testing.T, edit func(w *gguf.Writer)) string {
+	t.Helper()
+	f, err := gguf.Open(bundledModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w := &gguf.Writer{KVs: append([]gguf.KV(nil), f.KVs...)}
+	for i := range f.Tensors {
+		ti := &f.Tensors[i]
+		data, err := f.TensorData(ti)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.AddTensor(ti.Name, ti.Type, ti.Dims, append([]byte(nil), data...))
+	}
+	edit(w)
+	p := filepath.Join(t.TempDir(), "m.gguf")
+	if err := w.WriteFile(p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func dropTensor(w *gguf.Writer, name string) {
+	for i, t := range w.Tensors {
+		if t.Name == name {
+			w.Tensors = append(w.Tensors[:i], w.Tensors[i+1:]...)
+			return
+		}
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	cases := []struct {
+		name string
+		edit func(w *gguf.Writer)
+		want string
+	}{
+		{"unchanged", func(w *gguf.Writer) {}, ""},
+		{"unknown arch", func(w *gguf.Writer) { w.Set("general.architecture", gguf.String("bitnet-3")) }, `unknown architecture "bitnet-3"`},
+		{"missing tensor", func(w *gguf.Writer) { dropTensor(w, "blk.2.ffn_up.weight") }, `"blk.2.ffn_up.weight" is missing`},
+		{"missing norm", func(w *gguf.Writer) { dropTensor(w, "output_norm.weight") }, `"output_norm.weight" is missing`},
+		{"missing key", func(w *gguf.Writer) {
+			for i, kv := range w.KVs {
+				if kv.Key == "bitnet-25.block_count" {
+					w.KVs = append(w.KVs[:i], w.KVs[i+1:]...)
+					break
+				}
+			}
+		}, `"bitnet-25.block_count" is missing`},
+		{"wrong shape", func(w *gguf.Writer) {
+			// A 768-row gate claims 512 rows (the data is cut to match).
+			for i := range w.Tensors {
+				if w.Tensors[i].Name == "blk.1.ffn_gate.weight" {
+					w.Tensors[i].Dims = []uint64{256, 512}
+					w.Tensors[i].Data = w.Tensors[i].Data[:256*512/4+32]
+				}
+			}
+		}, `"blk.1.ffn_gate.weight" has shape [256 512], want [256 768]`},
+		{"heads not dividing", func(w *gguf.Writer) { w.Set("bitnet-25.attention.head_count_kv", gguf.Uint32(3)) }, "not a multiple"},
+		{"wrong type", func(w *gguf.Writer) { w.Set("bitnet-25.block_count", gguf.String("four")) }, `"bitnet-25.block_count"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := rewrite(t, c.edit)
+			m, err := loader.Load(p)
+			if c.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				m.Close()
+				return
+			}
+			if err == nil {
+				m.Close()
+				t.Fatalf("no error, want one containing %q", c.want)
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %q does not contain %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := loader.Load(filepath.Join(t.TempDir(), "nope.gguf"))
+	if err == nil || !strings.Contains(err.Error(), "nope.gguf") {
+		t.Fatalf("error %v does not name the file", err)
+	}
+}
