@@ -34,7 +34,10 @@ var (
 )
 
 // Unicode 15.1 additions. llama.cpp's table (scripts/gen-unicode-data.py,
-// run in 2024) knows them; Go's unicode package is at 15.0.0.
+// run in 2024) knows them; Go's unicode package is at 15.0.0. Apart from
+// these the two agree on the category of every code point (checked against
+// the fork's unicode-data.cpp); TestUnicodeVersion flags a Go upgrade,
+// whose newer assignments llama.cpp would still see as unassigned.
 var unicode151 = []struct {
 	lo, hi rune
 	cat    uint8
@@ -73,11 +76,9 @@ func buildCategories() {
 	set(unicode.Cf, cControl)
 	set(unicode.Co, cControl)
 	set(unicode.Cs, cControl)
-	if unicode.Version == "15.0.0" {
-		for _, p := range unicode151 {
-			for x := p.lo; x <= p.hi; x++ {
-				t[x] = p.cat
-			}
+	for _, p := range unicode151 {
+		for x := p.lo; x <= p.hi; x++ {
+			t[x] = p.cat
 		}
 	}
 	catTable = t
