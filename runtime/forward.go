@@ -241,9 +241,7 @@ func (s *State) attention(li, n int) {
 	group := c.Heads / c.KVHeads
 	kc, vc := s.kcache[li], s.vcache[li]
 	scale := 1 / float32(math.Sqrt(float64(hd)))
-	s.pool.For(n*c.Heads, 1, func(lo, hi int) {
-		// Each worker uses its own slice of the score buffer.
-		w := lo * s.pool.Threads() / (n * c.Heads)
+	s.pool.For(n*c.Heads, 1, func(w, lo, hi int) {
 		sc := s.scores[w*s.ctx : (w+1)*s.ctx]
 		for job := lo; job < hi; job++ {
 			t, hh := job/c.Heads, job%c.Heads

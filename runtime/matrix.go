@@ -164,6 +164,7 @@ type Scratch struct {
 	sums   []int32
 	raw    []int32
 	q8k    []ref.BlockQ8K
+	krows  []ref.KRow // one per worker
 	bytes  []byte
 	u16    []uint16
 }
@@ -188,7 +189,7 @@ func (m *Matrix) MatMul(y, x []float32, n int, p *Pool, s *Scratch) {
 		}
 		s.raw = grow(s.raw, n*rows)
 		rb := cols / 4
-		p.For(rows, 16, func(lo, hi int) {
+		p.For(rows, 16, func(_, lo, hi int) {
 			w := m.Data[lo*rb : hi*rb]
 			for t := 0; t < n; t++ {
 				raw := s.raw[t*rows+lo : t*rows+hi]
@@ -205,21 +206,15 @@ func (m *Matrix) MatMul(y, x []float32, n int, p *Pool, s *Scratch) {
 		for t := 0; t < n; t++ {
 			ref.QuantizeQ8K(s.q8k[t*nb:(t+1)*nb], x[t*cols:(t+1)*cols])
 		}
-		p.For(rows, 16, func(lo, hi int) {
+		kind := map[Format]int{TQ1_0: ref.KRowTQ1, TQ2_0: ref.KRowTQ2, Q4_K: ref.KRowQ4K, Q6_K: ref.KRowQ6K}[m.Format]
+		s.krows = grow(s.krows, p.Threads())
+		p.For(rows, 16, func(w, lo, hi int) {
+			// Decode each row once, then multiply it with every token.
+			kr := &s.krows[w]
 			for r := lo; r < hi; r++ {
-				w := m.row(r)
+				ref.DecodeKRow(kr, kind, m.row(r), cols)
 				for t := 0; t < n; t++ {
-					a := s.q8k[t*nb : (t+1)*nb]
-					var v float32
-					switch m.Format {
-					case TQ1_0, TQ2_0:
-						v = ref.DotTQ(w, a, m.Format == TQ1_0)
-					case Q4_K:
-						v = ref.DotQ4K(w, a)
-					case Q6_K:
-						v = ref.DotQ6K(w, a)
-					}
-					y[t*rows+r] = v
+					y[t*rows+r] = ref.DotKRow(kr, s.q8k[t*nb:(t+1)*nb])
 				}
 			}
 		})
@@ -229,7 +224,7 @@ func (m *Matrix) MatMul(y, x []float32, n int, p *Pool, s *Scratch) {
 		for t := 0; t < n; t++ {
 			ref.QuantizeQ8_0(s.bytes[t*rb:(t+1)*rb], x[t*cols:(t+1)*cols])
 		}
-		p.For(rows, 16, func(lo, hi int) {
+		p.For(rows, 16, func(_, lo, hi int) {
 			for r := lo; r < hi; r++ {
 				w := m.row(r)
 				for t := 0; t < n; t++ {
@@ -248,7 +243,7 @@ func (m *Matrix) MatMul(y, x []float32, n int, p *Pool, s *Scratch) {
 			s.u16[i] = conv(v)
 		}
 		wAll := u16s(m.Data)
-		p.For(rows, 16, func(lo, hi int) {
+		p.For(rows, 16, func(_, lo, hi int) {
 			for r := lo; r < hi; r++ {
 				w := wAll[r*cols : (r+1)*cols]
 				for t := 0; t < n; t++ {
@@ -258,7 +253,7 @@ func (m *Matrix) MatMul(y, x []float32, n int, p *Pool, s *Scratch) {
 		})
 	case F32:
 		wAll := f32s(m.Data)
-		p.For(rows, 16, func(lo, hi int) {
+		p.For(rows, 16, func(_, lo, hi int) {
 			for r := lo; r < hi; r++ {
 				w := wAll[r*cols : (r+1)*cols]
 				for t := 0; t < n; t++ {

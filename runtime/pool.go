@@ -15,8 +15,8 @@ type Pool struct {
 }
 
 type task struct {
-	fn     func(lo, hi int)
-	lo, hi int
+	fn        func(w, lo, hi int)
+	w, lo, hi int
 }
 
 // NewPool starts a pool of n workers (n ≥ 1; the caller's goroutine is one
@@ -31,7 +31,7 @@ func NewPool(n int) *Pool {
 		p.tasks[i] = ch
 		go func() {
 			for t := range ch {
-				t.fn(t.lo, t.hi)
+				t.fn(t.w, t.lo, t.hi)
 				p.wg.Done()
 			}
 		}()
@@ -51,8 +51,9 @@ func (p *Pool) Close() {
 }
 
 // For runs fn over [0, n) split into at most Threads() contiguous ranges
-// whose bounds are multiples of grain (except the last), and waits.
-func (p *Pool) For(n, grain int, fn func(lo, hi int)) {
+// whose bounds are multiples of grain (except the last), and waits. w is the
+// index of the worker (0 ≤ w < Threads()), for per-worker scratch space.
+func (p *Pool) For(n, grain int, fn func(w, lo, hi int)) {
 	if grain < 1 {
 		grain = 1
 	}
@@ -60,7 +61,7 @@ func (p *Pool) For(n, grain int, fn func(lo, hi int)) {
 	workers := min(p.n, chunks)
 	if workers <= 1 {
 		if n > 0 {
-			fn(0, n)
+			fn(0, 0, n)
 		}
 		return
 	}
@@ -76,12 +77,12 @@ func (p *Pool) For(n, grain int, fn func(lo, hi int)) {
 		}
 		hi := min(n, lo+c*grain)
 		if w == workers-1 {
-			mine = task{fn, lo, hi}
+			mine = task{fn, w, lo, hi}
 		} else {
-			p.tasks[w] <- task{fn, lo, hi}
+			p.tasks[w] <- task{fn, w, lo, hi}
 		}
 		lo = hi
 	}
-	mine.fn(mine.lo, mine.hi)
+	mine.fn(mine.w, mine.lo, mine.hi)
 	p.wg.Wait()
 }
