@@ -449,7 +449,7 @@ func Decode(r io.Reader, size int64) (*File, error) {
 			return nil, d.err
 		}
 		if len(key) > maxKeyLen {
-			return nil, fmt.Errorf("%w: metadata key of %d bytes", ErrFormat, len(key))
+			return nil, fmt.Errorf("%w: metadata key %.40q... of %d bytes (max %d)", ErrFormat, key, len(key), maxKeyLen)
 		}
 		vt := ValueType(d.u32())
 		v := d.value(vt, 0)
@@ -465,18 +465,13 @@ func Decode(r io.Reader, size int64) (*File, error) {
 
 	f.Alignment = DefaultAlignment
 	if v, ok := f.Get("general.alignment"); ok {
-		a, ok := v.V.(uint32)
-		if !ok || a == 0 || a&(a-1) != 0 || a%8 != 0 {
-			return nil, fmt.Errorf("%w: general.alignment %v (%s) is not a power of two multiple of 8 of type uint32", ErrFormat, v.V, v.Type)
+		a, err := alignmentOf(v)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrFormat, err)
 		}
-		f.Alignment = uint64(a)
+		f.Alignment = a
 	}
-	f.Dialect = Upstream
-	if v, ok := f.Get("general.architecture"); ok {
-		if s, _ := v.String(); strings.HasPrefix(s, "bitnet") {
-			f.Dialect = BitNetFork
-		}
-	}
+	f.Dialect = dialectOf(f.Get("general.architecture"))
 
 	f.Tensors = make([]TensorInfo, nTensors)
 	f.tensorIndex = make(map[string]int, nTensors)
@@ -528,26 +523,57 @@ func Decode(r io.Reader, size int64) (*File, error) {
 	return f, nil
 }
 
+// alignmentOf validates a general.alignment value: a uint32 power of two
+// that is a multiple of 8.
+func alignmentOf(v Value) (uint64, error) {
+	a, ok := v.V.(uint32)
+	if !ok || a == 0 || a&(a-1) != 0 || a%8 != 0 {
+		return 0, fmt.Errorf("general.alignment %v (%s) is not a power of two multiple of 8 of type uint32", v.V, v.Type)
+	}
+	return uint64(a), nil
+}
+
+// dialectOf picks the dialect from the general.architecture value: files of
+// the bitnet* architectures use the fork's ids 36–39.
+func dialectOf(arch Value, ok bool) Dialect {
+	if ok {
+		if s, _ := arch.String(); strings.HasPrefix(s, "bitnet") {
+			return BitNetFork
+		}
+	}
+	return Upstream
+}
+
 // checkExtents verifies that every tensor lies inside the file and that no
 // two tensors overlap.
 func (f *File) checkExtents(size uint64) error {
 	if len(f.Tensors) > 0 && f.DataOffset > size {
 		return fmt.Errorf("%w: data section starts at %d, past the end of the file (%d bytes)", ErrFormat, f.DataOffset, size)
 	}
-	order := make([]int, len(f.Tensors))
-	for i := range order {
-		order[i] = i
+	// Empty tensors occupy no bytes and cannot overlap anything; leaving
+	// them out also keeps the result independent of how equal offsets sort.
+	order := make([]int, 0, len(f.Tensors))
+	for i := range f.Tensors {
 		t := &f.Tensors[i]
 		avail := size - f.DataOffset
 		if t.Offset > avail || t.Size > avail-t.Offset {
 			return fmt.Errorf("%w: tensor %q data [%d, +%d) runs past the end of the file (%d data bytes)", ErrFormat, t.Name, t.Offset, t.Size, avail)
 		}
+		if t.Size > 0 {
+			order = append(order, i)
+		}
 	}
-	sort.Slice(order, func(a, b int) bool { return f.Tensors[order[a]].Offset < f.Tensors[order[b]].Offset })
+	sort.Slice(order, func(a, b int) bool {
+		p, q := &f.Tensors[order[a]], &f.Tensors[order[b]]
+		if p.Offset != q.Offset {
+			return p.Offset < q.Offset
+		}
+		return order[a] < order[b]
+	})
 	for k := 1; k < len(order); k++ {
 		p, q := &f.Tensors[order[k-1]], &f.Tensors[order[k]]
-		if p.Size > 0 && q.Offset < p.Offset+p.Size {
-			return fmt.Errorf("%w: tensors %q and %q overlap", ErrFormat, p.Name, q.Name)
+		if q.Offset < p.Offset+p.Size {
+			return fmt.Errorf("%w: tensors %q [%d, +%d) and %q [%d, +%d) overlap", ErrFormat, p.Name, p.Offset, p.Size, q.Name, q.Offset, q.Size)
 		}
 	}
 	return nil

@@ -85,6 +85,11 @@ func ResolveType(raw uint32, d Dialect) (Type, bool) {
 		return Type(raw + 1000), true
 	}
 	t := Type(raw)
+	if t >= I2_S && t <= TL2 {
+		// 1036–1039 are this package's names for the fork types, not
+		// on-disk ids: a file holding id 1036 must not read as I2_S.
+		return t, false
+	}
 	_, ok := typeTraits[t]
 	return t, ok
 }
@@ -160,6 +165,10 @@ func (t Type) TypeSize() int { return typeTraits[t].typeSize }
 // Known reports whether t is a type this package can size.
 func (t Type) Known() bool { _, ok := typeTraits[t]; return ok }
 
+// maxTensorBytes bounds both the element count and the byte size of a
+// tensor, so that neither can overflow a uint64 (or an int64 file offset).
+const maxTensorBytes = 1 << 62
+
 // TensorSize returns the number of data bytes of a tensor of type t and the
 // given dims (dims[0] is the row length). It fails when the row length is not
 // a whole number of blocks, when the type is unknown, or on overflow.
@@ -170,7 +179,13 @@ func TensorSize(t Type, dims []uint64) (uint64, error) {
 	}
 	n := uint64(1)
 	for _, d := range dims {
-		if d != 0 && n > (1<<62)/d {
+		if d == 0 {
+			// An empty tensor, whatever the other dims (checked so that
+			// the result does not depend on the order of the dims).
+			n = 0
+			break
+		}
+		if n > maxTensorBytes/d {
 			return 0, fmt.Errorf("tensor of %v elements is too large", dims)
 		}
 		n *= d
@@ -196,5 +211,10 @@ func TensorSize(t Type, dims []uint64) (uint64, error) {
 	if len(dims) > 0 && dims[0]%uint64(tr.blockSize) != 0 {
 		return 0, fmt.Errorf("%s tensor with row length %d: not a multiple of the block size %d", t, dims[0], tr.blockSize)
 	}
-	return n / uint64(tr.blockSize) * uint64(tr.typeSize), nil
+	blocks := n / uint64(tr.blockSize)
+	if blocks > maxTensorBytes/uint64(tr.typeSize) {
+		// Without this check 2^62 f32 elements wrap around to 0 bytes.
+		return 0, fmt.Errorf("%s tensor of %v elements is too large", t, dims)
+	}
+	return blocks * uint64(tr.typeSize), nil
 }

@@ -152,6 +152,9 @@ func (v Value) Float() (float64, error) {
 		return float64(x), nil
 	case float64:
 		return x, nil
+	case uint64:
+		// Int rejects values above MaxInt64; they are still numbers.
+		return float64(x), nil
 	}
 	if i, err := v.Int(); err == nil {
 		return float64(i), nil
@@ -195,38 +198,118 @@ func String(x string) Value   { return Value{TypeString, x} }
 // ArrayOf wraps a typed slice ([]string, []float32, []int32, ...) as an array
 // value. It panics on an unsupported slice type (a programming error).
 func ArrayOf(values any) Value {
-	var e ValueType
-	switch values.(type) {
-	case []uint8:
-		e = TypeUint8
-	case []int8:
-		e = TypeInt8
-	case []uint16:
-		e = TypeUint16
-	case []int16:
-		e = TypeInt16
-	case []uint32:
-		e = TypeUint32
-	case []int32:
-		e = TypeInt32
-	case []float32:
-		e = TypeFloat32
-	case []bool:
-		e = TypeBool
-	case []string:
-		e = TypeString
-	case []uint64:
-		e = TypeUint64
-	case []int64:
-		e = TypeInt64
-	case []float64:
-		e = TypeFloat64
-	case []Array:
-		e = TypeArray
-	default:
+	e, ok := sliceElemType(values)
+	if !ok {
 		panic(fmt.Sprintf("gguf.ArrayOf: unsupported slice type %T", values))
 	}
 	return Value{TypeArray, Array{Elem: e, Values: values}}
+}
+
+// sliceElemType is the element type of a typed slice that can be an
+// Array's Values.
+func sliceElemType(values any) (ValueType, bool) {
+	switch values.(type) {
+	case []uint8:
+		return TypeUint8, true
+	case []int8:
+		return TypeInt8, true
+	case []uint16:
+		return TypeUint16, true
+	case []int16:
+		return TypeInt16, true
+	case []uint32:
+		return TypeUint32, true
+	case []int32:
+		return TypeInt32, true
+	case []float32:
+		return TypeFloat32, true
+	case []bool:
+		return TypeBool, true
+	case []string:
+		return TypeString, true
+	case []uint64:
+		return TypeUint64, true
+	case []int64:
+		return TypeInt64, true
+	case []float64:
+		return TypeFloat64, true
+	case []Array:
+		return TypeArray, true
+	}
+	return 0, false
+}
+
+// scalarType is the value type of a Go scalar that can be a Value's V.
+func scalarType(x any) (ValueType, bool) {
+	switch x.(type) {
+	case uint8:
+		return TypeUint8, true
+	case int8:
+		return TypeInt8, true
+	case uint16:
+		return TypeUint16, true
+	case int16:
+		return TypeInt16, true
+	case uint32:
+		return TypeUint32, true
+	case int32:
+		return TypeInt32, true
+	case float32:
+		return TypeFloat32, true
+	case bool:
+		return TypeBool, true
+	case string:
+		return TypeString, true
+	case uint64:
+		return TypeUint64, true
+	case int64:
+		return TypeInt64, true
+	case float64:
+		return TypeFloat64, true
+	}
+	return 0, false
+}
+
+// checkValue reports a Value whose Type does not match its Go value (the
+// encoder writes by Go type, so a mismatch would produce a corrupt file) or
+// whose arrays nest deeper than the reader accepts.
+func checkValue(v Value, depth int) error {
+	if v.Type == TypeArray {
+		a, ok := v.V.(Array)
+		if !ok {
+			return fmt.Errorf("value of type array holds Go %T", v.V)
+		}
+		return checkArray(a, depth+1)
+	}
+	if t, ok := scalarType(v.V); !ok || t != v.Type {
+		return fmt.Errorf("value of type %s holds Go %T", v.Type, v.V)
+	}
+	return nil
+}
+
+func checkArray(a Array, depth int) error {
+	if depth > maxArrayDepth {
+		return fmt.Errorf("arrays nested deeper than %d", maxArrayDepth)
+	}
+	if a.Values == nil {
+		// An empty array: only the element type is written.
+		if a.Elem.size() == 0 && a.Elem != TypeString && a.Elem != TypeArray {
+			return fmt.Errorf("array of unknown element type %d", uint32(a.Elem))
+		}
+		return nil
+	}
+	e, ok := sliceElemType(a.Values)
+	if !ok || e != a.Elem {
+		return fmt.Errorf("array of element type %s holds Go %T", a.Elem, a.Values)
+	}
+	if inner, ok := a.Values.([]Array); ok {
+		for i := range inner {
+			if err := checkArray(inner[i], depth+1); err != nil {
+				return fmt.Errorf("element %d: %w", i, err)
+			}
+		}
+	}
+	return nil
 }
 
 // Typed lookups on a File, for the common cases. Each returns an error that

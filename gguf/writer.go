@@ -43,21 +43,44 @@ func (w *Writer) AddTensor(name string, t Type, dims []uint64, data []byte) {
 	w.Tensors = append(w.Tensors, WriterTensor{Name: name, Type: t, Dims: dims, Data: data})
 }
 
-func (w *Writer) alignment() uint64 {
+// check validates the metadata the way the reader will, so that WriteTo
+// never produces a file that Decode rejects or reads back differently. It
+// returns the data alignment and the dialect of the file.
+func (w *Writer) check() (uint64, Dialect, error) {
+	align := uint64(DefaultAlignment)
+	var arch Value
+	var hasArch bool
+	seen := make(map[string]bool, len(w.KVs))
 	for _, kv := range w.KVs {
-		if kv.Key == "general.alignment" {
-			if a, ok := kv.Value.V.(uint32); ok && a != 0 {
-				return uint64(a)
+		if len(kv.Key) > maxKeyLen {
+			return 0, 0, fmt.Errorf("gguf: metadata key of %d bytes (max %d)", len(kv.Key), maxKeyLen)
+		}
+		if seen[kv.Key] {
+			return 0, 0, fmt.Errorf("gguf: duplicate metadata key %q", kv.Key)
+		}
+		seen[kv.Key] = true
+		if err := checkValue(kv.Value, 0); err != nil {
+			return 0, 0, fmt.Errorf("gguf: metadata key %q: %w", kv.Key, err)
+		}
+		switch kv.Key {
+		case "general.alignment":
+			a, err := alignmentOf(kv.Value)
+			if err != nil {
+				return 0, 0, fmt.Errorf("gguf: %w", err)
 			}
+			align = a
+		case "general.architecture":
+			arch, hasArch = kv.Value, true
 		}
 	}
-	return DefaultAlignment
+	return align, dialectOf(arch, hasArch), nil
 }
 
 type encoder struct {
 	w   *bufio.Writer
 	n   uint64
 	err error
+	buf [8]byte
 }
 
 func (e *encoder) write(p []byte) {
@@ -69,20 +92,31 @@ func (e *encoder) write(p []byte) {
 	e.err = err
 }
 
-func (e *encoder) u32(v uint32) { e.write(binary.LittleEndian.AppendUint32(nil, v)) }
-func (e *encoder) u64(v uint64) { e.write(binary.LittleEndian.AppendUint64(nil, v)) }
-func (e *encoder) str(s string) { e.u64(uint64(len(s))); e.write([]byte(s)) }
+func (e *encoder) u8(v uint8)   { e.buf[0] = v; e.write(e.buf[:1]) }
+func (e *encoder) u16(v uint16) { binary.LittleEndian.PutUint16(e.buf[:], v); e.write(e.buf[:2]) }
+func (e *encoder) u32(v uint32) { binary.LittleEndian.PutUint32(e.buf[:], v); e.write(e.buf[:4]) }
+func (e *encoder) u64(v uint64) { binary.LittleEndian.PutUint64(e.buf[:], v); e.write(e.buf[:8]) }
+
+func (e *encoder) str(s string) {
+	e.u64(uint64(len(s)))
+	if e.err != nil {
+		return
+	}
+	k, err := e.w.WriteString(s)
+	e.n += uint64(k)
+	e.err = err
+}
 
 func (e *encoder) value(v Value) {
 	switch x := v.V.(type) {
 	case uint8:
-		e.write([]byte{x})
+		e.u8(x)
 	case int8:
-		e.write([]byte{byte(x)})
+		e.u8(uint8(x))
 	case uint16:
-		e.write(binary.LittleEndian.AppendUint16(nil, x))
+		e.u16(x)
 	case int16:
-		e.write(binary.LittleEndian.AppendUint16(nil, uint16(x)))
+		e.u16(uint16(x))
 	case uint32:
 		e.u32(x)
 	case int32:
@@ -91,9 +125,9 @@ func (e *encoder) value(v Value) {
 		e.u32(math.Float32bits(x))
 	case bool:
 		if x {
-			e.write([]byte{1})
+			e.u8(1)
 		} else {
-			e.write([]byte{0})
+			e.u8(0)
 		}
 	case string:
 		e.str(x)
@@ -180,17 +214,33 @@ func forEach(values any, fn func(any)) {
 // WriteTo writes the file. Tensor offsets are assigned in order, each
 // aligned to the file's alignment.
 func (w *Writer) WriteTo(out io.Writer) (int64, error) {
-	align := w.alignment()
+	align, dialect, err := w.check()
+	if err != nil {
+		return 0, err
+	}
 	sizes := make([]uint64, len(w.Tensors))
 	offsets := make([]uint64, len(w.Tensors))
+	names := make(map[string]bool, len(w.Tensors))
 	var off uint64
 	for i, t := range w.Tensors {
 		if len(t.Name) >= maxNameLen {
-			return 0, fmt.Errorf("gguf: tensor name %q is too long", t.Name)
+			return 0, fmt.Errorf("gguf: tensor name %q is too long (%d bytes, max %d)", t.Name, len(t.Name), maxNameLen-1)
+		}
+		if names[t.Name] {
+			return 0, fmt.Errorf("gguf: duplicate tensor name %q", t.Name)
+		}
+		names[t.Name] = true
+		if len(t.Dims) == 0 || len(t.Dims) > maxDims {
+			return 0, fmt.Errorf("gguf: tensor %q has %d dimensions (want 1..%d)", t.Name, len(t.Dims), maxDims)
 		}
 		sz, err := TensorSize(t.Type, t.Dims)
 		if err != nil {
 			return 0, fmt.Errorf("gguf: tensor %q: %w", t.Name, err)
+		}
+		if back, ok := ResolveType(t.Type.RawType(), dialect); !ok || back != t.Type {
+			// I2_S is id 36 on disk, which only bitnet* files read as
+			// I2_S; MXFP4 (39) would read back as TL2 there.
+			return 0, fmt.Errorf("gguf: tensor %q: type %s cannot be stored in a %s-dialect file (set general.architecture accordingly)", t.Name, t.Type, dialect)
 		}
 		if t.WriteData == nil && uint64(len(t.Data)) != sz {
 			return 0, fmt.Errorf("gguf: tensor %q: %d data bytes, type %s with dims %v needs %d", t.Name, len(t.Data), t.Type, t.Dims, sz)
@@ -201,7 +251,7 @@ func (w *Writer) WriteTo(out io.Writer) (int64, error) {
 		off += (align - off%align) % align
 	}
 
-	e := &encoder{w: bufio.NewWriterSize(out, 1<<20)}
+	e := &encoder{w: bufio.NewWriterSize(out, 1<<16)}
 	e.write([]byte(Magic))
 	e.u32(3)
 	e.u64(uint64(len(w.Tensors)))
@@ -274,6 +324,11 @@ func (w *Writer) WriteFile(path string) error {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	// CreateTemp makes the file 0600; give it the usual permissions.
+	if err := tmp.Chmod(0o644); err != nil {
 		tmp.Close()
 		return err
 	}
