@@ -33,6 +33,19 @@ type State struct {
 	scores                []float32
 	ropeCos, ropeSin      []float32
 	scratch               Scratch
+	one                   [1]int32 // the token of a decode step
+
+	att1   attnJob
+	attnFn func(w, lo, hi int)
+}
+
+// attnJob is the attention of one layer for a batch, split over
+// (token, head) pairs by the pool.
+type attnJob struct {
+	s      *State
+	li, n  int
+	scale  float32
+	kc, vc []uint16
 }
 
 // NewState makes a session with a KV cache of ctx positions that evaluates
@@ -66,11 +79,21 @@ func NewState(m *Model, ctx, maxBatch int, pool *Pool) (*State, error) {
 	s.scores = make([]float32, pool.Threads()*ctx)
 	s.ropeCos = make([]float32, b*c.HeadDim/2)
 	s.ropeSin = make([]float32, b*c.HeadDim/2)
+	s.attnFn = s.att1.run
 	return s, nil
 }
 
 // Pos is the number of positions in the KV cache.
 func (s *State) Pos() int { return s.pos }
+
+// KVBytes is the size of the KV cache in bytes.
+func (s *State) KVBytes() int {
+	n := 0
+	for l := range s.kcache {
+		n += 2 * (len(s.kcache[l]) + len(s.vcache[l]))
+	}
+	return n
+}
 
 // Ctx is the size of the KV cache.
 func (s *State) Ctx() int { return s.ctx }
@@ -236,33 +259,34 @@ func scaleVec(x []float32, s float32) {
 // the cache, ggml's way: f16(q)·f16(k) in f32, softmax with the 1/√d scale
 // in f32, then the f32 probabilities times the f16 values.
 func (s *State) attention(li, n int) {
+	hd := s.m.HeadDim
+	s.att1 = attnJob{s: s, li: li, n: n, scale: 1 / float32(math.Sqrt(float64(hd))), kc: s.kcache[li], vc: s.vcache[li]}
+	s.pool.For(n*s.m.Heads, 1, s.attnFn)
+}
+
+func (j *attnJob) run(w, lo, hi int) {
+	s := j.s
 	c := &s.m.Config
 	qd, kvd, hd := c.QDim(), c.KVDim(), c.HeadDim
 	group := c.Heads / c.KVHeads
-	kc, vc := s.kcache[li], s.vcache[li]
-	scale := 1 / float32(math.Sqrt(float64(hd)))
-	s.pool.For(n*c.Heads, 1, func(w, lo, hi int) {
-		sc := s.scores[w*s.ctx : (w+1)*s.ctx]
-		for job := lo; job < hi; job++ {
-			t, hh := job/c.Heads, job%c.Heads
-			kvh := hh / group
-			nkv := s.pos + t + 1
-			qv := s.qh[t*qd+hh*hd : t*qd+(hh+1)*hd]
-			scores := sc[:nkv]
-			for j := 0; j < nkv; j++ {
-				scores[j] = asm.DotF16(kc[j*kvd+kvh*hd:j*kvd+(kvh+1)*hd], qv)
-			}
-			ref.SoftmaxInPlace(scores, scale)
-			out := s.att[t*qd+hh*hd : t*qd+(hh+1)*hd]
-			for d := range out {
-				out[d] = 0
-			}
-			for j, p := range scores {
-				vrow := vc[j*kvd+kvh*hd : j*kvd+(kvh+1)*hd]
-				for d, vv := range vrow {
-					out[d] += p * ref.F16ToF32(vv)
-				}
+	sc := s.scores[w*s.ctx : (w+1)*s.ctx] // this worker's score buffer
+	for job := lo; job < hi; job++ {
+		t, hh := job/c.Heads, job%c.Heads
+		kvh := hh / group
+		nkv := s.pos + t + 1
+		qv := s.qh[t*qd+hh*hd : t*qd+(hh+1)*hd]
+		scores := sc[:nkv]
+		for jj := 0; jj < nkv; jj++ {
+			scores[jj] = asm.DotF16(j.kc[jj*kvd+kvh*hd:jj*kvd+(kvh+1)*hd], qv)
+		}
+		ref.SoftmaxInPlace(scores, j.scale)
+		out := s.att[t*qd+hh*hd : t*qd+(hh+1)*hd]
+		clear(out)
+		for jj, p := range scores {
+			vrow := j.vc[jj*kvd+kvh*hd : jj*kvd+(kvh+1)*hd]
+			for d, vv := range vrow {
+				out[d] += p * ref.F16ToF32(vv)
 			}
 		}
-	})
+	}
 }

@@ -67,7 +67,8 @@ func (s *State) Generate(prompt []int32, smp Sampler, o GenerateOptions) ([]int3
 		if s.pos >= s.ctx {
 			return out, fmt.Errorf("%w after %d new tokens (context %d)", ErrContextFull, len(out), s.ctx)
 		}
-		if logits, err = s.Forward([]int32{tok}, false); err != nil {
+		s.one[0] = tok
+		if logits, err = s.Forward(s.one[:], false); err != nil {
 			return out, err
 		}
 		if o.OnLogits != nil {

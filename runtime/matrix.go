@@ -157,7 +157,9 @@ func f32frombytes(b []byte) float32 {
 	return *(*float32)(unsafe.Pointer(&b[0]))
 }
 
-// Scratch holds the quantized activations of a MatMul; reused across calls.
+// Scratch holds the quantized activations of a MatMul and the job the
+// workers run; reused across calls so that a MatMul allocates nothing once
+// the buffers have grown to size.
 type Scratch struct {
 	i8     []int8
 	scales []float32
@@ -167,6 +169,10 @@ type Scratch struct {
 	krows  []ref.KRow // one per worker
 	bytes  []byte
 	u16    []uint16
+	f32    []float32
+
+	job   matmulJob
+	jobFn func(w, lo, hi int)
 }
 
 func grow[T any](s []T, n int) []T {
@@ -176,9 +182,26 @@ func grow[T any](s []T, n int) []T {
 	return s[:n]
 }
 
+// matmulJob is one MatMul, split over rows by the pool.
+type matmulJob struct {
+	m    *Matrix
+	y, x []float32
+	n    int
+	s    *Scratch
+	kind int // ref.KRow kind for the Q8_K formats
+}
+
+// rowTile is the number of weight rows a worker multiplies with all tokens
+// before moving on, so the tile stays in cache while the tokens stream by.
+const rowTile = 32
+
 // MatMul computes y[t·Rows + r] = W[r]·x[t·Cols:] for n tokens.
 func (m *Matrix) MatMul(y, x []float32, n int, p *Pool, s *Scratch) {
 	rows, cols := m.Rows, m.Cols
+	if s.jobFn == nil {
+		s.jobFn = s.job.run
+	}
+	s.job = matmulJob{m: m, y: y, x: x, n: n, s: s}
 	switch m.Format {
 	case I2S:
 		s.i8 = grow(s.i8, n*cols)
@@ -188,78 +211,104 @@ func (m *Matrix) MatMul(y, x []float32, n int, p *Pool, s *Scratch) {
 			s.scales[t], s.sums[t] = asm.QuantizeI8(s.i8[t*cols:(t+1)*cols], x[t*cols:(t+1)*cols])
 		}
 		s.raw = grow(s.raw, n*rows)
-		rb := cols / 4
-		p.For(rows, 16, func(_, lo, hi int) {
-			w := m.Data[lo*rb : hi*rb]
-			for t := 0; t < n; t++ {
-				raw := s.raw[t*rows+lo : t*rows+hi]
-				asm.I2SDots(raw, w, s.i8[t*cols:(t+1)*cols])
-				yt := y[t*rows+lo : t*rows+hi]
-				for i, d := range raw {
-					yt[i] = ref.I2SOutput(d, s.sums[t], s.scales[t], m.Scale)
-				}
-			}
-		})
 	case TQ1_0, TQ2_0, Q4_K, Q6_K:
 		nb := cols / ref.QK_K
 		s.q8k = grow(s.q8k, n*nb)
 		for t := 0; t < n; t++ {
 			ref.QuantizeQ8K(s.q8k[t*nb:(t+1)*nb], x[t*cols:(t+1)*cols])
 		}
-		kind := map[Format]int{TQ1_0: ref.KRowTQ1, TQ2_0: ref.KRowTQ2, Q4_K: ref.KRowQ4K, Q6_K: ref.KRowQ6K}[m.Format]
+		switch m.Format {
+		case TQ1_0:
+			s.job.kind = ref.KRowTQ1
+		case TQ2_0:
+			s.job.kind = ref.KRowTQ2
+		case Q4_K:
+			s.job.kind = ref.KRowQ4K
+		case Q6_K:
+			s.job.kind = ref.KRowQ6K
+		}
 		s.krows = grow(s.krows, p.Threads())
-		p.For(rows, 16, func(w, lo, hi int) {
-			// Decode each row once, then multiply it with every token.
-			kr := &s.krows[w]
-			for r := lo; r < hi; r++ {
-				ref.DecodeKRow(kr, kind, m.row(r), cols)
-				for t := 0; t < n; t++ {
-					y[t*rows+r] = ref.DotKRow(kr, s.q8k[t*nb:(t+1)*nb])
-				}
-			}
-		})
 	case Q8_0:
 		rb := m.Format.RowBytes(cols)
 		s.bytes = grow(s.bytes, n*rb)
 		for t := 0; t < n; t++ {
 			ref.QuantizeQ8_0(s.bytes[t*rb:(t+1)*rb], x[t*cols:(t+1)*cols])
 		}
-		p.For(rows, 16, func(_, lo, hi int) {
-			for r := lo; r < hi; r++ {
-				w := m.row(r)
-				for t := 0; t < n; t++ {
-					y[t*rows+r] = ref.DotQ8_0(w, s.bytes[t*rb:(t+1)*rb], cols)
-				}
-			}
-		})
-	case F16, BF16:
-		s.u16 = grow(s.u16, n*cols)
-		conv := ref.F32ToF16
-		dot := asm.DotF16
-		if m.Format == BF16 {
-			conv, dot = ref.F32ToBF16, asm.DotBF16
-		}
+	case F16:
+		// ggml rounds the activations to F16 before an F16 dot.
+		s.f32 = grow(s.f32, n*cols)
 		for i, v := range x[:n*cols] {
-			s.u16[i] = conv(v)
+			s.f32[i] = ref.RoundF16(v)
 		}
-		wAll := u16s(m.Data)
-		p.For(rows, 16, func(_, lo, hi int) {
-			for r := lo; r < hi; r++ {
-				w := wAll[r*cols : (r+1)*cols]
-				for t := 0; t < n; t++ {
-					y[t*rows+r] = dot(w, s.u16[t*cols:(t+1)*cols])
-				}
+	case BF16:
+		s.u16 = grow(s.u16, n*cols)
+		for i, v := range x[:n*cols] {
+			s.u16[i] = ref.F32ToBF16(v)
+		}
+	}
+	p.For(rows, rowTile, s.jobFn)
+	s.job = matmulJob{} // drop references to the caller's buffers
+}
+
+func (j *matmulJob) run(w, lo, hi int) {
+	for r := lo; r < hi; r += rowTile {
+		j.tile(w, r, min(hi, r+rowTile))
+	}
+}
+
+// tile multiplies rows [lo, hi) with every token.
+func (j *matmulJob) tile(w, lo, hi int) {
+	m, s, n, y, x := j.m, j.s, j.n, j.y, j.x
+	rows, cols := m.Rows, m.Cols
+	switch m.Format {
+	case I2S:
+		rb := cols / 4
+		asm.I2SDotsN(s.raw[lo:(n-1)*rows+hi], rows, m.Data[lo*rb:hi*rb], s.i8[:n*cols], cols, n)
+		for t := 0; t < n; t++ {
+			raw := s.raw[t*rows+lo : t*rows+hi]
+			yt := y[t*rows+lo : t*rows+hi]
+			for i, d := range raw {
+				yt[i] = ref.I2SOutput(d, s.sums[t], s.scales[t], m.Scale)
 			}
-		})
+		}
+	case TQ1_0, TQ2_0, Q4_K, Q6_K:
+		// Decode each row once, then multiply it with every token.
+		nb := cols / ref.QK_K
+		kr := &s.krows[w]
+		for r := lo; r < hi; r++ {
+			ref.DecodeKRow(kr, j.kind, m.row(r), cols)
+			for t := 0; t < n; t++ {
+				y[t*rows+r] = ref.DotKRow(kr, s.q8k[t*nb:(t+1)*nb])
+			}
+		}
+	case Q8_0:
+		rb := m.Format.RowBytes(cols)
+		for r := lo; r < hi; r++ {
+			wr := m.row(r)
+			for t := 0; t < n; t++ {
+				y[t*rows+r] = ref.DotQ8_0(wr, s.bytes[t*rb:(t+1)*rb], cols)
+			}
+		}
+	case F16:
+		wAll := u16s(m.Data)
+		for t := 0; t < n; t++ {
+			asm.F16Dots(y[t*rows+lo:t*rows+hi], wAll[lo*cols:hi*cols], s.f32[t*cols:(t+1)*cols])
+		}
+	case BF16:
+		wAll := u16s(m.Data)
+		for r := lo; r < hi; r++ {
+			wr := wAll[r*cols : (r+1)*cols]
+			for t := 0; t < n; t++ {
+				y[t*rows+r] = asm.DotBF16(wr, s.u16[t*cols:(t+1)*cols])
+			}
+		}
 	case F32:
 		wAll := f32s(m.Data)
-		p.For(rows, 16, func(_, lo, hi int) {
-			for r := lo; r < hi; r++ {
-				w := wAll[r*cols : (r+1)*cols]
-				for t := 0; t < n; t++ {
-					y[t*rows+r] = asm.DotF32(w, x[t*cols:(t+1)*cols])
-				}
+		for r := lo; r < hi; r++ {
+			wr := wAll[r*cols : (r+1)*cols]
+			for t := 0; t < n; t++ {
+				y[t*rows+r] = asm.DotF32(wr, x[t*cols:(t+1)*cols])
 			}
-		})
+		}
 	}
 }

@@ -96,3 +96,45 @@ func TestContextFull(t *testing.T) {
 		t.Fatal("token outside the vocabulary: no error")
 	}
 }
+
+// BenchmarkDecode measures one decode step of the bundled model; it must not
+// allocate.
+func BenchmarkDecode(b *testing.B) {
+	m := bundled(b)
+	p := runtime.NewPool(1)
+	defer p.Close()
+	s, _ := runtime.NewState(m.Model, 256, 64, p)
+	if _, err := s.Forward(prompt, false); err != nil {
+		b.Fatal(err)
+	}
+	tok := []int32{326}
+	b.ReportAllocs()
+	for b.Loop() {
+		if s.Pos() == s.Ctx() {
+			s.Truncate(len(prompt))
+		}
+		if _, err := s.Forward(tok, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func TestDecodeAllocs(t *testing.T) {
+	m := bundled(t)
+	p := runtime.NewPool(2)
+	defer p.Close()
+	s, _ := runtime.NewState(m.Model, 256, 64, p)
+	if _, err := s.Forward(prompt, false); err != nil {
+		t.Fatal(err)
+	}
+	tok := []int32{326}
+	s.Forward(tok, false) // grow the scratch buffers
+	allocs := testing.AllocsPerRun(20, func() {
+		if _, err := s.Forward(tok, false); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("a decode step allocates %v times", allocs)
+	}
+}

@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bitnet-go/bitnet/asm"
 	"github.com/bitnet-go/bitnet/loader"
 	"github.com/bitnet-go/bitnet/loader/tokenizer"
 	"github.com/bitnet-go/bitnet/runtime"
@@ -31,19 +32,27 @@ import (
 
 type options struct {
 	model, prompt, promptFile string
-	nPredict, ctx, threads   int
-	batch                    int
-	seed                     int64
-	temp, topP, minP         float64
-	topK, repeatLastN        int
-	repeatPenalty            float64
-	presencePenalty          float64
-	frequencyPenalty         float64
-	ignoreEOS, ids           bool
-	logitsFile, pplFile      string
-	pre                      string
-	noBOS                    bool
-	ctxSet                   bool
+	nPredict, ctx, threads    int
+	batch                     int
+	seed                      int64
+	temp, topP, minP          float64
+	topK, repeatLastN         int
+	repeatPenalty             float64
+	presencePenalty           float64
+	frequencyPenalty          float64
+	ignoreEOS, ids            bool
+	logitsFile, pplFile       string
+	pre                       string
+	noBOS                     bool
+	ctxSet                    bool
+
+	// --bench mode (llama-bench style): -p and -n are lists of token counts,
+	// -t a list of thread counts.
+	bench                   bool
+	benchPrompt, benchGen   string
+	threadList, nPredictStr string
+	reps                    int
+	promptSet, nSet         bool
 }
 
 func main() {
@@ -97,9 +106,9 @@ func newFlags(o *options, stderr io.Writer) *flag.FlagSet {
 	str(&o.model, "m,model", "", "model `file` (GGUF); may also be given as the first argument")
 	str(&o.prompt, "p,prompt", "", "prompt `text`")
 	str(&o.promptFile, "f,file", "", "read the prompt from `file`")
-	num(&o.nPredict, "n,n-predict", -1, "number of tokens to generate (-1: until end of text or a full context)")
+	str(&o.nPredictStr, "n,n-predict", "-1", "number of tokens to generate (-1: until end of text or a full context); with --bench, a list of generation lengths")
 	num(&o.ctx, "c,ctx-size", 4096, "context size in tokens (0: the model's training context)")
-	num(&o.threads, "t,threads", goruntime.NumCPU(), "number of threads")
+	str(&o.threadList, "t,threads", strconv.Itoa(goruntime.NumCPU()), "number of threads; with --bench, a list such as 1,2")
 	num(&o.batch, "b,batch-size", 512, "maximum tokens per forward pass when evaluating the prompt")
 	fs.Int64Var(&o.seed, "s", -1, "random seed (-1: random)")
 	fs.Int64Var(&o.seed, "seed", -1, "random seed (-1: random)")
@@ -117,6 +126,9 @@ func newFlags(o *options, stderr io.Writer) *flag.FlagSet {
 	str(&o.pplFile, "perplexity", "", "compute the perplexity of the text in `file` (chunks of -c tokens, like llama-perplexity)")
 	str(&o.pre, "pre", "", "override the BPE pre-tokenizer (e.g. llama-bpe for the Llama-3 split; default: the file's, or llama.cpp's default split when it has none)")
 	fs.BoolVar(&o.noBOS, "no-bos", false, "do not add the BOS token to the prompt")
+	fs.BoolVar(&o.bench, "bench", false, "benchmark prompt processing (-p N) and generation (-n N) like llama-bench and print its markdown table")
+	num(&o.reps, "r,repetitions", 5, "with --bench: repetitions of each test")
+	fs.String("o", "md", "with --bench: output format (md)")
 	return fs
 }
 
@@ -131,10 +143,38 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return usageError{err}
 	}
 	fs.Visit(func(f *flag.Flag) {
-		if f.Name == "c" || f.Name == "ctx-size" {
+		switch f.Name {
+		case "c", "ctx-size":
 			o.ctxSet = true
+		case "p", "prompt":
+			o.promptSet = true
+		case "n", "n-predict":
+			o.nSet = true
+		case "o":
+			if v := f.Value.String(); v != "md" {
+				err = usageError{fmt.Errorf("-o %s: only md is supported", v)}
+			}
 		}
 	})
+	if err != nil {
+		return err
+	}
+	if o.bench {
+		o.benchPrompt, o.benchGen = "512", "128"
+		if o.promptSet {
+			o.benchPrompt = o.prompt
+		}
+		if o.nSet {
+			o.benchGen = o.nPredictStr
+		}
+	} else {
+		if o.nPredict, err = strconv.Atoi(o.nPredictStr); err != nil {
+			return usageError{fmt.Errorf("-n %q: not a number", o.nPredictStr)}
+		}
+		if o.threads, err = strconv.Atoi(o.threadList); err != nil {
+			return usageError{fmt.Errorf("-t %q: not a number", o.threadList)}
+		}
+	}
 	switch {
 	case len(pos) > 1:
 		return usageError{fmt.Errorf("unexpected arguments %q", pos[1:])}
@@ -146,7 +186,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if o.model == "" {
 		return usageError{errors.New("no model: give a GGUF file with -m FILE or as the first argument")}
 	}
-	if o.threads < 1 {
+	if !o.bench && o.threads < 1 {
 		return usageError{fmt.Errorf("-t %d: need at least one thread", o.threads)}
 	}
 	if o.ctx < 0 {
@@ -180,6 +220,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%s: tokenizer: %w", o.model, err)
 	}
 	loadTime := time.Since(t0)
+	if o.bench {
+		return benchmark(&o, m, stdout, stderr)
+	}
 	pool := runtime.NewPool(o.threads)
 	defer pool.Close()
 
@@ -288,7 +331,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stderr, "\nload time: %.2f ms\n", ms(loadTime))
 	fmt.Fprintf(stderr, "prompt: %d tokens in %.2f ms (%.2f tokens/s)\n", len(ids), ms(tPrompt), rate(len(ids), tPrompt))
 	fmt.Fprintf(stderr, "generated: %d tokens in %.2f ms (%.2f tokens/s)\n", len(gen), ms(tGen), rate(max(len(gen)-1, 0), tGen))
-	fmt.Fprintf(stderr, "threads: %d, seed: %d, context: %d\n", o.threads, seed, ctx)
+	fmt.Fprintf(stderr, "threads: %d, seed: %d, context: %d, kernels: %s\n", o.threads, seed, ctx, asm.Impl())
+	if rss, ok := peakRSS(); ok {
+		fmt.Fprintf(stderr, "peak RSS: %.1f MiB (model file %.1f MiB, KV cache %.1f MiB)\n", float64(rss)/(1<<20), float64(fileSize(o.model))/(1<<20), float64(st.KVBytes())/(1<<20))
+	}
 	if genErr != nil {
 		if errors.Is(genErr, runtime.ErrContextFull) && o.nPredict < 0 {
 			fmt.Fprintf(stderr, "stopped: %v\n", genErr)
@@ -326,6 +372,14 @@ func perplexity(o *options, m *loader.Model, tok *tokenizer.Tokenizer, pool *run
 	fmt.Fprintf(stderr, "%d chunks, %d tokens evaluated in %.2f s (%.2f tokens/s)\n", res.Chunks, res.Chunks*ctx, el.Seconds(), float64(res.Chunks*ctx)/el.Seconds())
 	fmt.Fprintf(stdout, "perplexity: %.4f\n", res.PPL)
 	return nil
+}
+
+func fileSize(path string) int64 {
+	st, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return st.Size()
 }
 
 func joinIDs(ids []int32) string {

@@ -1,0 +1,207 @@
+//go:build gc && !purego
+
+package asm
+
+import (
+	"unsafe"
+
+	"github.com/bitnet-go/bitnet/asm/ref"
+	"golang.org/x/sys/cpu"
+)
+
+// i2sKernel is the signature of the generated I2_S kernels
+// (i2sDots<ISA>N<n> in kernels_amd64.go).
+type i2sKernel func(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nblk int)
+
+// The n-token kernels of each ISA, indexed by n.
+var (
+	i2sAVX2   = []i2sKernel{nil, i2sDotsAVX2N1, i2sDotsAVX2N2, i2sDotsAVX2N3, i2sDotsAVX2N4}
+	i2sAVX512 = []i2sKernel{nil, i2sDotsAVX512N1, i2sDotsAVX512N2, i2sDotsAVX512N3, i2sDotsAVX512N4,
+		i2sDotsAVX512N5, i2sDotsAVX512N6, i2sDotsAVX512N7, i2sDotsAVX512N8}
+	i2sVNNI = []i2sKernel{nil, i2sDotsVNNIN1, i2sDotsVNNIN2, i2sDotsVNNIN3, i2sDotsVNNIN4,
+		i2sDotsVNNIN5, i2sDotsVNNIN6, i2sDotsVNNIN7, i2sDotsVNNIN8}
+)
+
+// Feature sets. The AVX-512 paths use EVEX forms of 128/256-bit
+// instructions in their reductions (VL) and byte/word ops (BW); the float
+// kernels of every path need FMA and F16C.
+var (
+	hasAVX2   = cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasF16C
+	hasAVX512 = hasAVX2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL
+	hasVNNI   = hasAVX512 && cpu.X86.HasAVX512VNNI
+)
+
+func platformKernels() []*kernels {
+	var ks []*kernels
+	if hasVNNI {
+		k := avx512Floats("avx512vnni")
+		k.i2s = i2sAsm(i2sVNNI, i2sAVX512)
+		ks = append(ks, k)
+	}
+	if hasAVX512 {
+		k := avx512Floats("avx512bw")
+		k.i2s = i2sAsm(i2sAVX512, nil)
+		ks = append(ks, k)
+	}
+	if hasAVX2 {
+		ks = append(ks, &kernels{
+			name:       "avx2",
+			i2s:        i2sAsm(i2sAVX2, nil),
+			quantizeI8: quantizeAsm(absMaxAVX2, quantizeI8AVX2, 32),
+			dotF32:     dotF32Asm(dotF32AVX2, 32),
+			dotF16:     dotF16Asm(dotF16AVX2, 32),
+			f16Dots:    f16DotsAsm(f16DotsAVX2, 8),
+			f32ToF16s:  f32ToF16sAsm(f32ToF16sAVX2, 32),
+		})
+	}
+	return ks
+}
+
+// avx512Floats returns the AVX-512 kernels other than the ternary dots.
+func avx512Floats(name string) *kernels {
+	return &kernels{
+		name:       name,
+		quantizeI8: quantizeAsm(absMaxAVX512, quantizeI8AVX512, 64),
+		dotF32:     dotF32Asm(dotF32AVX512, 64),
+		dotF16:     dotF16Asm(dotF16AVX512, 64),
+		f16Dots:    f16DotsAsm(f16DotsAVX512, 16),
+		f32ToF16s:  f32ToF16sAsm(f32ToF16sAVX512, 64),
+	}
+}
+
+// vnniMaxBlocks is the longest row (in 128-element blocks) the VNNI kernels
+// sum exactly: their int32 lanes carry scaled codes (see gen/amd64).
+const vnniMaxBlocks = 8192
+
+// i2sAsm runs the n-token kernels over the tokens, up to len(kern)-1 at a
+// time; rows longer than vnniMaxBlocks go to long instead when it is set.
+// The arguments were validated by I2SDots / I2SDotsN.
+func i2sAsm(kern, long []i2sKernel) func(dst []int32, ldd int, w []byte, q []int8, ldq, n, rows, k int) {
+	return func(dst []int32, ldd int, w []byte, q []int8, ldq, n, rows, k int) {
+		kern := kern
+		if long != nil && k/128 > vnniMaxBlocks {
+			kern = long
+		}
+		maxN := len(kern) - 1
+		_ = dst[(n-1)*ldd+rows-1]
+		_ = q[(n-1)*ldq+k-1]
+		w = w[:rows*(k/4)]
+		raceRead(unsafe.Pointer(&w[0]), len(w))
+		for t := 0; t < n; t++ {
+			raceRead(unsafe.Pointer(&q[t*ldq]), k)
+			raceWrite(unsafe.Pointer(&dst[t*ldd]), 4*rows)
+		}
+		for t := 0; t < n; {
+			c := min(maxN, n-t)
+			kern[c](&dst[t*ldd], ldd, &w[0], &q[t*ldq], ldq, rows, k/128)
+			t += c
+		}
+	}
+}
+
+// quantizeAsm: the kernels take multiples of vl floats, Go the rest.
+func quantizeAsm(absMax func(x *float32, n int) float32, quant func(dst *int8, x *float32, n int, s float32) int32, vl int) func([]int8, []float32) (float32, int32) {
+	return func(dst []int8, x []float32) (float32, int32) {
+		m := len(x) &^ (vl - 1)
+		var amax float32
+		if m > 0 {
+			raceRead(unsafe.Pointer(&x[0]), 4*m)
+			amax = absMax(&x[0], m)
+		}
+		s := i8Scale(absMaxTail(amax, x[m:]))
+		var sum int32
+		if m > 0 {
+			raceWrite(unsafe.Pointer(&dst[0]), m)
+			sum = quant(&dst[0], &x[0], m, s)
+		}
+		return s, sum + quantizeTail(dst[m:], x[m:], s)
+	}
+}
+
+func dotF32Asm(dot func(a, b *float32, n int) float32, vl int) func(a, b []float32) float32 {
+	return func(a, b []float32) float32 {
+		m := len(a) &^ (vl - 1)
+		var s float32
+		if m > 0 {
+			raceRead(unsafe.Pointer(&a[0]), 4*m)
+			raceRead(unsafe.Pointer(&b[0]), 4*m)
+			s = dot(&a[0], &b[0], m)
+		}
+		for i := m; i < len(a); i++ {
+			s += a[i] * b[i]
+		}
+		return s
+	}
+}
+
+func dotF16Asm(dot func(a, b *uint16, n int) float32, vl int) func(a, b []uint16) float32 {
+	return func(a, b []uint16) float32 {
+		m := len(a) &^ (vl - 1)
+		var s float32
+		if m > 0 {
+			raceRead(unsafe.Pointer(&a[0]), 2*m)
+			raceRead(unsafe.Pointer(&b[0]), 2*m)
+			s = dot(&a[0], &b[0], m)
+		}
+		if m < len(a) {
+			s += refKernels.dotF16(a[m:], b[m:])
+		}
+		return s
+	}
+}
+
+// f16DotsAsm: the kernel covers the first k &^ (vl-1) columns of each row.
+func f16DotsAsm(gemv func(dst *float32, w *uint16, x *float32, rows, k int), vl int) func([]float32, []uint16, []float32) {
+	return func(dst []float32, w []uint16, x []float32) {
+		k := len(x)
+		m := k &^ (vl - 1)
+		if m == 0 {
+			f16DotsRef(dst, w, x)
+			return
+		}
+		raceRead(unsafe.Pointer(&w[0]), 2*len(w))
+		raceRead(unsafe.Pointer(&x[0]), 4*k)
+		raceWrite(unsafe.Pointer(&dst[0]), 4*len(dst))
+		gemv(&dst[0], &w[0], &x[0], len(dst), k)
+		if m < k {
+			for r := range dst {
+				s := dst[r]
+				for i, v := range w[r*k+m : (r+1)*k] {
+					s += ref.F16ToF32(v) * x[m+i]
+				}
+				dst[r] = s
+			}
+		}
+	}
+}
+
+func f32ToF16sAsm(cvt func(dst *uint16, src *float32, n int), vl int) func([]uint16, []float32) {
+	return func(dst []uint16, src []float32) {
+		m := len(src) &^ (vl - 1)
+		if m > 0 {
+			raceRead(unsafe.Pointer(&src[0]), 4*m)
+			raceWrite(unsafe.Pointer(&dst[0]), 2*m)
+			cvt(&dst[0], &src[0], m)
+		}
+		f32ToF16sRef(dst[m:], src[m:])
+	}
+}
+
+// memSum backs MemSum in export_test.go (benchmarks only).
+func memSum(b []byte) uint64 {
+	var s uint64
+	m := 0
+	switch {
+	case hasAVX512:
+		m = len(b) &^ 255
+		if m > 0 {
+			s = sumU64AVX512(&b[0], m)
+		}
+	case hasAVX2:
+		m = len(b) &^ 127
+		if m > 0 {
+			s = sumU64AVX2(&b[0], m)
+		}
+	}
+	return s + memSumGo(b[m:])
+}

@@ -1,0 +1,57 @@
+//go:build gc && !purego
+
+package asm
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/cpu"
+)
+
+func platformKernels() []*kernels {
+	var ks []*kernels
+	if cpu.ARM64.HasASIMDDP {
+		ks = append(ks, neonKernels("neondot", i2sDotsSDOT))
+	}
+	// Advanced SIMD is part of every arm64 CPU Go supports.
+	return append(ks, neonKernels("neon", i2sDotsNEON))
+}
+
+// neonKernels: assembly for the ternary dots and the activation
+// quantization, Go for the float kernels.
+func neonKernels(name string, gemv func(dst *int32, w *byte, q *int8, rows int, nblk int)) *kernels {
+	k := refKernels
+	k.name = name
+	k.i2s = func(dst []int32, ldd int, w []byte, q []int8, ldq, n, rows, kk int) {
+		_ = dst[(n-1)*ldd+rows-1]
+		_ = q[(n-1)*ldq+kk-1]
+		w = w[:rows*(kk/4)]
+		raceRead(unsafe.Pointer(&w[0]), len(w))
+		for t := 0; t < n; t++ {
+			raceRead(unsafe.Pointer(&q[t*ldq]), kk)
+			raceWrite(unsafe.Pointer(&dst[t*ldd]), 4*rows)
+			gemv(&dst[t*ldd], &w[0], &q[t*ldq], rows, kk/128)
+		}
+	}
+	k.quantizeI8 = quantizeNEON
+	return &k
+}
+
+func quantizeNEON(dst []int8, x []float32) (float32, int32) {
+	m := len(x) &^ 15
+	var amax float32
+	if m > 0 {
+		raceRead(unsafe.Pointer(&x[0]), 4*m)
+		amax = absMaxNEON(&x[0], m)
+	}
+	s := i8Scale(absMaxTail(amax, x[m:]))
+	var sum int32
+	if m > 0 {
+		raceWrite(unsafe.Pointer(&dst[0]), m)
+		sum = quantizeI8NEON(&dst[0], &x[0], m, s)
+	}
+	return s, sum + quantizeTail(dst[m:], x[m:], s)
+}
+
+// memSum backs MemSum in export_test.go (benchmarks only).
+func memSum(b []byte) uint64 { return memSumGo(b) }

@@ -1,0 +1,14 @@
+//go:build race
+
+package asm
+
+import (
+	"runtime"
+	"unsafe"
+)
+
+// raceRead and raceWrite tell the race detector about the memory an
+// assembly kernel reads or writes, which it cannot see by itself.
+func raceRead(p unsafe.Pointer, n int) { runtime.RaceReadRange(p, n) }
+
+func raceWrite(p unsafe.Pointer, n int) { runtime.RaceWriteRange(p, n) }

@@ -1,0 +1,217 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bitnet-go/bitnet/asm"
+	"github.com/bitnet-go/bitnet/gguf"
+	"github.com/bitnet-go/bitnet/loader"
+	"github.com/bitnet-go/bitnet/runtime"
+)
+
+// parseList parses "1,2,4" into ints.
+func parseList(s, what string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		v, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || v < 0 {
+			return nil, fmt.Errorf("%s %q: want a comma-separated list of non-negative numbers", what, s)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// benchmark measures prompt processing (pp) and generation (tg) speed the
+// way llama-bench does and prints its markdown table, plus the streaming
+// read bandwidth measured in the same run.
+func benchmark(o *options, m *loader.Model, stdout, stderr io.Writer) error {
+	pps, err := parseList(o.benchPrompt, "-p")
+	if err != nil {
+		return usageError{err}
+	}
+	tgs, err := parseList(o.benchGen, "-n")
+	if err != nil {
+		return usageError{err}
+	}
+	threads, err := parseList(o.threadList, "-t")
+	if err != nil {
+		return usageError{err}
+	}
+	for _, t := range threads {
+		if t < 1 {
+			return usageError{fmt.Errorf("-t %d: need at least one thread", t)}
+		}
+	}
+	reps := max(o.reps, 1)
+	ctx := 0
+	for _, n := range append(pps, tgs...) {
+		ctx = max(ctx, n)
+	}
+	ctx = max(ctx, 1)
+
+	var size, params uint64
+	for i := range m.File.Tensors {
+		size += m.File.Tensors[i].Size
+		params += m.File.Tensors[i].Elements()
+	}
+	name := fmt.Sprintf("%s %s", m.Arch, fileType(m.File))
+	sizeStr := fmt.Sprintf("%.2f GiB", float64(size)/(1<<30))
+	if size < 1<<30 {
+		sizeStr = fmt.Sprintf("%.2f MiB", float64(size)/(1<<20))
+	}
+	paramStr := fmt.Sprintf("%.2f B", float64(params)/1e9)
+	if params < 1e9 {
+		paramStr = fmt.Sprintf("%.2f M", float64(params)/1e6)
+	}
+	fmt.Fprintf(stderr, "kernels: %s\n", asm.Impl())
+	fmt.Fprintf(stdout, "| %-30s | %10s | %10s | %-10s | %7s | %13s | %20s |\n", "model", "size", "params", "backend", "threads", "test", "t/s")
+	fmt.Fprintf(stdout, "| %s | %s: | %s: | %s | %s: | %s: | %s: |\n", strings.Repeat("-", 30), strings.Repeat("-", 9), strings.Repeat("-", 9), strings.Repeat("-", 10), strings.Repeat("-", 6), strings.Repeat("-", 12), strings.Repeat("-", 19))
+	rng := rand.New(rand.NewPCG(1, 2))
+	randTokens := func(n int) []int32 {
+		t := make([]int32, n)
+		for i := range t {
+			t[i] = int32(rng.IntN(m.Vocab))
+		}
+		return t
+	}
+	for _, nt := range threads {
+		pool := runtime.NewPool(nt)
+		st, err := runtime.NewState(m.Model, ctx, 512, pool)
+		if err != nil {
+			pool.Close()
+			return err
+		}
+		row := func(test string, n int, once func() error) error {
+			var rates []float64
+			for r := 0; r <= reps; r++ { // the first run warms up
+				st.Reset()
+				t0 := time.Now()
+				if err := once(); err != nil {
+					return err
+				}
+				if r > 0 {
+					rates = append(rates, float64(n)/time.Since(t0).Seconds())
+				}
+			}
+			mean, sd := meanSD(rates)
+			fmt.Fprintf(stdout, "| %-30s | %10s | %10s | %-10s | %7d | %13s | %20s |\n",
+				name, sizeStr, paramStr, "CPU", nt, test, fmt.Sprintf("%.2f ± %.2f", mean, sd))
+			return nil
+		}
+		for _, p := range pps {
+			if p == 0 {
+				continue
+			}
+			toks := randTokens(p)
+			if err := row(fmt.Sprintf("pp%d", p), p, func() error {
+				_, err := st.Forward(toks, false)
+				return err
+			}); err != nil {
+				pool.Close()
+				return err
+			}
+		}
+		for _, n := range tgs {
+			if n == 0 {
+				continue
+			}
+			toks := randTokens(n)
+			if err := row(fmt.Sprintf("tg%d", n), n, func() error {
+				for _, t := range toks {
+					if _, err := st.Forward([]int32{t}, false); err != nil {
+						return err
+					}
+				}
+				return nil
+			}); err != nil {
+				pool.Close()
+				return err
+			}
+		}
+		pool.Close()
+		fmt.Fprintf(stderr, "streaming read bandwidth, %d thread(s): %.1f GB/s\n", nt, readBandwidth(nt))
+	}
+	return nil
+}
+
+func meanSD(x []float64) (float64, float64) {
+	var s float64
+	for _, v := range x {
+		s += v
+	}
+	mean := s / float64(len(x))
+	if len(x) < 2 {
+		return mean, 0
+	}
+	var v float64
+	for _, e := range x {
+		v += (e - mean) * (e - mean)
+	}
+	return mean, math.Sqrt(v / float64(len(x)-1))
+}
+
+func fileType(f *gguf.File) string {
+	counts := map[gguf.Type]uint64{}
+	for i := range f.Tensors {
+		counts[f.Tensors[i].Type] += f.Tensors[i].Elements()
+	}
+	// Name the file after the format holding most of the block weights.
+	best, bestN := gguf.F32, uint64(0)
+	for t, n := range counts {
+		if t != gguf.F32 && n > bestN && !(t == gguf.F16 && counts[gguf.I2_S]+counts[gguf.TQ1_0]+counts[gguf.TQ2_0] > 0) {
+			best, bestN = t, n
+		}
+	}
+	return strings.ToUpper(best.String())
+}
+
+// readBandwidth measures how fast threads goroutines can stream through a
+// 512 MiB buffer (best of 3), in GB/s.
+func readBandwidth(threads int) float64 {
+	buf := make([]uint64, 64<<20)
+	for i := range buf {
+		buf[i] = uint64(i)
+	}
+	best := 0.0
+	var sink uint64
+	for r := 0; r < 3; r++ {
+		var wg sync.WaitGroup
+		sums := make([]uint64, threads)
+		t0 := time.Now()
+		per := len(buf) / threads
+		for w := 0; w < threads; w++ {
+			wg.Add(1)
+			go func(w int) {
+				defer wg.Done()
+				sums[w] = sumWords(buf[w*per : (w+1)*per])
+			}(w)
+		}
+		wg.Wait()
+		el := time.Since(t0).Seconds()
+		for _, s := range sums {
+			sink += s
+		}
+		best = max(best, float64(len(buf)*8)/el/1e9)
+	}
+	_ = sink
+	return best
+}
+
+func sumWords(b []uint64) uint64 {
+	var s0, s1, s2, s3 uint64
+	for i := 0; i+4 <= len(b); i += 4 {
+		s0 += b[i]
+		s1 += b[i+1]
+		s2 += b[i+2]
+		s3 += b[i+3]
+	}
+	return s0 + s1 + s2 + s3
+}

@@ -1,0 +1,32 @@
+package main
+
+import "testing"
+
+// The expected words come from GNU as (aarch64-linux-gnu-as
+// -march=armv8.2-a+dotprod) and objdump.
+func TestEncodings(t *testing.T) {
+	for _, c := range []struct {
+		in   inst
+		want uint32
+	}{
+		{sdotEnc(16, 20, 2), 0x4e829690},
+		{smullEnc(28, 20, 2, false), 0x0e22c29c},
+		{smlalEnc(28, 21, 3, false), 0x0e2382bc},
+		{smlalEnc(28, 20, 2, true), 0x4e22829c},
+		{sadalpEnc(16, 28), 0x4e606b90},
+		{saddlpEnc(7, 6), 0x4e2028c7},
+		{fmulEnc(0, 0, 30), 0x6e3edc00},
+		{fcvtnsEnc(0, 0), 0x4e21a800},
+		{sqxtnEnc(4, 0, false, false), 0x0e614804},
+		{sqxtnEnc(4, 1, false, true), 0x4e614824},
+		{sqxtnEnc(6, 4, true, false), 0x0e214886},
+		{sqxtnEnc(6, 5, true, true), 0x4e2148a6},
+		{fabsEnc(0, 1), 0x4ea0f820},
+		{fmaxnmEnc(4, 4, 0), 0x4e20c484},
+		{fmaxnmvEnc(0, 4), 0x6e30c880},
+	} {
+		if c.in.enc != c.want {
+			t.Errorf("%s: got %#08x, want %#08x", c.in.text, c.in.enc, c.want)
+		}
+	}
+}
