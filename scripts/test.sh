@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "== gofmt"
-unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+unformatted=$(gofmt -l $(git ls-files '*.go'))
 if [ -n "$unformatted" ]; then echo "gofmt would change:"; echo "$unformatted"; exit 1; fi
 
 echo "== go vet (amd64, arm64, purego)"
@@ -12,8 +12,24 @@ GOARCH=amd64 go vet ./...
 GOARCH=arm64 go vet ./...
 go vet -tags purego ./...
 
+echo "== generated code is reproducible (go generate ./gen)"
+go generate ./gen
+if ! git diff --exit-code --stat -- asm gen || [ -n "$(git status --porcelain -- asm gen)" ]; then
+  echo "go generate ./gen changed the files above: regenerate and commit them"; exit 1
+fi
+
 echo "== go test"
 go test -count=1 ./...
 
-echo "== go test -tags purego ./asm/... ./runtime/..."
+echo "== lower kernel paths and purego"
+GODEBUG=cpu.avx512vnni=off go test -count=1 ./asm/
+GODEBUG=cpu.avx512f=off go test -count=1 ./asm/
 go test -count=1 -tags purego ./asm/... ./runtime/...
+
+echo "== arm64 kernels under qemu"
+if ! command -v qemu-aarch64-static >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq qemu-user-static >/dev/null
+fi
+GOARCH=arm64 go test -count=1 -exec qemu-aarch64-static ./asm/...
+QEMU_CPU=cortex-a57 GOARCH=arm64 go test -count=1 -exec qemu-aarch64-static ./asm/
+GOARCH=arm64 go test -count=1 -tags purego -exec qemu-aarch64-static ./asm/
