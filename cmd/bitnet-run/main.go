@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	goruntime "runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -53,6 +54,7 @@ type options struct {
 	threadList, nPredictStr string
 	reps                    int
 	promptSet, nSet         bool
+	cpuProfile              string
 }
 
 func main() {
@@ -129,6 +131,7 @@ func newFlags(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&o.bench, "bench", false, "benchmark prompt processing (-p N) and generation (-n N) like llama-bench and print its markdown table")
 	num(&o.reps, "r,repetitions", 5, "with --bench: repetitions of each test")
 	fs.String("o", "md", "with --bench: output format (md)")
+	str(&o.cpuProfile, "cpuprofile", "", "write a Go CPU profile to `file`")
 	return fs
 }
 
@@ -209,6 +212,17 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	t0 := time.Now()
 	m, err := loader.Load(o.model)
 	if err != nil {
