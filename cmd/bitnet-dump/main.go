@@ -1,3 +1,7 @@
+// Command bitnet-dump prints the metadata and tensor table of a GGUF file.
+//
+//	bitnet-dump model.gguf        # metadata and the first 16 tensors
+//	bitnet-dump model.gguf -a     # every tensor
 package main
 
 import (
@@ -8,6 +12,10 @@ import (
 )
 
 func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: bitnet-dump FILE.gguf [-a]")
+		os.Exit(2)
+	}
 	f, err := gguf.Open(os.Args[1])
 	if err != nil {
 		fmt.Println(err)
