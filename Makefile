@@ -16,7 +16,7 @@ test:
 
 # Run the bundled model.
 demo: build
-	$(BIN)/bitnet-run testdata/tinystories-s-i2_s.gguf -p "once upon a time" -n 128
+	$(BIN)/bitnet-run testdata/tinystories-bitnet-i2_s.gguf -p "once upon a time" -n 128
 
 bench:
 	$(GO) test -run '^$$' -bench Ternary -benchmem ./asm/

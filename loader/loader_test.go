@@ -10,7 +10,7 @@ import (
 	"github.com/bitnet-go/bitnet/loader"
 )
 
-var bundledModel = filepath.Join(testutil.RepoRoot(), "testdata", "tinystories-s-i2_s.gguf")
+var bundledModel = filepath.Join(testutil.RepoRoot(), "testdata", "tinystories-bitnet-i2_s.gguf")
 
 func TestLoadBundled(t *testing.T) {
 	m, err := loader.Load(bundledModel)
@@ -19,7 +19,7 @@ func TestLoadBundled(t *testing.T) {
 	}
 	defer m.Close()
 	c := m.Config
-	if c.Arch != "bitnet-25" || c.Dim != 256 || c.Layers != 4 || c.Heads != 4 || c.KVHeads != 2 ||
+	if c.Arch != "bitnet-b1.58" || c.Dim != 256 || c.Layers != 4 || c.Heads != 4 || c.KVHeads != 2 ||
 		c.HeadDim != 64 || c.FFN != 768 || c.Vocab != 4096 || c.RopeBase != 500000 || c.NormEps != 1e-5 {
 		t.Fatalf("config %+v", c)
 	}
@@ -78,12 +78,12 @@ func TestLoadErrors(t *testing.T) {
 		{"missing norm", func(w *gguf.Writer) { dropTensor(w, "output_norm.weight") }, `"output_norm.weight" is missing`},
 		{"missing key", func(w *gguf.Writer) {
 			for i, kv := range w.KVs {
-				if kv.Key == "bitnet-25.block_count" {
+				if kv.Key == "bitnet-b1.58.block_count" {
 					w.KVs = append(w.KVs[:i], w.KVs[i+1:]...)
 					break
 				}
 			}
-		}, `"bitnet-25.block_count" is missing`},
+		}, `"bitnet-b1.58.block_count" is missing`},
 		{"wrong shape", func(w *gguf.Writer) {
 			// A 768-row gate claims 512 rows (the data is cut to match).
 			for i := range w.Tensors {
@@ -93,8 +93,8 @@ func TestLoadErrors(t *testing.T) {
 				}
 			}
 		}, `"blk.1.ffn_gate.weight" has shape [256 512], want [256 768]`},
-		{"heads not dividing", func(w *gguf.Writer) { w.Set("bitnet-25.attention.head_count_kv", gguf.Uint32(3)) }, "not a multiple"},
-		{"wrong type", func(w *gguf.Writer) { w.Set("bitnet-25.block_count", gguf.String("four")) }, `"bitnet-25.block_count"`},
+		{"heads not dividing", func(w *gguf.Writer) { w.Set("bitnet-b1.58.attention.head_count_kv", gguf.Uint32(3)) }, "not a multiple"},
+		{"wrong type", func(w *gguf.Writer) { w.Set("bitnet-b1.58.block_count", gguf.String("four")) }, `"bitnet-b1.58.block_count"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

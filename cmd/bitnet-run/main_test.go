@@ -15,7 +15,7 @@ import (
 	"github.com/bitnet-go/bitnet/internal/testutil"
 )
 
-var bundled = filepath.Join(testutil.RepoRoot(), "testdata", "tinystories-s-i2_s.gguf")
+var bundled = filepath.Join(testutil.RepoRoot(), "testdata", "tinystories-bitnet-i2_s.gguf")
 
 func runCLI(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
