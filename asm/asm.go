@@ -7,7 +7,7 @@
 // Implementations (Impls lists those this CPU can run, best first; Impl
 // names the one in use):
 //
-//	avx512vnni  AVX-512F/BW/VL + AVX512-VNNI: VPDPBUSD ternary dots (amd64)
+//	avx512vnni  AVX-512F/BW/VL + AVX512-VNNI: VPDPBUSD ternary and int8 dots (amd64)
 //	avx512bw    AVX-512F/BW/VL: VPMADDUBSW/VPMADDWD ternary dots (amd64)
 //	avx2        AVX2 + FMA + F16C (amd64)
 //	neondot     NEON + dot product (SDOT) (arm64)
@@ -15,12 +15,16 @@
 //	ref         the pure-Go references of package ref (every platform, and
 //	            the only one under -tags purego or gccgo)
 //
-// Integer kernels (I2SDots, I2SDotsN, QuantizeI8) and F32ToF16s are
-// bit-exact with their references on every implementation. The float dots
-// (DotF32, DotF16, F16Dots) accumulate in float32 in a different order than
-// the references' left-to-right loop; they agree within a few float32
-// rounding errors of Σ|aᵢbᵢ| (the tests use 1e-5·Σ|aᵢbᵢ|). Arm64 runs the
-// float kernels in Go.
+// Integer kernels (I2SDots, I2SDotsN, QuantizeI8, I8Dots) and the binary16
+// conversions (F32ToF16s, F16ToF32s) are bit-exact with their references on
+// every implementation. So are F16AXPY and F16AXPYStrided, which round each
+// product to float32 before adding it (a multiply and an add, never an FMA,
+// on every platform), except that where the result is a NaN its payload is
+// unspecified. The float dots (DotF32, DotF16, F16Dots, F16DotsStrided)
+// accumulate in float32 in a different order than the references'
+// left-to-right loop; they agree within a few float32 rounding errors of
+// Σ|aᵢbᵢ| (the tests use 1e-5·Σ|aᵢbᵢ|). Arm64 runs the float kernels and
+// I8Dots in Go.
 //
 // Kernels read only the elements their documentation names and write only
 // the outputs; slices too short for the stated shapes panic before any
@@ -158,3 +162,92 @@ func F32ToF16s(dst []uint16, src []float32) {
 
 // DotBF16 returns the dot product of two bfloat16 vectors.
 func DotBF16(a, b []uint16) float32 { return ref.DotBF16(a, b) }
+
+// F16ToF32s converts the binary16 values of src to float32 into dst
+// (len(dst) ≥ len(src)); exact, and bit-exact with ref.F16ToF32s.
+func F16ToF32s(dst []float32, src []uint16) {
+	dst = dst[:len(src)]
+	active.Load().f16ToF32s(dst, src)
+}
+
+// F16AXPY adds a times a binary16 vector to dst (the attention's
+// probability × cached value accumulation):
+//
+//	dst[i] += a·f32(x[i])   for i < len(dst), len(x) ≥ len(dst),
+//
+// with the product rounded to float32 before the add: a separate multiply
+// and add, never an FMA, so it is bit-exact with ref.F16AXPY on every
+// implementation and platform.
+func F16AXPY(dst []float32, a float32, x []uint16) {
+	x = x[:len(dst)]
+	active.Load().f16AXPY(dst, a, x)
+}
+
+// F16AXPYStrided is F16AXPY over len(a) rows of x that start stride
+// elements apart, applied in row order (the whole attention output of one
+// head: Σ_j p_j·v_j over the cached values of every position):
+//
+//	for j := range a { F16AXPY(dst, a[j], x[j·stride:]) }
+//
+// bit-exact with that loop (see ref.F16AXPYStrided), without its per-call
+// cost. stride ≥ 0 and len(x) ≥ (len(a)−1)·stride + len(dst).
+func F16AXPYStrided(dst []float32, a []float32, x []uint16, stride int) {
+	n := len(dst)
+	if len(a) == 0 {
+		return
+	}
+	if stride < 0 || len(x) < n || len(a) > 1 && stride > (len(x)-n)/(len(a)-1) {
+		panic(fmt.Sprintf("asm.F16AXPYStrided: %d rows of %d with stride %d do not fit in %d values", len(a), n, stride, len(x)))
+	}
+	if n == 0 {
+		return
+	}
+	active.Load().f16AXPYStrided(dst, a, x, stride)
+}
+
+// F16DotsStrided computes the attention scores of one query head against
+// binary16 cached keys: for j < len(dst),
+//
+//	dst[j] = Σ_i f32(k[j·stride + i])·f32(q[i]),  i < len(q),
+//
+// accumulated in float32 (see ref.F16DotsStrided). Row j of the cache
+// holds every head, stride elements apart, and k starts at this head's
+// slice of row 0. stride ≥ 0 and len(k) ≥ (len(dst)−1)·stride + len(q).
+func F16DotsStrided(dst []float32, k []uint16, stride int, q []uint16) {
+	n := len(q)
+	if len(dst) == 0 {
+		return
+	}
+	if stride < 0 || len(k) < n || len(dst) > 1 && stride > (len(k)-n)/(len(dst)-1) {
+		panic(fmt.Sprintf("asm.F16DotsStrided: %d rows of %d with stride %d do not fit in %d keys", len(dst), n, stride, len(k)))
+	}
+	if n == 0 {
+		clear(dst)
+		return
+	}
+	active.Load().f16DotsStrided(dst, k, stride, q)
+}
+
+// I8Dots is an int8 × int8 GEMV (the optional int8 output head): for
+// r < len(dst),
+//
+//	dst[r] = Σ_k w[r·K + k]·q[k],  K = len(q),
+//
+// over rows of signed int8 weights, len(w) ≥ len(dst)·K. The sums are in
+// int32 and exact for all inputs (|dst[r]| ≤ 2¹⁴·K, which fits for every
+// K < 2¹⁷; past that they wrap as ref.I8Dots's do). No precomputed row sums
+// are needed: see the VNNI note in ../gen/amd64.
+func I8Dots(dst []int32, w []int8, q []int8) {
+	k := len(q)
+	if k > 0 && len(w)/k < len(dst) {
+		panic(fmt.Sprintf("asm.I8Dots: %d rows of %d need %d weights, have %d", len(dst), k, len(dst)*k, len(w)))
+	}
+	if len(dst) == 0 {
+		return
+	}
+	if k == 0 {
+		clear(dst)
+		return
+	}
+	active.Load().i8Dots(dst, w, q)
+}

@@ -242,3 +242,142 @@ func BenchmarkF32ToF16s(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkI8Head is the int8 output head (2560 wide, 8192 rows per call)
+// streamed from the ring like BenchmarkF16Head: MB/s is weight bytes per
+// second, comparable with BenchmarkMemRead. BenchmarkI8HeadHot repeats 256
+// rows (cache-resident: the kernel's compute ceiling).
+func BenchmarkI8Head(b *testing.B) {
+	const k, rows = 2560, 8192
+	benchImpls(b, func(b *testing.B) {
+		buf := weightRing()
+		w := unsafe.Slice((*int8)(unsafe.Pointer(&buf[0])), len(buf))
+		q := randQ(k)
+		dst := make([]int32, rows)
+		b.SetBytes(k * rows)
+		off := 0
+		for b.Loop() {
+			if off+k*rows > len(w) {
+				off = 0
+			}
+			asm.I8Dots(dst, w[off:off+k*rows], q)
+			off += k * rows
+		}
+	})
+}
+
+func BenchmarkI8HeadHot(b *testing.B) {
+	const k, rows = 2560, 256
+	benchImpls(b, func(b *testing.B) {
+		buf := weightRing()
+		w := unsafe.Slice((*int8)(unsafe.Pointer(&buf[0])), k*rows)
+		q := randQ(k)
+		dst := make([]int32, rows)
+		b.SetBytes(k * rows)
+		for b.Loop() {
+			asm.I8Dots(dst, w, q)
+		}
+	})
+}
+
+// The attention of one query head over a binary16 KV cache of the 2B4T
+// shape (head dim 128, 5 KV heads: rows of 640 elements): the scores
+// (F16DotsStrided) and the value accumulation (one F16AXPY per position),
+// for 1024 and 4096 cached positions. MB/s counts the bytes of this head's
+// keys or values read. BenchmarkF16AXPY is a single call (per-call cost).
+
+const attnHD, attnStride = 128, 640
+
+func kvCache(pos int) []uint16 {
+	r := rand.New(rand.NewPCG(5, 5))
+	kv := make([]uint16, pos*attnStride)
+	for i := range kv {
+		kv[i] = ref.F32ToF16(float32(r.NormFloat64()))
+	}
+	return kv
+}
+
+func BenchmarkF16DotsStrided(b *testing.B) {
+	benchImpls(b, func(b *testing.B) {
+		for _, pos := range []int{1024, 4096} {
+			b.Run(fmt.Sprint("pos", pos), func(b *testing.B) {
+				k := kvCache(pos)
+				q := k[attnStride-attnHD:][:attnHD] // any 128 values
+				dst := make([]float32, pos)
+				b.SetBytes(2 * attnHD * int64(pos))
+				for b.Loop() {
+					asm.F16DotsStrided(dst, k, attnStride, q)
+				}
+			})
+		}
+	})
+}
+
+func BenchmarkF16AXPYRows(b *testing.B) {
+	benchImpls(b, func(b *testing.B) {
+		for _, pos := range []int{1024, 4096} {
+			b.Run(fmt.Sprint("pos", pos), func(b *testing.B) {
+				v := kvCache(pos)
+				p := make([]float32, pos)
+				for i := range p {
+					p[i] = 1 / float32(pos)
+				}
+				out := make([]float32, attnHD)
+				b.SetBytes(2 * attnHD * int64(pos))
+				for b.Loop() {
+					clear(out)
+					for j, pj := range p {
+						asm.F16AXPY(out, pj, v[j*attnStride:])
+					}
+				}
+			})
+		}
+	})
+}
+
+// BenchmarkF16AXPYStrided is BenchmarkF16AXPYRows in one call.
+func BenchmarkF16AXPYStrided(b *testing.B) {
+	benchImpls(b, func(b *testing.B) {
+		for _, pos := range []int{1024, 4096} {
+			b.Run(fmt.Sprint("pos", pos), func(b *testing.B) {
+				v := kvCache(pos)
+				p := make([]float32, pos)
+				for i := range p {
+					p[i] = 1 / float32(pos)
+				}
+				out := make([]float32, attnHD)
+				b.SetBytes(2 * attnHD * int64(pos))
+				for b.Loop() {
+					clear(out)
+					asm.F16AXPYStrided(out, p, v, attnStride)
+				}
+			})
+		}
+	})
+}
+
+func BenchmarkF16AXPY(b *testing.B) {
+	benchImpls(b, func(b *testing.B) {
+		for _, n := range []int{64, 128} {
+			b.Run(fmt.Sprint("n", n), func(b *testing.B) {
+				x := kvCache(1)[:n]
+				dst := make([]float32, n)
+				b.SetBytes(int64(2 * n))
+				for b.Loop() {
+					asm.F16AXPY(dst, 0.5, x)
+				}
+			})
+		}
+	})
+}
+
+func BenchmarkF16ToF32s(b *testing.B) {
+	benchImpls(b, func(b *testing.B) {
+		src := kvCache(4)[:2560]
+		dst := make([]float32, len(src))
+		b.SetBytes(2 * 2560)
+		for b.Loop() {
+			asm.F16ToF32s(dst, src)
+		}
+	})
+}

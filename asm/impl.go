@@ -22,17 +22,29 @@ type kernels struct {
 	dotF16     func(a, b []uint16) float32
 	f16Dots    func(dst []float32, w []uint16, x []float32) // len(x) ≥ 1
 	f32ToF16s  func(dst []uint16, src []float32)
+	f16ToF32s  func(dst []float32, src []uint16)
+	f16AXPY    func(dst []float32, a float32, x []uint16) // len(x) = len(dst)
+	// The strided kernels get len(dst) ≥ 1, len(a) or len(q) ≥ 1 and x or k
+	// long enough; i8Dots gets len(dst) ≥ 1 and len(q) ≥ 1.
+	f16AXPYStrided func(dst []float32, a []float32, x []uint16, stride int)
+	f16DotsStrided func(dst []float32, k []uint16, stride int, q []uint16)
+	i8Dots         func(dst []int32, w []int8, q []int8)
 }
 
 // refKernels forwards to package ref.
 var refKernels = kernels{
-	name:       "ref",
-	i2s:        i2sRef,
-	quantizeI8: ref.QuantizeI8,
-	dotF32:     ref.DotF32,
-	dotF16:     ref.DotF16,
-	f16Dots:    f16DotsRef,
-	f32ToF16s:  f32ToF16sRef,
+	name:           "ref",
+	i2s:            i2sRef,
+	quantizeI8:     ref.QuantizeI8,
+	dotF32:         ref.DotF32,
+	dotF16:         ref.DotF16,
+	f16Dots:        f16DotsRef,
+	f32ToF16s:      f32ToF16sRef,
+	f16ToF32s:      ref.F16ToF32s,
+	f16AXPY:        ref.F16AXPY,
+	f16AXPYStrided: ref.F16AXPYStrided,
+	f16DotsStrided: ref.F16DotsStrided,
+	i8Dots:         ref.I8Dots,
 }
 
 // available lists the implementations this CPU can run, best first; ref is

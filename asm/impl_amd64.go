@@ -36,36 +36,48 @@ func platformKernels() []*kernels {
 	if hasVNNI {
 		k := avx512Floats("avx512vnni")
 		k.i2s = i2sAsm(i2sVNNI, i2sAVX512)
+		k.i8Dots = i8DotsAsm(i8DotsVNNI)
 		ks = append(ks, k)
 	}
 	if hasAVX512 {
 		k := avx512Floats("avx512bw")
 		k.i2s = i2sAsm(i2sAVX512, nil)
+		k.i8Dots = i8DotsAsm(i8DotsAVX512)
 		ks = append(ks, k)
 	}
 	if hasAVX2 {
 		ks = append(ks, &kernels{
-			name:       "avx2",
-			i2s:        i2sAsm(i2sAVX2, nil),
-			quantizeI8: quantizeAsm(absMaxAVX2, quantizeI8AVX2, 32),
-			dotF32:     dotF32Asm(dotF32AVX2, 32),
-			dotF16:     dotF16Asm(dotF16AVX2, 32),
-			f16Dots:    f16DotsAsm(f16DotsAVX2, 8),
-			f32ToF16s:  f32ToF16sAsm(f32ToF16sAVX2, 32),
+			name:           "avx2",
+			i2s:            i2sAsm(i2sAVX2, nil),
+			quantizeI8:     quantizeAsm(absMaxAVX2, quantizeI8AVX2, 32),
+			dotF32:         dotF32Asm(dotF32AVX2, 32),
+			dotF16:         dotF16Asm(dotF16AVX2, 32),
+			f16Dots:        f16DotsAsm(f16DotsAVX2, 8),
+			f32ToF16s:      f32ToF16sAsm(f32ToF16sAVX2, 32),
+			f16ToF32s:      f16ToF32sAsm(f16ToF32sAVX2, 8),
+			f16AXPY:        f16AXPYAsm(f16AXPYAVX2, 8),
+			f16AXPYStrided: f16AXPYStridedAsm(f16AXPYStridedAVX2, 8),
+			f16DotsStrided: f16DotsStridedAsm(f16DotsStridedAVX2, 8),
+			i8Dots:         i8DotsAsm(i8DotsAVX2),
 		})
 	}
 	return ks
 }
 
-// avx512Floats returns the AVX-512 kernels other than the ternary dots.
+// avx512Floats returns the AVX-512 kernels other than the ternary and int8
+// dots.
 func avx512Floats(name string) *kernels {
 	return &kernels{
-		name:       name,
-		quantizeI8: quantizeAsm(absMaxAVX512, quantizeI8AVX512, 64),
-		dotF32:     dotF32Asm(dotF32AVX512, 64),
-		dotF16:     dotF16Asm(dotF16AVX512, 64),
-		f16Dots:    f16DotsAsm(f16DotsAVX512, 16),
-		f32ToF16s:  f32ToF16sAsm(f32ToF16sAVX512, 64),
+		name:           name,
+		quantizeI8:     quantizeAsm(absMaxAVX512, quantizeI8AVX512, 64),
+		dotF32:         dotF32Asm(dotF32AVX512, 64),
+		dotF16:         dotF16Asm(dotF16AVX512, 64),
+		f16Dots:        f16DotsAsm(f16DotsAVX512, 16),
+		f32ToF16s:      f32ToF16sAsm(f32ToF16sAVX512, 64),
+		f16ToF32s:      f16ToF32sAsm(f16ToF32sAVX512, 16),
+		f16AXPY:        f16AXPYAsm(f16AXPYAVX512, 16),
+		f16AXPYStrided: f16AXPYStridedAsm(f16AXPYStridedAVX512, 16),
+		f16DotsStrided: f16DotsStridedAsm(f16DotsStridedAVX512, 16),
 	}
 }
 
@@ -184,6 +196,112 @@ func f32ToF16sAsm(cvt func(dst *uint16, src *float32, n int), vl int) func([]uin
 			cvt(&dst[0], &src[0], m)
 		}
 		f32ToF16sRef(dst[m:], src[m:])
+	}
+}
+
+// The kernels below take whole vectors of vl floats; Go does the rest.
+
+func f16ToF32sAsm(cvt func(dst *float32, src *uint16, n int), vl int) func([]float32, []uint16) {
+	return func(dst []float32, src []uint16) {
+		m := len(src) &^ (vl - 1)
+		if m > 0 {
+			raceRead(unsafe.Pointer(&src[0]), 2*m)
+			raceWrite(unsafe.Pointer(&dst[0]), 4*m)
+			cvt(&dst[0], &src[0], m)
+		}
+		ref.F16ToF32s(dst[m:], src[m:])
+	}
+}
+
+func f16AXPYAsm(axpy func(dst *float32, a float32, x *uint16, n int), vl int) func([]float32, float32, []uint16) {
+	return func(dst []float32, a float32, x []uint16) {
+		m := len(dst) &^ (vl - 1)
+		if m > 0 {
+			raceRead(unsafe.Pointer(&x[0]), 2*m)
+			raceWrite(unsafe.Pointer(&dst[0]), 4*m)
+			axpy(&dst[0], a, &x[0], m)
+		}
+		ref.F16AXPY(dst[m:], a, x[m:])
+	}
+}
+
+// f16AXPYStridedAsm: the kernel covers the first len(dst) &^ (vl-1)
+// elements of dst; the elements are independent, so Go adds the rest.
+func f16AXPYStridedAsm(kern func(dst *float32, a *float32, x *uint16, stride, rows, n int), vl int) func([]float32, []float32, []uint16, int) {
+	return func(dst []float32, a []float32, x []uint16, stride int) {
+		n := len(dst)
+		m := n &^ (vl - 1)
+		if m > 0 {
+			_ = x[(len(a)-1)*stride+n-1]
+			if raceEnabled {
+				raceRead(unsafe.Pointer(&a[0]), 4*len(a))
+				raceWrite(unsafe.Pointer(&dst[0]), 4*m)
+				for j := range a {
+					raceRead(unsafe.Pointer(&x[j*stride]), 2*m)
+				}
+			}
+			kern(&dst[0], &a[0], &x[0], stride, len(a), m)
+		}
+		if m < n {
+			ref.F16AXPYStrided(dst[m:], a, x[m:], stride)
+		}
+	}
+}
+
+// f16DotsStridedAsm: the kernel covers the first len(q) &^ (vl-1) elements
+// of each row.
+func f16DotsStridedAsm(kern func(dst *float32, k *uint16, stride int, q *uint16, rows, n int), vl int) func([]float32, []uint16, int, []uint16) {
+	return func(dst []float32, k []uint16, stride int, q []uint16) {
+		n := len(q)
+		m := n &^ (vl - 1)
+		if m == 0 {
+			ref.F16DotsStrided(dst, k, stride, q)
+			return
+		}
+		_ = k[(len(dst)-1)*stride+n-1]
+		if raceEnabled {
+			raceRead(unsafe.Pointer(&q[0]), 2*n)
+			raceWrite(unsafe.Pointer(&dst[0]), 4*len(dst))
+			for j := range dst {
+				raceRead(unsafe.Pointer(&k[j*stride]), 2*n)
+			}
+		}
+		kern(&dst[0], &k[0], stride, &q[0], len(dst), n)
+		if m < n {
+			for j := range dst {
+				s := dst[j]
+				for i, h := range k[j*stride+m : j*stride+n] {
+					s += ref.F16ToF32(h) * ref.F16ToF32(q[m+i])
+				}
+				dst[j] = s
+			}
+		}
+	}
+}
+
+// i8DotsAsm: the kernel covers the first len(q) &^ 63 columns of each row.
+func i8DotsAsm(kern func(dst *int32, w *int8, q *int8, rows, k int)) func([]int32, []int8, []int8) {
+	return func(dst []int32, w []int8, q []int8) {
+		k := len(q)
+		m := k &^ 63
+		if m == 0 {
+			ref.I8Dots(dst, w, q)
+			return
+		}
+		w = w[:len(dst)*k]
+		raceRead(unsafe.Pointer(&w[0]), len(w))
+		raceRead(unsafe.Pointer(&q[0]), k)
+		raceWrite(unsafe.Pointer(&dst[0]), 4*len(dst))
+		kern(&dst[0], &w[0], &q[0], len(dst), k)
+		if m < k {
+			for r := range dst {
+				s := dst[r]
+				for i, v := range w[r*k+m : (r+1)*k] {
+					s += int32(v) * int32(q[m+i])
+				}
+				dst[r] = s
+			}
+		}
 	}
 }
 

@@ -251,3 +251,82 @@ func f32ToF16sAVX512(dst *uint16, src *float32, n int)
 //
 //go:noescape
 func sumU64AVX512(p *byte, n int) uint64
+
+// f16ToF32sAVX2 converts n binary16 values (n a positive multiple of one vector of
+// floats) to float32 with VCVTPH2PS: exact, NaNs quieted, bit-exact with
+// ref.F16ToF32.
+//
+//go:noescape
+func f16ToF32sAVX2(dst *float32, src *uint16, n int)
+
+// f16AXPYAVX2 sets dst[i] += a·f32(x[i]) for n floats (n a positive multiple
+// of one vector). The product is rounded before the add (VMULPS, then
+// VADDPS: no FMA), so the result is bit-exact with ref.F16AXPY.
+//
+//go:noescape
+func f16AXPYAVX2(dst *float32, a float32, x *uint16, n int)
+
+// f16AXPYStridedAVX2 sets dst[i] += a[j]·f32(x[j·stride + i]) for j = 0, 1, …, rows−1
+// in turn (rows ≥ 1) and i < n (n a positive multiple of one vector; stride
+// in elements), with VMULPS then VADDPS (no FMA): bit-exact with rows calls
+// of f16AXPY.
+//
+//go:noescape
+func f16AXPYStridedAVX2(dst *float32, a *float32, x *uint16, stride int, rows int, n int)
+
+// f16DotsStridedAVX2 sets dst[j] = Σ_i f32(k[j·stride + i])·f32(q[i]) for j < rows
+// (rows ≥ 1) over the first n &^ (vector floats − 1) elements (n ≥ one
+// vector; stride in elements), accumulated in float32.
+//
+//go:noescape
+func f16DotsStridedAVX2(dst *float32, k *uint16, stride int, q *uint16, rows int, n int)
+
+// f16ToF32sAVX512 converts n binary16 values (n a positive multiple of one vector of
+// floats) to float32 with VCVTPH2PS: exact, NaNs quieted, bit-exact with
+// ref.F16ToF32.
+//
+//go:noescape
+func f16ToF32sAVX512(dst *float32, src *uint16, n int)
+
+// f16AXPYAVX512 sets dst[i] += a·f32(x[i]) for n floats (n a positive multiple
+// of one vector). The product is rounded before the add (VMULPS, then
+// VADDPS: no FMA), so the result is bit-exact with ref.F16AXPY.
+//
+//go:noescape
+func f16AXPYAVX512(dst *float32, a float32, x *uint16, n int)
+
+// f16AXPYStridedAVX512 sets dst[i] += a[j]·f32(x[j·stride + i]) for j = 0, 1, …, rows−1
+// in turn (rows ≥ 1) and i < n (n a positive multiple of one vector; stride
+// in elements), with VMULPS then VADDPS (no FMA): bit-exact with rows calls
+// of f16AXPY.
+//
+//go:noescape
+func f16AXPYStridedAVX512(dst *float32, a *float32, x *uint16, stride int, rows int, n int)
+
+// f16DotsStridedAVX512 sets dst[j] = Σ_i f32(k[j·stride + i])·f32(q[i]) for j < rows
+// (rows ≥ 1) over the first n &^ (vector floats − 1) elements (n ≥ one
+// vector; stride in elements), accumulated in float32.
+//
+//go:noescape
+func f16DotsStridedAVX512(dst *float32, k *uint16, stride int, q *uint16, rows int, n int)
+
+// i8DotsAVX2 sets dst[r] = Σ_i w[r·k + i]·q[i] for r < rows (rows ≥ 1) over the
+// first k &^ 63 columns (k ≥ 64) of rows of k int8 weights, in int32
+// wrapping like ref.I8Dots (so exact for every input).
+//
+//go:noescape
+func i8DotsAVX2(dst *int32, w *int8, q *int8, rows int, k int)
+
+// i8DotsAVX512 sets dst[r] = Σ_i w[r·k + i]·q[i] for r < rows (rows ≥ 1) over the
+// first k &^ 63 columns (k ≥ 64) of rows of k int8 weights, in int32
+// wrapping like ref.I8Dots (so exact for every input).
+//
+//go:noescape
+func i8DotsAVX512(dst *int32, w *int8, q *int8, rows int, k int)
+
+// i8DotsVNNI sets dst[r] = Σ_i w[r·k + i]·q[i] for r < rows (rows ≥ 1) over the
+// first k &^ 63 columns (k ≥ 64) of rows of k int8 weights, in int32
+// wrapping like ref.I8Dots (so exact for every input).
+//
+//go:noescape
+func i8DotsVNNI(dst *int32, w *int8, q *int8, rows int, k int)

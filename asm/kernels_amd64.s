@@ -193,6 +193,9 @@ DATA packPerm<>+24(SB)/4, $0x00000003
 DATA packPerm<>+28(SB)/4, $0x00000007
 GLOBL packPerm<>(SB), RODATA|NOPTR, $32
 
+DATA x80<>+0(SB)/4, $0x80808080
+GLOBL x80<>(SB), RODATA|NOPTR, $4
+
 // func i2sDotsAVX2N1(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nblk int)
 // Requires: AVX, AVX2, MMX+
 TEXT ·i2sDotsAVX2N1(SB), NOSPLIT, $0-56
@@ -5573,4 +5576,954 @@ sumU64AVX512_loop:
 	VMOVQ         X0, AX
 	VZEROUPPER
 	MOVQ          AX, ret+16(FP)
+	RET
+
+// func f16ToF32sAVX2(dst *float32, src *uint16, n int)
+// Requires: AVX, F16C
+TEXT ·f16ToF32sAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), AX
+	MOVQ src+8(FP), CX
+	MOVQ n+16(FP), DX
+	MOVQ DX, BX
+	ANDQ $0x0000001f, BX
+	SHRQ $0x03, BX
+	SHRQ $0x05, DX
+	JZ   f16ToF32sAVX2_one
+
+f16ToF32sAVX2_four:
+	VCVTPH2PS (CX), Y0
+	VMOVUPS   Y0, (AX)
+	VCVTPH2PS 16(CX), Y0
+	VMOVUPS   Y0, 32(AX)
+	VCVTPH2PS 32(CX), Y0
+	VMOVUPS   Y0, 64(AX)
+	VCVTPH2PS 48(CX), Y0
+	VMOVUPS   Y0, 96(AX)
+	ADDQ      $0x00000040, CX
+	ADDQ      $0x00000080, AX
+	DECQ      DX
+	JNZ       f16ToF32sAVX2_four
+
+f16ToF32sAVX2_one:
+	TESTQ BX, BX
+	JZ    f16ToF32sAVX2_done
+
+f16ToF32sAVX2_oneloop:
+	VCVTPH2PS (CX), Y0
+	VMOVUPS   Y0, (AX)
+	ADDQ      $0x00000010, CX
+	ADDQ      $0x00000020, AX
+	DECQ      BX
+	JNZ       f16ToF32sAVX2_oneloop
+
+f16ToF32sAVX2_done:
+	VZEROUPPER
+	RET
+
+// func f16AXPYAVX2(dst *float32, a float32, x *uint16, n int)
+// Requires: AVX, F16C
+TEXT ·f16AXPYAVX2(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), AX
+	MOVQ         x+16(FP), CX
+	MOVQ         n+24(FP), DX
+	VBROADCASTSS a+8(FP), Y0
+	MOVQ         DX, BX
+	ANDQ         $0x0000001f, BX
+	SHRQ         $0x03, BX
+	SHRQ         $0x05, DX
+	JZ           f16AXPYAVX2_one
+
+f16AXPYAVX2_four:
+	VCVTPH2PS (CX), Y1
+	VMULPS    Y0, Y1, Y1
+	VADDPS    (AX), Y1, Y1
+	VMOVUPS   Y1, (AX)
+	VCVTPH2PS 16(CX), Y1
+	VMULPS    Y0, Y1, Y1
+	VADDPS    32(AX), Y1, Y1
+	VMOVUPS   Y1, 32(AX)
+	VCVTPH2PS 32(CX), Y1
+	VMULPS    Y0, Y1, Y1
+	VADDPS    64(AX), Y1, Y1
+	VMOVUPS   Y1, 64(AX)
+	VCVTPH2PS 48(CX), Y1
+	VMULPS    Y0, Y1, Y1
+	VADDPS    96(AX), Y1, Y1
+	VMOVUPS   Y1, 96(AX)
+	ADDQ      $0x00000040, CX
+	ADDQ      $0x00000080, AX
+	DECQ      DX
+	JNZ       f16AXPYAVX2_four
+
+f16AXPYAVX2_one:
+	TESTQ BX, BX
+	JZ    f16AXPYAVX2_done
+
+f16AXPYAVX2_oneloop:
+	VCVTPH2PS (CX), Y1
+	VMULPS    Y0, Y1, Y1
+	VADDPS    (AX), Y1, Y1
+	VMOVUPS   Y1, (AX)
+	ADDQ      $0x00000010, CX
+	ADDQ      $0x00000020, AX
+	DECQ      BX
+	JNZ       f16AXPYAVX2_oneloop
+
+f16AXPYAVX2_done:
+	VZEROUPPER
+	RET
+
+// func f16AXPYStridedAVX2(dst *float32, a *float32, x *uint16, stride int, rows int, n int)
+// Requires: AVX, F16C, MMX+
+TEXT ·f16AXPYStridedAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), AX
+	MOVQ a+8(FP), CX
+	MOVQ x+16(FP), DX
+	MOVQ stride+24(FP), BX
+	SHLQ $0x01, BX
+	MOVQ rows+32(FP), SI
+	MOVQ n+40(FP), DI
+	MOVQ DI, R8
+	ANDQ $0x0000001f, R8
+	SHRQ $0x03, R8
+	SHRQ $0x05, DI
+
+f16AXPYStridedAVX2_cols4:
+	TESTQ   DI, DI
+	JZ      f16AXPYStridedAVX2_cols1
+	VMOVUPS (AX), Y0
+	VMOVUPS 32(AX), Y1
+	VMOVUPS 64(AX), Y2
+	VMOVUPS 96(AX), Y3
+	MOVQ    CX, R9
+	MOVQ    DX, R10
+	MOVQ    SI, R11
+	LEAQ    (R10)(BX*8), R12
+
+f16AXPYStridedAVX2_cols4_row:
+	PREFETCHT0   (R12)
+	ADDQ         BX, R12
+	VBROADCASTSS (R9), Y4
+	VCVTPH2PS    (R10), Y5
+	VMULPS       Y4, Y5, Y5
+	VADDPS       Y5, Y0, Y0
+	VCVTPH2PS    16(R10), Y5
+	VMULPS       Y4, Y5, Y5
+	VADDPS       Y5, Y1, Y1
+	VCVTPH2PS    32(R10), Y5
+	VMULPS       Y4, Y5, Y5
+	VADDPS       Y5, Y2, Y2
+	VCVTPH2PS    48(R10), Y5
+	VMULPS       Y4, Y5, Y5
+	VADDPS       Y5, Y3, Y3
+	ADDQ         $0x04, R9
+	ADDQ         BX, R10
+	DECQ         R11
+	JNZ          f16AXPYStridedAVX2_cols4_row
+	VMOVUPS      Y0, (AX)
+	VMOVUPS      Y1, 32(AX)
+	VMOVUPS      Y2, 64(AX)
+	VMOVUPS      Y3, 96(AX)
+	ADDQ         $0x00000080, AX
+	ADDQ         $0x00000040, DX
+	DECQ         DI
+	JMP          f16AXPYStridedAVX2_cols4
+
+f16AXPYStridedAVX2_cols1:
+	TESTQ   R8, R8
+	JZ      f16AXPYStridedAVX2_done
+	VMOVUPS (AX), Y0
+	MOVQ    CX, DI
+	MOVQ    DX, R9
+	MOVQ    SI, R10
+	LEAQ    (R9)(BX*8), R11
+
+f16AXPYStridedAVX2_cols1_row:
+	PREFETCHT0   (R11)
+	ADDQ         BX, R11
+	VBROADCASTSS (DI), Y1
+	VCVTPH2PS    (R9), Y2
+	VMULPS       Y1, Y2, Y2
+	VADDPS       Y2, Y0, Y0
+	ADDQ         $0x04, DI
+	ADDQ         BX, R9
+	DECQ         R10
+	JNZ          f16AXPYStridedAVX2_cols1_row
+	VMOVUPS      Y0, (AX)
+	ADDQ         $0x00000020, AX
+	ADDQ         $0x00000010, DX
+	DECQ         R8
+	JMP          f16AXPYStridedAVX2_cols1
+
+f16AXPYStridedAVX2_done:
+	VZEROUPPER
+	RET
+
+// func f16DotsStridedAVX2(dst *float32, k *uint16, stride int, q *uint16, rows int, n int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·f16DotsStridedAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), AX
+	MOVQ k+8(FP), CX
+	MOVQ stride+16(FP), DX
+	SHLQ $0x01, DX
+	LEAQ (DX)(DX*2), BX
+	MOVQ q+24(FP), SI
+	MOVQ rows+32(FP), DI
+	MOVQ n+40(FP), R8
+	LEAQ 63(R8)(R8*1), R9
+	SHRQ $0x06, R9
+	SHRQ $0x03, R8
+
+f16DotsStridedAVX2_tile4:
+	CMPQ DI, $0x04
+	JL   f16DotsStridedAVX2_tile1
+	LEAQ (CX)(DX*8), R10
+	MOVQ R9, R11
+
+f16DotsStridedAVX2_prefetch:
+	PREFETCHT0 (R10)
+	PREFETCHT0 (R10)(DX*1)
+	PREFETCHT0 (R10)(DX*2)
+	PREFETCHT0 (R10)(BX*1)
+	ADDQ       $0x40, R10
+	DECQ       R11
+	JNZ        f16DotsStridedAVX2_prefetch
+	VPXOR      Y0, Y0, Y0
+	VPXOR      Y1, Y1, Y1
+	VPXOR      Y2, Y2, Y2
+	VPXOR      Y3, Y3, Y3
+	MOVQ       CX, R10
+	MOVQ       SI, R11
+	MOVQ       R8, R12
+
+f16DotsStridedAVX2_tile4_loop:
+	VCVTPH2PS    (R11), Y4
+	VCVTPH2PS    (R10), Y5
+	VFMADD231PS  Y4, Y5, Y0
+	VCVTPH2PS    (R10)(DX*1), Y5
+	VFMADD231PS  Y4, Y5, Y1
+	VCVTPH2PS    (R10)(DX*2), Y5
+	VFMADD231PS  Y4, Y5, Y2
+	VCVTPH2PS    (R10)(BX*1), Y5
+	VFMADD231PS  Y4, Y5, Y3
+	ADDQ         $0x10, R10
+	ADDQ         $0x10, R11
+	DECQ         R12
+	JNZ          f16DotsStridedAVX2_tile4_loop
+	VPUNPCKLDQ   Y1, Y0, Y4
+	VPUNPCKHDQ   Y1, Y0, Y0
+	VADDPS       Y0, Y4, Y4
+	VPUNPCKLDQ   Y3, Y2, Y0
+	VPUNPCKHDQ   Y3, Y2, Y1
+	VADDPS       Y1, Y0, Y0
+	VPUNPCKLQDQ  Y0, Y4, Y1
+	VPUNPCKHQDQ  Y0, Y4, Y0
+	VADDPS       Y0, Y1, Y1
+	VEXTRACTI128 $0x01, Y1, X0
+	VADDPS       X0, X1, X0
+	VMOVUPS      X0, (AX)
+	LEAQ         (CX)(DX*4), CX
+	ADDQ         $0x10, AX
+	SUBQ         $0x04, DI
+	JMP          f16DotsStridedAVX2_tile4
+
+f16DotsStridedAVX2_tile1:
+	TESTQ DI, DI
+	JZ    f16DotsStridedAVX2_done
+	VPXOR Y0, Y0, Y0
+	MOVQ  CX, BX
+	MOVQ  SI, R9
+	MOVQ  R8, R10
+
+f16DotsStridedAVX2_tile1_loop:
+	VCVTPH2PS    (R9), Y1
+	VCVTPH2PS    (BX), Y2
+	VFMADD231PS  Y1, Y2, Y0
+	ADDQ         $0x10, BX
+	ADDQ         $0x10, R9
+	DECQ         R10
+	JNZ          f16DotsStridedAVX2_tile1_loop
+	VEXTRACTI128 $0x01, Y0, X1
+	VADDPS       X1, X0, X1
+	VPSHUFD      $0x4e, X1, X0
+	VADDPS       X0, X1, X1
+	VPSHUFD      $0xb1, X1, X0
+	VADDPS       X0, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         DX, CX
+	ADDQ         $0x04, AX
+	SUBQ         $0x01, DI
+	JMP          f16DotsStridedAVX2_tile1
+
+f16DotsStridedAVX2_done:
+	VZEROUPPER
+	RET
+
+// func f16ToF32sAVX512(dst *float32, src *uint16, n int)
+// Requires: AVX, AVX512F
+TEXT ·f16ToF32sAVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), AX
+	MOVQ src+8(FP), CX
+	MOVQ n+16(FP), DX
+	MOVQ DX, BX
+	ANDQ $0x0000003f, BX
+	SHRQ $0x04, BX
+	SHRQ $0x06, DX
+	JZ   f16ToF32sAVX512_one
+
+f16ToF32sAVX512_four:
+	VCVTPH2PS (CX), Z0
+	VMOVUPS   Z0, (AX)
+	VCVTPH2PS 32(CX), Z0
+	VMOVUPS   Z0, 64(AX)
+	VCVTPH2PS 64(CX), Z0
+	VMOVUPS   Z0, 128(AX)
+	VCVTPH2PS 96(CX), Z0
+	VMOVUPS   Z0, 192(AX)
+	ADDQ      $0x00000080, CX
+	ADDQ      $0x00000100, AX
+	DECQ      DX
+	JNZ       f16ToF32sAVX512_four
+
+f16ToF32sAVX512_one:
+	TESTQ BX, BX
+	JZ    f16ToF32sAVX512_done
+
+f16ToF32sAVX512_oneloop:
+	VCVTPH2PS (CX), Z0
+	VMOVUPS   Z0, (AX)
+	ADDQ      $0x00000020, CX
+	ADDQ      $0x00000040, AX
+	DECQ      BX
+	JNZ       f16ToF32sAVX512_oneloop
+
+f16ToF32sAVX512_done:
+	VZEROUPPER
+	RET
+
+// func f16AXPYAVX512(dst *float32, a float32, x *uint16, n int)
+// Requires: AVX, AVX512F
+TEXT ·f16AXPYAVX512(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), AX
+	MOVQ         x+16(FP), CX
+	MOVQ         n+24(FP), DX
+	VBROADCASTSS a+8(FP), Z0
+	MOVQ         DX, BX
+	ANDQ         $0x0000003f, BX
+	SHRQ         $0x04, BX
+	SHRQ         $0x06, DX
+	JZ           f16AXPYAVX512_one
+
+f16AXPYAVX512_four:
+	VCVTPH2PS (CX), Z1
+	VMULPS    Z0, Z1, Z1
+	VADDPS    (AX), Z1, Z1
+	VMOVUPS   Z1, (AX)
+	VCVTPH2PS 32(CX), Z1
+	VMULPS    Z0, Z1, Z1
+	VADDPS    64(AX), Z1, Z1
+	VMOVUPS   Z1, 64(AX)
+	VCVTPH2PS 64(CX), Z1
+	VMULPS    Z0, Z1, Z1
+	VADDPS    128(AX), Z1, Z1
+	VMOVUPS   Z1, 128(AX)
+	VCVTPH2PS 96(CX), Z1
+	VMULPS    Z0, Z1, Z1
+	VADDPS    192(AX), Z1, Z1
+	VMOVUPS   Z1, 192(AX)
+	ADDQ      $0x00000080, CX
+	ADDQ      $0x00000100, AX
+	DECQ      DX
+	JNZ       f16AXPYAVX512_four
+
+f16AXPYAVX512_one:
+	TESTQ BX, BX
+	JZ    f16AXPYAVX512_done
+
+f16AXPYAVX512_oneloop:
+	VCVTPH2PS (CX), Z1
+	VMULPS    Z0, Z1, Z1
+	VADDPS    (AX), Z1, Z1
+	VMOVUPS   Z1, (AX)
+	ADDQ      $0x00000020, CX
+	ADDQ      $0x00000040, AX
+	DECQ      BX
+	JNZ       f16AXPYAVX512_oneloop
+
+f16AXPYAVX512_done:
+	VZEROUPPER
+	RET
+
+// func f16AXPYStridedAVX512(dst *float32, a *float32, x *uint16, stride int, rows int, n int)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·f16AXPYStridedAVX512(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), AX
+	MOVQ a+8(FP), CX
+	MOVQ x+16(FP), DX
+	MOVQ stride+24(FP), BX
+	SHLQ $0x01, BX
+	MOVQ rows+32(FP), SI
+	MOVQ n+40(FP), DI
+	MOVQ DI, R8
+	ANDQ $0x0000003f, R8
+	SHRQ $0x04, R8
+	SHRQ $0x06, DI
+
+f16AXPYStridedAVX512_cols4:
+	TESTQ   DI, DI
+	JZ      f16AXPYStridedAVX512_cols1
+	VMOVUPS (AX), Z0
+	VMOVUPS 64(AX), Z1
+	VMOVUPS 128(AX), Z2
+	VMOVUPS 192(AX), Z3
+	MOVQ    CX, R9
+	MOVQ    DX, R10
+	MOVQ    SI, R11
+	LEAQ    (R10)(BX*8), R12
+
+f16AXPYStridedAVX512_cols4_row:
+	PREFETCHT0   (R12)
+	PREFETCHT0   64(R12)
+	ADDQ         BX, R12
+	VBROADCASTSS (R9), Z4
+	VCVTPH2PS    (R10), Z5
+	VMULPS       Z4, Z5, Z5
+	VADDPS       Z5, Z0, Z0
+	VCVTPH2PS    32(R10), Z5
+	VMULPS       Z4, Z5, Z5
+	VADDPS       Z5, Z1, Z1
+	VCVTPH2PS    64(R10), Z5
+	VMULPS       Z4, Z5, Z5
+	VADDPS       Z5, Z2, Z2
+	VCVTPH2PS    96(R10), Z5
+	VMULPS       Z4, Z5, Z5
+	VADDPS       Z5, Z3, Z3
+	ADDQ         $0x04, R9
+	ADDQ         BX, R10
+	DECQ         R11
+	JNZ          f16AXPYStridedAVX512_cols4_row
+	VMOVUPS      Z0, (AX)
+	VMOVUPS      Z1, 64(AX)
+	VMOVUPS      Z2, 128(AX)
+	VMOVUPS      Z3, 192(AX)
+	ADDQ         $0x00000100, AX
+	ADDQ         $0x00000080, DX
+	DECQ         DI
+	JMP          f16AXPYStridedAVX512_cols4
+
+f16AXPYStridedAVX512_cols1:
+	TESTQ   R8, R8
+	JZ      f16AXPYStridedAVX512_done
+	VMOVUPS (AX), Z0
+	MOVQ    CX, DI
+	MOVQ    DX, R9
+	MOVQ    SI, R10
+	LEAQ    (R9)(BX*8), R11
+
+f16AXPYStridedAVX512_cols1_row:
+	PREFETCHT0   (R11)
+	ADDQ         BX, R11
+	VBROADCASTSS (DI), Z1
+	VCVTPH2PS    (R9), Z2
+	VMULPS       Z1, Z2, Z2
+	VADDPS       Z2, Z0, Z0
+	ADDQ         $0x04, DI
+	ADDQ         BX, R9
+	DECQ         R10
+	JNZ          f16AXPYStridedAVX512_cols1_row
+	VMOVUPS      Z0, (AX)
+	ADDQ         $0x00000040, AX
+	ADDQ         $0x00000020, DX
+	DECQ         R8
+	JMP          f16AXPYStridedAVX512_cols1
+
+f16AXPYStridedAVX512_done:
+	VZEROUPPER
+	RET
+
+// func f16DotsStridedAVX512(dst *float32, k *uint16, stride int, q *uint16, rows int, n int)
+// Requires: AVX, AVX512F, AVX512VL, MMX+
+TEXT ·f16DotsStridedAVX512(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), AX
+	MOVQ k+8(FP), CX
+	MOVQ stride+16(FP), DX
+	SHLQ $0x01, DX
+	LEAQ (DX)(DX*2), BX
+	MOVQ q+24(FP), SI
+	MOVQ rows+32(FP), DI
+	MOVQ n+40(FP), R8
+	LEAQ 63(R8)(R8*1), R9
+	SHRQ $0x06, R9
+	SHRQ $0x04, R8
+
+f16DotsStridedAVX512_tile4:
+	CMPQ DI, $0x04
+	JL   f16DotsStridedAVX512_tile1
+	LEAQ (CX)(DX*8), R10
+	MOVQ R9, R11
+
+f16DotsStridedAVX512_prefetch:
+	PREFETCHT0 (R10)
+	PREFETCHT0 (R10)(DX*1)
+	PREFETCHT0 (R10)(DX*2)
+	PREFETCHT0 (R10)(BX*1)
+	ADDQ       $0x40, R10
+	DECQ       R11
+	JNZ        f16DotsStridedAVX512_prefetch
+	VPXORD     Z0, Z0, Z0
+	VPXORD     Z1, Z1, Z1
+	VPXORD     Z2, Z2, Z2
+	VPXORD     Z3, Z3, Z3
+	MOVQ       CX, R10
+	MOVQ       SI, R11
+	MOVQ       R8, R12
+
+f16DotsStridedAVX512_tile4_loop:
+	VCVTPH2PS     (R11), Z4
+	VCVTPH2PS     (R10), Z5
+	VFMADD231PS   Z4, Z5, Z0
+	VCVTPH2PS     (R10)(DX*1), Z5
+	VFMADD231PS   Z4, Z5, Z1
+	VCVTPH2PS     (R10)(DX*2), Z5
+	VFMADD231PS   Z4, Z5, Z2
+	VCVTPH2PS     (R10)(BX*1), Z5
+	VFMADD231PS   Z4, Z5, Z3
+	ADDQ          $0x20, R10
+	ADDQ          $0x20, R11
+	DECQ          R12
+	JNZ           f16DotsStridedAVX512_tile4_loop
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKHDQ    Z1, Z0, Z5
+	VADDPS        Z5, Z4, Z4
+	VPUNPCKLDQ    Z3, Z2, Z5
+	VPUNPCKHDQ    Z3, Z2, Z7
+	VADDPS        Z7, Z5, Z5
+	VPUNPCKLQDQ   Z5, Z4, Z7
+	VPUNPCKHQDQ   Z5, Z4, Z4
+	VADDPS        Z4, Z7, Z7
+	VEXTRACTI64X4 $0x01, Z7, Y4
+	VADDPS        Y4, Y7, Y4
+	VEXTRACTI32X4 $0x01, Y4, X5
+	VADDPS        X5, X4, X5
+	VMOVUPS       X5, (AX)
+	LEAQ          (CX)(DX*4), CX
+	ADDQ          $0x10, AX
+	SUBQ          $0x04, DI
+	JMP           f16DotsStridedAVX512_tile4
+
+f16DotsStridedAVX512_tile1:
+	TESTQ  DI, DI
+	JZ     f16DotsStridedAVX512_done
+	VPXORD Z6, Z6, Z6
+	MOVQ   CX, BX
+	MOVQ   SI, R9
+	MOVQ   R8, R10
+
+f16DotsStridedAVX512_tile1_loop:
+	VCVTPH2PS     (R9), Z0
+	VCVTPH2PS     (BX), Z1
+	VFMADD231PS   Z0, Z1, Z6
+	ADDQ          $0x20, BX
+	ADDQ          $0x20, R9
+	DECQ          R10
+	JNZ           f16DotsStridedAVX512_tile1_loop
+	VEXTRACTI64X4 $0x01, Z6, Y0
+	VADDPS        Y0, Y6, Y0
+	VEXTRACTI32X4 $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VPSHUFD       $0x4e, X1, X0
+	VADDPS        X0, X1, X1
+	VPSHUFD       $0xb1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSS        X1, (AX)
+	ADDQ          DX, CX
+	ADDQ          $0x04, AX
+	SUBQ          $0x01, DI
+	JMP           f16DotsStridedAVX512_tile1
+
+f16DotsStridedAVX512_done:
+	VZEROUPPER
+	RET
+
+// func i8DotsAVX2(dst *int32, w *int8, q *int8, rows int, k int)
+// Requires: AVX, AVX2, MMX+
+TEXT ·i8DotsAVX2(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), AX
+	MOVQ w+8(FP), CX
+	MOVQ q+16(FP), DX
+	MOVQ rows+24(FP), BX
+	MOVQ k+32(FP), SI
+	LEAQ (SI)(SI*2), DI
+	MOVQ SI, R8
+	SHRQ $0x06, R8
+
+i8DotsAVX2_tile4:
+	CMPQ  BX, $0x04
+	JL    i8DotsAVX2_tile1
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	MOVQ  CX, R9
+	MOVQ  DX, R10
+	MOVQ  R8, R11
+	LEAQ  (CX)(SI*4), R12
+
+i8DotsAVX2_tile4_loop:
+	PREFETCHT0   (R12)
+	PREFETCHT0   (R12)(SI*1)
+	PREFETCHT0   (R12)(SI*2)
+	PREFETCHT0   (R12)(DI*1)
+	VPMOVSXBW    (R10), Y4
+	VPMOVSXBW    16(R10), Y5
+	VPMOVSXBW    32(R10), Y6
+	VPMOVSXBW    48(R10), Y7
+	VPMOVSXBW    (R9), Y8
+	VPMADDWD     Y4, Y8, Y8
+	VPMOVSXBW    16(R9), Y9
+	VPMADDWD     Y5, Y9, Y9
+	VPMOVSXBW    32(R9), Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPMOVSXBW    48(R9), Y11
+	VPMADDWD     Y7, Y11, Y11
+	VPADDD       Y9, Y8, Y8
+	VPADDD       Y11, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPADDD       Y8, Y0, Y0
+	VPMOVSXBW    (R9)(SI*1), Y8
+	VPMADDWD     Y4, Y8, Y8
+	VPMOVSXBW    16(R9)(SI*1), Y9
+	VPMADDWD     Y5, Y9, Y9
+	VPMOVSXBW    32(R9)(SI*1), Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPMOVSXBW    48(R9)(SI*1), Y11
+	VPMADDWD     Y7, Y11, Y11
+	VPADDD       Y9, Y8, Y8
+	VPADDD       Y11, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPADDD       Y8, Y1, Y1
+	VPMOVSXBW    (R9)(SI*2), Y8
+	VPMADDWD     Y4, Y8, Y8
+	VPMOVSXBW    16(R9)(SI*2), Y9
+	VPMADDWD     Y5, Y9, Y9
+	VPMOVSXBW    32(R9)(SI*2), Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPMOVSXBW    48(R9)(SI*2), Y11
+	VPMADDWD     Y7, Y11, Y11
+	VPADDD       Y9, Y8, Y8
+	VPADDD       Y11, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPADDD       Y8, Y2, Y2
+	VPMOVSXBW    (R9)(DI*1), Y8
+	VPMADDWD     Y4, Y8, Y8
+	VPMOVSXBW    16(R9)(DI*1), Y4
+	VPMADDWD     Y5, Y4, Y4
+	VPMOVSXBW    32(R9)(DI*1), Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPMOVSXBW    48(R9)(DI*1), Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y4, Y8, Y8
+	VPADDD       Y6, Y5, Y5
+	VPADDD       Y5, Y8, Y8
+	VPADDD       Y8, Y3, Y3
+	ADDQ         $0x40, R9
+	ADDQ         $0x40, R10
+	ADDQ         $0x40, R12
+	DECQ         R11
+	JNZ          i8DotsAVX2_tile4_loop
+	VPUNPCKLDQ   Y1, Y0, Y4
+	VPUNPCKHDQ   Y1, Y0, Y0
+	VPADDD       Y0, Y4, Y4
+	VPUNPCKLDQ   Y3, Y2, Y0
+	VPUNPCKHDQ   Y3, Y2, Y1
+	VPADDD       Y1, Y0, Y0
+	VPUNPCKLQDQ  Y0, Y4, Y1
+	VPUNPCKHQDQ  Y0, Y4, Y0
+	VPADDD       Y0, Y1, Y1
+	VEXTRACTI128 $0x01, Y1, X0
+	VPADDD       X0, X1, X0
+	VMOVDQU      X0, (AX)
+	LEAQ         (CX)(SI*4), CX
+	ADDQ         $0x10, AX
+	SUBQ         $0x04, BX
+	JMP          i8DotsAVX2_tile4
+
+i8DotsAVX2_tile1:
+	TESTQ BX, BX
+	JZ    i8DotsAVX2_done
+	VPXOR Y0, Y0, Y0
+	MOVQ  CX, DI
+	MOVQ  DX, R9
+	MOVQ  R8, R10
+
+i8DotsAVX2_tile1_loop:
+	VPMOVSXBW    (R9), Y1
+	VPMOVSXBW    16(R9), Y2
+	VPMOVSXBW    32(R9), Y3
+	VPMOVSXBW    48(R9), Y4
+	VPMOVSXBW    (DI), Y5
+	VPMADDWD     Y1, Y5, Y5
+	VPMOVSXBW    16(DI), Y1
+	VPMADDWD     Y2, Y1, Y1
+	VPMOVSXBW    32(DI), Y2
+	VPMADDWD     Y3, Y2, Y2
+	VPMOVSXBW    48(DI), Y3
+	VPMADDWD     Y4, Y3, Y3
+	VPADDD       Y1, Y5, Y5
+	VPADDD       Y3, Y2, Y2
+	VPADDD       Y2, Y5, Y5
+	VPADDD       Y5, Y0, Y0
+	ADDQ         $0x40, DI
+	ADDQ         $0x40, R9
+	DECQ         R10
+	JNZ          i8DotsAVX2_tile1_loop
+	VEXTRACTI128 $0x01, Y0, X1
+	VPADDD       X1, X0, X1
+	VPSHUFD      $0x4e, X1, X0
+	VPADDD       X0, X1, X1
+	VPSHUFD      $0xb1, X1, X0
+	VPADDD       X0, X1, X1
+	VMOVD        X1, (AX)
+	ADDQ         SI, CX
+	ADDQ         $0x04, AX
+	SUBQ         $0x01, BX
+	JMP          i8DotsAVX2_tile1
+
+i8DotsAVX2_done:
+	VZEROUPPER
+	RET
+
+// func i8DotsAVX512(dst *int32, w *int8, q *int8, rows int, k int)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, MMX+
+TEXT ·i8DotsAVX512(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), AX
+	MOVQ w+8(FP), CX
+	MOVQ q+16(FP), DX
+	MOVQ rows+24(FP), BX
+	MOVQ k+32(FP), SI
+	LEAQ (SI)(SI*2), DI
+	MOVQ SI, R8
+	SHRQ $0x06, R8
+
+i8DotsAVX512_tile4:
+	CMPQ   BX, $0x04
+	JL     i8DotsAVX512_tile1
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	MOVQ   CX, R9
+	MOVQ   DX, R10
+	MOVQ   R8, R11
+	LEAQ   (CX)(SI*4), R12
+
+i8DotsAVX512_tile4_loop:
+	PREFETCHT0    (R12)
+	PREFETCHT0    (R12)(SI*1)
+	PREFETCHT0    (R12)(SI*2)
+	PREFETCHT0    (R12)(DI*1)
+	VPMOVSXBW     (R10), Z4
+	VPMOVSXBW     32(R10), Z5
+	VPMOVSXBW     (R9), Z6
+	VPMADDWD      Z4, Z6, Z6
+	VPMOVSXBW     32(R9), Z7
+	VPMADDWD      Z5, Z7, Z7
+	VPADDD        Z7, Z6, Z6
+	VPADDD        Z6, Z0, Z0
+	VPMOVSXBW     (R9)(SI*1), Z6
+	VPMADDWD      Z4, Z6, Z6
+	VPMOVSXBW     32(R9)(SI*1), Z7
+	VPMADDWD      Z5, Z7, Z7
+	VPADDD        Z7, Z6, Z6
+	VPADDD        Z6, Z1, Z1
+	VPMOVSXBW     (R9)(SI*2), Z6
+	VPMADDWD      Z4, Z6, Z6
+	VPMOVSXBW     32(R9)(SI*2), Z7
+	VPMADDWD      Z5, Z7, Z7
+	VPADDD        Z7, Z6, Z6
+	VPADDD        Z6, Z2, Z2
+	VPMOVSXBW     (R9)(DI*1), Z6
+	VPMADDWD      Z4, Z6, Z6
+	VPMOVSXBW     32(R9)(DI*1), Z4
+	VPMADDWD      Z5, Z4, Z4
+	VPADDD        Z4, Z6, Z6
+	VPADDD        Z6, Z3, Z3
+	ADDQ          $0x40, R9
+	ADDQ          $0x40, R10
+	ADDQ          $0x40, R12
+	DECQ          R11
+	JNZ           i8DotsAVX512_tile4_loop
+	VPUNPCKLDQ    Z1, Z0, Z4
+	VPUNPCKHDQ    Z1, Z0, Z5
+	VPADDD        Z5, Z4, Z4
+	VPUNPCKLDQ    Z3, Z2, Z5
+	VPUNPCKHDQ    Z3, Z2, Z6
+	VPADDD        Z6, Z5, Z5
+	VPUNPCKLQDQ   Z5, Z4, Z6
+	VPUNPCKHQDQ   Z5, Z4, Z4
+	VPADDD        Z4, Z6, Z6
+	VEXTRACTI64X4 $0x01, Z6, Y4
+	VPADDD        Y4, Y6, Y4
+	VEXTRACTI32X4 $0x01, Y4, X5
+	VPADDD        X5, X4, X5
+	VMOVDQU32     X5, (AX)
+	LEAQ          (CX)(SI*4), CX
+	ADDQ          $0x10, AX
+	SUBQ          $0x04, BX
+	JMP           i8DotsAVX512_tile4
+
+i8DotsAVX512_tile1:
+	TESTQ  BX, BX
+	JZ     i8DotsAVX512_done
+	VPXORD Z8, Z8, Z8
+	MOVQ   CX, DI
+	MOVQ   DX, R9
+	MOVQ   R8, R10
+
+i8DotsAVX512_tile1_loop:
+	VPMOVSXBW     (R9), Z0
+	VPMOVSXBW     32(R9), Z1
+	VPMOVSXBW     (DI), Z2
+	VPMADDWD      Z0, Z2, Z2
+	VPMOVSXBW     32(DI), Z0
+	VPMADDWD      Z1, Z0, Z0
+	VPADDD        Z0, Z2, Z2
+	VPADDD        Z2, Z8, Z8
+	ADDQ          $0x40, DI
+	ADDQ          $0x40, R9
+	DECQ          R10
+	JNZ           i8DotsAVX512_tile1_loop
+	VEXTRACTI64X4 $0x01, Z8, Y0
+	VPADDD        Y0, Y8, Y0
+	VEXTRACTI32X4 $0x01, Y0, X1
+	VPADDD        X1, X0, X1
+	VPSHUFD       $0x4e, X1, X0
+	VPADDD        X0, X1, X1
+	VPSHUFD       $0xb1, X1, X0
+	VPADDD        X0, X1, X1
+	VMOVD         X1, (AX)
+	ADDQ          SI, CX
+	ADDQ          $0x04, AX
+	SUBQ          $0x01, BX
+	JMP           i8DotsAVX512_tile1
+
+i8DotsAVX512_done:
+	VZEROUPPER
+	RET
+
+// func i8DotsVNNI(dst *int32, w *int8, q *int8, rows int, k int)
+// Requires: AVX, AVX2, AVX512F, AVX512VL, AVX512VNNI, MMX+
+TEXT ·i8DotsVNNI(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), AX
+	MOVQ w+8(FP), CX
+	MOVQ q+16(FP), DX
+	MOVQ rows+24(FP), BX
+	MOVQ k+32(FP), SI
+	LEAQ (SI)(SI*2), DI
+	MOVQ SI, R8
+	SHRQ $0x06, R8
+
+	// bias = Σ 128·q[i] in every lane
+	VPBROADCASTD x80<>+0(SB), Z0
+	VPXORD       Z1, Z1, Z1
+	MOVQ         DX, R9
+	MOVQ         R8, R10
+
+i8DotsVNNI_bias:
+	VPDPBUSD      (R9), Z0, Z1
+	ADDQ          $0x40, R9
+	DECQ          R10
+	JNZ           i8DotsVNNI_bias
+	VEXTRACTI64X4 $0x01, Z1, Y2
+	VPADDD        Y2, Y1, Y2
+	VEXTRACTI32X4 $0x01, Y2, X1
+	VPADDD        X1, X2, X1
+	VPSHUFD       $0x4e, X1, X2
+	VPADDD        X2, X1, X1
+	VPSHUFD       $0xb1, X1, X2
+	VPADDD        X2, X1, X1
+
+i8DotsVNNI_tile4:
+	CMPQ   BX, $0x04
+	JL     i8DotsVNNI_tile1
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	MOVQ   CX, R9
+	MOVQ   DX, R10
+	MOVQ   R8, R11
+	LEAQ   (CX)(SI*4), R12
+
+i8DotsVNNI_tile4_loop:
+	PREFETCHT0    (R12)
+	PREFETCHT0    (R12)(SI*1)
+	PREFETCHT0    (R12)(SI*2)
+	PREFETCHT0    (R12)(DI*1)
+	VMOVDQU64     (R10), Z2
+	VPXORD        (R9), Z0, Z8
+	VPDPBUSD      Z2, Z8, Z3
+	VPXORD        (R9)(SI*1), Z0, Z8
+	VPDPBUSD      Z2, Z8, Z4
+	VPXORD        (R9)(SI*2), Z0, Z8
+	VPDPBUSD      Z2, Z8, Z5
+	VPXORD        (R9)(DI*1), Z0, Z8
+	VPDPBUSD      Z2, Z8, Z6
+	ADDQ          $0x40, R9
+	ADDQ          $0x40, R10
+	ADDQ          $0x40, R12
+	DECQ          R11
+	JNZ           i8DotsVNNI_tile4_loop
+	VPUNPCKLDQ    Z4, Z3, Z2
+	VPUNPCKHDQ    Z4, Z3, Z8
+	VPADDD        Z8, Z2, Z2
+	VPUNPCKLDQ    Z6, Z5, Z8
+	VPUNPCKHDQ    Z6, Z5, Z9
+	VPADDD        Z9, Z8, Z8
+	VPUNPCKLQDQ   Z8, Z2, Z9
+	VPUNPCKHQDQ   Z8, Z2, Z2
+	VPADDD        Z2, Z9, Z9
+	VEXTRACTI64X4 $0x01, Z9, Y2
+	VPADDD        Y2, Y9, Y2
+	VEXTRACTI32X4 $0x01, Y2, X8
+	VPADDD        X8, X2, X8
+	VPSUBD        X1, X8, X8
+	VMOVDQU32     X8, (AX)
+	LEAQ          (CX)(SI*4), CX
+	ADDQ          $0x10, AX
+	SUBQ          $0x04, BX
+	JMP           i8DotsVNNI_tile4
+
+i8DotsVNNI_tile1:
+	TESTQ  BX, BX
+	JZ     i8DotsVNNI_done
+	VPXORD Z7, Z7, Z7
+	MOVQ   CX, DI
+	MOVQ   DX, R9
+	MOVQ   R8, R10
+
+i8DotsVNNI_tile1_loop:
+	VPXORD        (DI), Z0, Z2
+	VPDPBUSD      (R9), Z2, Z7
+	ADDQ          $0x40, DI
+	ADDQ          $0x40, R9
+	DECQ          R10
+	JNZ           i8DotsVNNI_tile1_loop
+	VEXTRACTI64X4 $0x01, Z7, Y2
+	VPADDD        Y2, Y7, Y2
+	VEXTRACTI32X4 $0x01, Y2, X3
+	VPADDD        X3, X2, X3
+	VPSHUFD       $0x4e, X3, X2
+	VPADDD        X2, X3, X3
+	VPSHUFD       $0xb1, X3, X2
+	VPADDD        X2, X3, X3
+	VPSUBD        X1, X3, X3
+	VMOVD         X3, (AX)
+	ADDQ          SI, CX
+	ADDQ          $0x04, AX
+	SUBQ          $0x01, BX
+	JMP           i8DotsVNNI_tile1
+
+i8DotsVNNI_done:
+	VZEROUPPER
 	RET

@@ -4,6 +4,8 @@ package asm
 
 import "unsafe"
 
+const raceEnabled = false
+
 func raceRead(p unsafe.Pointer, n int) {}
 
 func raceWrite(p unsafe.Pointer, n int) {}

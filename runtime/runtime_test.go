@@ -12,7 +12,7 @@ import (
 
 func bundled(t testing.TB) *loader.Model {
 	t.Helper()
-	m, err := loader.Load(filepath.Join(testutil.RepoRoot(), "testdata", "tinystories-s-i2_s.gguf"))
+	m, err := loader.Load(filepath.Join(testutil.RepoRoot(), "testdata", "tinystories-bitnet-i2_s.gguf"))
 	if err != nil {
 		t.Fatal(err)
 	}

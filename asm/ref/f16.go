@@ -2,14 +2,18 @@ package ref
 
 import "math"
 
-// F16ToF32 converts an IEEE binary16 value to float32 (exact).
+// F16ToF32 converts an IEEE binary16 value to float32 (exact). A NaN keeps
+// its sign and payload and comes back quiet, as from F16C's VCVTPH2PS and
+// arm64's FCVTL (and as F32ToF16 does the other way).
 func F16ToF32(h uint16) float32 {
 	sign := uint32(h>>15) << 31
 	exp := uint32(h>>10) & 0x1f
 	mant := uint32(h) & 0x3ff
 	switch {
-	case exp == 0x1f: // inf or nan
-		return math.Float32frombits(sign | 0x7f800000 | mant<<13)
+	case exp == 0x1f && mant != 0: // nan
+		return math.Float32frombits(sign | 0x7fc00000 | mant<<13)
+	case exp == 0x1f: // inf
+		return math.Float32frombits(sign | 0x7f800000)
 	case exp != 0: // normal
 		return math.Float32frombits(sign | (exp+112)<<23 | mant<<13)
 	case mant == 0:
