@@ -194,15 +194,12 @@ func (s *State) layers(tokens []int32) {
 			for hh := 0; hh < c.KVHeads; hh++ {
 				ref.RopeNeoX(k[t*kvd+hh*hd:t*kvd+(hh+1)*hd], cs, sn)
 			}
-			p := s.pos + t
-			for i := 0; i < kvd; i++ {
-				kc[p*kvd+i] = ref.F32ToF16(k[t*kvd+i])
-				vc[p*kvd+i] = ref.F32ToF16(v[t*kvd+i])
-			}
-			for i := 0; i < qd; i++ {
-				s.qh[t*qd+i] = ref.F32ToF16(q[t*qd+i])
-			}
 		}
+		// The cache holds K and V in F16, and the queries are rounded to F16
+		// before the QK dot, as in llama.cpp.
+		asm.F32ToF16s(kc[s.pos*kvd:(s.pos+n)*kvd], k)
+		asm.F32ToF16s(vc[s.pos*kvd:(s.pos+n)*kvd], v)
+		asm.F32ToF16s(s.qh[:n*qd], q)
 		s.attention(li, n)
 		att := s.att[:n*qd]
 		for t := 0; t < n; t++ {
@@ -274,19 +271,12 @@ func (j *attnJob) run(w, lo, hi int) {
 		t, hh := job/c.Heads, job%c.Heads
 		kvh := hh / group
 		nkv := s.pos + t + 1
-		qv := s.qh[t*qd+hh*hd : t*qd+(hh+1)*hd]
 		scores := sc[:nkv]
-		for jj := 0; jj < nkv; jj++ {
-			scores[jj] = asm.DotF16(j.kc[jj*kvd+kvh*hd:jj*kvd+(kvh+1)*hd], qv)
-		}
+		// Scores of this query head against every cached key of its KV head.
+		asm.F16DotsStrided(scores, j.kc[kvh*hd:], kvd, s.qh[t*qd+hh*hd:t*qd+(hh+1)*hd])
 		ref.SoftmaxInPlace(scores, j.scale)
 		out := s.att[t*qd+hh*hd : t*qd+(hh+1)*hd]
 		clear(out)
-		for jj, p := range scores {
-			vrow := j.vc[jj*kvd+kvh*hd : jj*kvd+(kvh+1)*hd]
-			for d, vv := range vrow {
-				out[d] += p * ref.F16ToF32(vv)
-			}
-		}
+		asm.F16AXPYStrided(out, scores, j.vc[kvh*hd:], kvd)
 	}
 }

@@ -22,9 +22,10 @@ const (
 	TQ1_0
 	TQ2_0
 	I2S
+	I8Row // int8 weights with one f32 scale per row (the optional int8 head)
 )
 
-var formatNames = [...]string{"f32", "f16", "bf16", "q8_0", "q4_K", "q6_K", "tq1_0", "tq2_0", "i2_s"}
+var formatNames = [...]string{"f32", "f16", "bf16", "q8_0", "q4_K", "q6_K", "tq1_0", "tq2_0", "i2_s", "i8row"}
 
 func (f Format) String() string { return formatNames[f] }
 
@@ -47,6 +48,8 @@ func (f Format) RowBytes(cols int) int {
 		return cols / ref.QK_K * ref.TQ2_0BlockBytes
 	case I2S:
 		return cols / 4
+	case I8Row:
+		return cols
 	}
 	panic("unknown format")
 }
@@ -81,6 +84,7 @@ type Matrix struct {
 	Rows, Cols int
 	Data       []byte
 	Scale      float32
+	RowScales  []float32 // I8Row: the scale of each row
 }
 
 // NewMatrix checks that data holds a rows × cols matrix of the format.
@@ -131,9 +135,7 @@ func (m *Matrix) RowF32(dst []float32, r int) {
 			dst[i] = f32frombytes(b[4*i:])
 		}
 	case F16:
-		for i := range dst {
-			dst[i] = ref.F16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
-		}
+		asm.F16ToF32s(dst, u16s(b))
 	case BF16:
 		for i := range dst {
 			dst[i] = ref.BF16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
@@ -150,7 +152,58 @@ func (m *Matrix) RowF32(dst []float32, r int) {
 		for k := range dst {
 			dst[k] = float32(int(ref.I2SCode(b, k))-1) * m.Scale
 		}
+	case I8Row:
+		for k, v := range i8s(b) {
+			dst[k] = float32(v) * m.RowScales[r]
+		}
 	}
+}
+
+func i8s(b []byte) []int8 {
+	if len(b) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*int8)(unsafe.Pointer(&b[0])), len(b))
+}
+
+// QuantizeRowsInt8 returns an int8 copy of m with one absmax/127 scale per
+// row: the optional fast output head, half the bytes of an F16 head. Its
+// logits differ from the F16 head's by the int8 rounding of the weights and
+// of the activations (per-token absmax, as BitLinear does).
+func QuantizeRowsInt8(m *Matrix, p *Pool) *Matrix {
+	q := &Matrix{Format: I8Row, Rows: m.Rows, Cols: m.Cols, Data: make([]byte, m.Rows*m.Cols), RowScales: make([]float32, m.Rows)}
+	bufs := make([][]float32, p.Threads())
+	p.For(m.Rows, 64, func(w, lo, hi int) {
+		if bufs[w] == nil {
+			bufs[w] = make([]float32, m.Cols)
+		}
+		row := bufs[w]
+		for r := lo; r < hi; r++ {
+			m.RowF32(row, r)
+			var amax float32
+			for _, v := range row {
+				amax = max(amax, abs32(v))
+			}
+			scale := amax / 127
+			inv := float32(0)
+			if scale != 0 {
+				inv = 1 / scale
+			}
+			dst := i8s(q.Data[r*m.Cols : (r+1)*m.Cols])
+			for k, v := range row {
+				dst[k] = int8(ref.NearestInt(v * inv))
+			}
+			q.RowScales[r] = scale
+		}
+	})
+	return q
+}
+
+func abs32(x float32) float32 {
+	if x < 0 {
+		return -x
+	}
+	return x
 }
 
 func f32frombytes(b []byte) float32 {
@@ -203,7 +256,7 @@ func (m *Matrix) MatMul(y, x []float32, n int, p *Pool, s *Scratch) {
 	}
 	s.job = matmulJob{m: m, y: y, x: x, n: n, s: s}
 	switch m.Format {
-	case I2S:
+	case I2S, I8Row:
 		s.i8 = grow(s.i8, n*cols)
 		s.scales = grow(s.scales, n)
 		s.sums = grow(s.sums, n)
@@ -269,6 +322,16 @@ func (j *matmulJob) tile(w, lo, hi int) {
 			yt := y[t*rows+lo : t*rows+hi]
 			for i, d := range raw {
 				yt[i] = ref.I2SOutput(d, s.sums[t], s.scales[t], m.Scale)
+			}
+		}
+	case I8Row:
+		asmRows := i8s(m.Data[lo*cols : hi*cols])
+		for t := 0; t < n; t++ {
+			raw := s.raw[t*rows+lo : t*rows+hi]
+			asm.I8Dots(raw, asmRows, s.i8[t*cols:(t+1)*cols])
+			yt := y[t*rows+lo : t*rows+hi]
+			for i, d := range raw {
+				yt[i] = float32(d) / s.scales[t] * m.RowScales[lo+i]
 			}
 		}
 	case TQ1_0, TQ2_0, Q4_K, Q6_K:

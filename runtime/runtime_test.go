@@ -138,3 +138,52 @@ func TestDecodeAllocs(t *testing.T) {
 		t.Fatalf("a decode step allocates %v times", allocs)
 	}
 }
+
+// TestInt8Head checks that the optional int8 output head stays close to the
+// F16 head: same top-1 token and small logit differences.
+func TestInt8Head(t *testing.T) {
+	m := bundled(t)
+	p := runtime.NewPool(2)
+	defer p.Close()
+	s, _ := runtime.NewState(m.Model, 64, 64, p)
+	want, err := s.Forward(prompt, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = append([]float32(nil), want...)
+	q := *m.Model
+	q.Output = runtime.QuantizeRowsInt8(m.Output, p)
+	s2, _ := runtime.NewState(&q, 64, 64, p)
+	got, err := s2.Forward(prompt, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	V := m.Vocab
+	var sum, maxd float64
+	for r := 0; r < len(prompt); r++ {
+		a, b := want[r*V:(r+1)*V], got[r*V:(r+1)*V]
+		ia, ib := 0, 0
+		for i := range a {
+			d := float64(a[i] - b[i])
+			if d < 0 {
+				d = -d
+			}
+			sum += d
+			maxd = max(maxd, d)
+			if a[i] > a[ia] {
+				ia = i
+			}
+			if b[i] > b[ib] {
+				ib = i
+			}
+		}
+		if ia != ib && a[ia]-a[ib] > 0.1 {
+			t.Errorf("row %d: top-1 %d (F16 head) vs %d (int8 head)", r, ia, ib)
+		}
+	}
+	mean := sum / float64(len(prompt)*V)
+	t.Logf("int8 head vs F16 head: max |diff| %.3g, mean %.3g", maxd, mean)
+	if mean > 0.05 {
+		t.Errorf("mean |diff| %.3g", mean)
+	}
+}

@@ -55,6 +55,7 @@ type options struct {
 	reps                    int
 	promptSet, nSet         bool
 	cpuProfile              string
+	headInt8                bool
 }
 
 func main() {
@@ -132,6 +133,7 @@ func newFlags(o *options, stderr io.Writer) *flag.FlagSet {
 	num(&o.reps, "r,repetitions", 5, "with --bench: repetitions of each test")
 	fs.String("o", "md", "with --bench: output format (md)")
 	str(&o.cpuProfile, "cpuprofile", "", "write a Go CPU profile to `file`")
+	fs.BoolVar(&o.headInt8, "head-int8", false, "use an int8 copy of the output head (half the bytes of F16 per token: faster decoding, logits differ slightly from bitnet.cpp's)")
 	return fs
 }
 
@@ -232,6 +234,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	tok, err := tokenizer.FromGGUF(m.File, tokenizer.Options{Pre: o.pre})
 	if err != nil {
 		return fmt.Errorf("%s: tokenizer: %w", o.model, err)
+	}
+	if o.headInt8 {
+		p := runtime.NewPool(goruntime.NumCPU())
+		m.Output = runtime.QuantizeRowsInt8(m.Output, p)
+		p.Close()
 	}
 	loadTime := time.Since(t0)
 	if o.bench {
