@@ -21,7 +21,7 @@ func (e *engine) attention(a *layerActs, nb, T int) {
 	ldq := Q + 2*KV
 	group := H / c.KVHeads
 	scale := float32(1 / math.Sqrt(float64(hd)))
-	e.pool.forEach(nb*H, func(w, job int) {
+	e.pool.ForEach(nb*H, func(w, job int) {
 		b, h := job/H, job%H
 		g := h / group
 		base := b * T * ldq
@@ -58,7 +58,7 @@ func (e *engine) attentionBackward(a *layerActs, datt, dqkv []float32, nb, T int
 	ldq := Q + 2*KV
 	group := H / c.KVHeads
 	scale := float32(1 / math.Sqrt(float64(hd)))
-	e.pool.forEach(nb*c.KVHeads, func(w, job int) {
+	e.pool.ForEach(nb*c.KVHeads, func(w, job int) {
 		b, g := job/c.KVHeads, job%c.KVHeads
 		base := b * T * ldq
 		k := a.qkv[base+Q+g*hd:]

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/bitnet-go/bitnet/internal/par"
 )
 
 // BenchmarkStep times one optimizer step of the reference configuration
@@ -57,8 +59,8 @@ func BenchmarkAdamW(b *testing.B) {
 	m, _ := NewModel(c, 1)
 	n := len(m.W)
 	g, mm, v := make([]float32, n), make([]float32, n), make([]float32, n)
-	p := newPool(2)
-	defer p.close()
+	p := par.New(2)
+	defer p.Close()
 	ch := optChunks(m.lay)
 	o := DefaultOptions(10).Optimizer
 	for b.Loop() {

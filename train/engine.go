@@ -3,6 +3,7 @@ package train
 import (
 	"github.com/bitnet-go/bitnet/asm"
 	"github.com/bitnet-go/bitnet/asm/ref"
+	"github.com/bitnet-go/bitnet/internal/par"
 )
 
 // engine runs the forward and backward passes of micro-batches on a pool of
@@ -10,7 +11,7 @@ import (
 type engine struct {
 	c     Config
 	lay   *layout
-	pool  *pool
+	pool  *par.Pool
 	quant bool // BitLinear quantizers on (off only in gradient checks)
 	// f16 makes the forward pass round q, k, v and the head's input to F16
 	// as the runtime does with its F16 KV cache and F16 output head; tests
@@ -83,10 +84,10 @@ type layerActs struct {
 }
 
 func newEngine(c Config, lay *layout, threads, maxRows int) *engine {
-	e := &engine{c: c, lay: lay, pool: newPool(threads), quant: true, maxRows: maxRows}
+	e := &engine{c: c, lay: lay, pool: par.New(threads), quant: true, maxRows: maxRows}
 	D, Q, KV, F, V, T := c.Dim, c.QDim(), c.KVDim(), c.FFN, c.Vocab, c.Ctx
 	wide := max(D, Q, F)
-	for w := 0; w < e.pool.n; w++ {
+	for w := 0; w < e.pool.Threads(); w++ {
 		e.gw = append(e.gw, new(asm.GemmWork))
 		e.i8 = append(e.i8, make([]int8, wide))
 		e.dsBuf = append(e.dsBuf, make([]float32, T*T))
@@ -127,7 +128,7 @@ func newEngine(c Config, lay *layout, threads, maxRows int) *engine {
 	return e
 }
 
-func (e *engine) close() { e.pool.close() }
+func (e *engine) close() { e.pool.Close() }
 
 // setWeights ternarizes the BitLinear weights of w for the next passes (or,
 // without quantization, uses w as is).
@@ -136,7 +137,7 @@ func (e *engine) setWeights(w []float32) {
 	e.hist = [3]int{}
 	ts := e.lay.Tensors
 	hists := make([][3]int, len(ts))
-	e.pool.forEach(len(ts), func(_, i int) {
+	e.pool.ForEach(len(ts), func(_, i int) {
 		t := ts[i]
 		src := w[t.Off : t.Off+t.Size()]
 		fw, bw := e.fwdW[t.Off:t.Off+t.Size()], e.bwdW[t.Off:t.Off+t.Size()]
@@ -192,7 +193,7 @@ func (e *engine) packWeights() {
 			e.packFwd[s[0]], e.packBwd[s[0]] = new(asm.PackedB), new(asm.PackedB)
 		}
 	}
-	e.pool.forEach(2*len(shapes), func(_, i int) {
+	e.pool.ForEach(2*len(shapes), func(_, i int) {
 		s := shapes[i/2]
 		off, rows, cols := e.lay.Tensors[s[0]].Off, s[1], s[2]
 		if i%2 == 0 {
@@ -214,14 +215,14 @@ func (e *engine) gemm(tA, tB bool, m, n, k int, a []float32, lda int, b []float3
 	pb := &e.pbAct
 	pb.Reset(k, n)
 	_, nr := asm.GemmTile()
-	e.pool.forRange(n, nr, func(_, lo, hi int) { pb.Pack(tB, b, ldb, lo, hi) })
+	e.pool.For(n, nr, func(_, lo, hi int) { pb.Pack(tB, b, ldb, lo, hi) })
 	e.gemmPacked(tA, m, a, lda, pb, c, ldc, acc)
 }
 
 // gemmPacked computes C = op(A)·B for a packed B on the pool, split by rows.
 func (e *engine) gemmPacked(tA bool, m int, a []float32, lda int, pb *asm.PackedB, c []float32, ldc int, acc bool) {
 	mr, _ := asm.GemmTile()
-	e.pool.forRange(m, mr, func(w, lo, hi int) {
+	e.pool.For(m, mr, func(w, lo, hi int) {
 		off := lo * lda
 		if tA {
 			off = lo
@@ -232,7 +233,7 @@ func (e *engine) gemmPacked(tA bool, m int, a []float32, lda int, pb *asm.Packed
 
 // rows runs fn over row ranges on the pool.
 func (e *engine) rows(M int, fn func(w, lo, hi int)) {
-	e.pool.forRange(M, 16, fn)
+	e.pool.For(M, 16, fn)
 }
 
 // normQuant normalizes the M rows of x (width n) with norm weight wn into
@@ -394,7 +395,7 @@ func (e *engine) normBackward(dx, x, wn, dy, r []float32, M, n int, gw []float32
 			rmsNormBackward(dx[m*n:(m+1)*n], part, x[m*n:(m+1)*n], wn, dy[m*n:(m+1)*n], r[m], overwrite)
 		}
 	})
-	workers := min(e.pool.n, (M+15)/16)
+	workers := min(e.pool.Threads(), (M+15)/16)
 	for w := 0; w < workers; w++ {
 		for i, v := range e.dwPart[w][:n] {
 			gw[i] += v

@@ -2,6 +2,8 @@ package train
 
 import (
 	"math"
+
+	"github.com/bitnet-go/bitnet/internal/par"
 )
 
 // Schedule is the BitNet two-stage learning-rate and weight-decay schedule
@@ -77,9 +79,9 @@ func optChunks(lay *layout) []optChunkRange {
 }
 
 // gradNorm returns the global L2 norm of g.
-func gradNorm(p *pool, chunks []optChunkRange, g []float32) float64 {
+func gradNorm(p *par.Pool, chunks []optChunkRange, g []float32) float64 {
 	parts := make([]float64, len(chunks))
-	p.forEach(len(chunks), func(_, i int) {
+	p.ForEach(len(chunks), func(_, i int) {
 		var s float64
 		for _, v := range g[chunks[i].lo:chunks[i].hi] {
 			s += float64(v) * float64(v)
@@ -95,14 +97,14 @@ func gradNorm(p *pool, chunks []optChunkRange, g []float32) float64 {
 
 // step applies one AdamW update with gradient gscale·g at 1-based step t
 // (gscale carries the gradient clipping).
-func (o AdamW) step(p *pool, chunks []optChunkRange, w, g, m, v []float32, t int, lr, wd float64, gscale float32) {
+func (o AdamW) step(p *par.Pool, chunks []optChunkRange, w, g, m, v []float32, t int, lr, wd float64, gscale float32) {
 	b1, b2 := float32(o.Beta1), float32(o.Beta2)
 	bc1 := 1 - math.Pow(o.Beta1, float64(t))
 	bc2 := 1 - math.Pow(o.Beta2, float64(t))
 	stepSize := float32(lr / bc1)
 	invSqrtBC2 := float32(1 / math.Sqrt(bc2))
 	eps := float32(o.Eps)
-	p.forEach(len(chunks), func(_, i int) {
+	p.ForEach(len(chunks), func(_, i int) {
 		c := chunks[i]
 		ws, gs, ms, vs := w[c.lo:c.hi], g[c.lo:c.hi], m[c.lo:c.hi], v[c.lo:c.hi]
 		decay := float32(1)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bitnet-go/bitnet/internal/par"
 	"github.com/bitnet-go/bitnet/internal/testutil"
 )
 
@@ -81,8 +82,8 @@ func TestAdamW(t *testing.T) {
 	}
 	w0, m0, v0 := append([]float32(nil), w...), append([]float32(nil), m...), append([]float32(nil), v...)
 	o := DefaultOptions(10).Optimizer
-	p := newPool(2)
-	defer p.close()
+	p := par.New(2)
+	defer p.Close()
 	const step, lr, wd = 3, 1e-3, 0.1
 	o.step(p, optChunks(lay), w, g, m, v, step, lr, wd, 1)
 	for _, tn := range lay.Tensors {
