@@ -34,6 +34,8 @@ type State struct {
 	ropeCos, ropeSin      []float32
 	scratch               Scratch
 	one                   [1]int32 // the token of a decode step
+	group3                [3]*Matrix
+	outs3                 [3][]float32
 
 	att1   attnJob
 	attnFn func(w, lo, hi int)
@@ -179,9 +181,9 @@ func (s *State) layers(tokens []int32) {
 			ref.RMSNorm(h[t*dim:(t+1)*dim], x[t*dim:(t+1)*dim], L.AttnNorm, c.NormEps)
 		}
 		q, k, v := s.q[:n*qd], s.k[:n*kvd], s.v[:n*kvd]
-		L.Wq.MatMul(q, h, n, s.pool, &s.scratch)
-		L.Wk.MatMul(k, h, n, s.pool, &s.scratch)
-		L.Wv.MatMul(v, h, n, s.pool, &s.scratch)
+		s.group3 = [3]*Matrix{L.Wq, L.Wk, L.Wv}
+		s.outs3 = [3][]float32{q, k, v}
+		MatMulGroup(s.group3[:], s.outs3[:], h, n, s.pool, &s.scratch)
 		scaleVec(q, L.ScaleQ)
 		scaleVec(k, L.ScaleK)
 		scaleVec(v, L.ScaleV)
@@ -216,8 +218,9 @@ func (s *State) layers(tokens []int32) {
 			ref.RMSNorm(h[t*dim:(t+1)*dim], x[t*dim:(t+1)*dim], L.FFNNorm, c.NormEps)
 		}
 		g, u := s.gate[:n*c.FFN], s.up[:n*c.FFN]
-		L.Wgate.MatMul(g, h, n, s.pool, &s.scratch)
-		L.Wup.MatMul(u, h, n, s.pool, &s.scratch)
+		s.group3 = [3]*Matrix{L.Wgate, L.Wup}
+		s.outs3 = [3][]float32{g, u}
+		MatMulGroup(s.group3[:2], s.outs3[:2], h, n, s.pool, &s.scratch)
 		scaleVec(g, L.ScaleGate)
 		scaleVec(u, L.ScaleUp)
 		switch c.Activation {

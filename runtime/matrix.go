@@ -235,13 +235,27 @@ func grow[T any](s []T, n int) []T {
 	return s[:n]
 }
 
-// matmulJob is one MatMul, split over rows by the pool.
+// maxGroup is the most matrices one MatMulGroup call multiplies.
+const maxGroup = 3
+
+// matmulJob is one MatMulGroup call, split over the concatenated rows of its
+// matrices by the pool.
 type matmulJob struct {
-	m    *Matrix
-	y, x []float32
+	nm     int // matrices in the group
+	ms     [maxGroup]*Matrix
+	ys     [maxGroup][]float32
+	raws   [maxGroup][]int32 // I2S/I8Row: integer dots, n×Rows each
+	starts [maxGroup + 1]int // first concatenated row of each matrix
+
+	x    []float32
 	n    int
 	s    *Scratch
 	kind int // ref.KRow kind for the Q8_K formats
+
+	// the matrix a tile works on
+	m   *Matrix
+	y   []float32
+	raw []int32
 }
 
 // rowTile is the number of weight rows a worker multiplies with all tokens
@@ -250,12 +264,41 @@ const rowTile = 32
 
 // MatMul computes y[t·Rows + r] = W[r]·x[t·Cols:] for n tokens.
 func (m *Matrix) MatMul(y, x []float32, n int, p *Pool, s *Scratch) {
-	rows, cols := m.Rows, m.Cols
+	MatMulGroup([]*Matrix{m}, [][]float32{y}, x, n, p, s)
+}
+
+// MatMulGroup multiplies several matrices with the same input (q, k and v;
+// gate and up) in one parallel loop: the input is quantized once and the
+// workers meet once. Matrices of different formats or widths are multiplied
+// one after the other. ys[i] receives the output of ms[i] as MatMul writes
+// it.
+func MatMulGroup(ms []*Matrix, ys [][]float32, x []float32, n int, p *Pool, s *Scratch) {
+	if len(ms) > maxGroup {
+		MatMulGroup(ms[maxGroup:], ys[maxGroup:], x, n, p, s)
+		ms, ys = ms[:maxGroup], ys[:maxGroup]
+	}
+	for i := 1; i < len(ms); i++ {
+		if ms[i].Format != ms[0].Format || ms[i].Cols != ms[0].Cols {
+			for j := range ms {
+				MatMulGroup(ms[j:j+1], ys[j:j+1], x, n, p, s)
+			}
+			return
+		}
+	}
 	if s.jobFn == nil {
 		s.jobFn = s.job.run
 	}
-	s.job = matmulJob{m: m, y: y, x: x, n: n, s: s}
-	switch m.Format {
+	j := &s.job
+	*j = matmulJob{nm: len(ms), x: x, n: n, s: s}
+	total := 0
+	for i, m := range ms {
+		j.ms[i], j.ys[i], j.starts[i] = m, ys[i], total
+		total += m.Rows
+	}
+	j.starts[len(ms)] = total
+	m0 := ms[0]
+	cols := m0.Cols
+	switch m0.Format {
 	case I2S, I8Row:
 		s.i8 = grow(s.i8, n*cols)
 		s.scales = grow(s.scales, n)
@@ -263,26 +306,31 @@ func (m *Matrix) MatMul(y, x []float32, n int, p *Pool, s *Scratch) {
 		for t := 0; t < n; t++ {
 			s.scales[t], s.sums[t] = asm.QuantizeI8(s.i8[t*cols:(t+1)*cols], x[t*cols:(t+1)*cols])
 		}
-		s.raw = grow(s.raw, n*rows)
+		s.raw = grow(s.raw, n*total)
+		off := 0
+		for i, m := range ms {
+			j.raws[i] = s.raw[off : off+n*m.Rows]
+			off += n * m.Rows
+		}
 	case TQ1_0, TQ2_0, Q4_K, Q6_K:
 		nb := cols / ref.QK_K
 		s.q8k = grow(s.q8k, n*nb)
 		for t := 0; t < n; t++ {
 			ref.QuantizeQ8K(s.q8k[t*nb:(t+1)*nb], x[t*cols:(t+1)*cols])
 		}
-		switch m.Format {
+		switch m0.Format {
 		case TQ1_0:
-			s.job.kind = ref.KRowTQ1
+			j.kind = ref.KRowTQ1
 		case TQ2_0:
-			s.job.kind = ref.KRowTQ2
+			j.kind = ref.KRowTQ2
 		case Q4_K:
-			s.job.kind = ref.KRowQ4K
+			j.kind = ref.KRowQ4K
 		case Q6_K:
-			s.job.kind = ref.KRowQ6K
+			j.kind = ref.KRowQ6K
 		}
 		s.krows = grow(s.krows, p.Threads())
 	case Q8_0:
-		rb := m.Format.RowBytes(cols)
+		rb := m0.Format.RowBytes(cols)
 		s.bytes = grow(s.bytes, n*rb)
 		for t := 0; t < n; t++ {
 			ref.QuantizeQ8_0(s.bytes[t*rb:(t+1)*rb], x[t*cols:(t+1)*cols])
@@ -299,13 +347,24 @@ func (m *Matrix) MatMul(y, x []float32, n int, p *Pool, s *Scratch) {
 			s.u16[i] = ref.F32ToBF16(v)
 		}
 	}
-	p.For(rows, rowTile, s.jobFn)
-	s.job = matmulJob{} // drop references to the caller's buffers
+	p.For(total, rowTile, s.jobFn)
+	*j = matmulJob{} // drop references to the caller's buffers
 }
 
+// run multiplies the concatenated rows [lo, hi) in tiles; tiles never span
+// two matrices.
 func (j *matmulJob) run(w, lo, hi int) {
-	for r := lo; r < hi; r += rowTile {
-		j.tile(w, r, min(hi, r+rowTile))
+	t := *j // a worker-local copy: tile sets the current matrix
+	for i := 0; i < t.nm; i++ {
+		a, b := max(lo, t.starts[i]), min(hi, t.starts[i+1])
+		if a >= b {
+			continue
+		}
+		t.m, t.y, t.raw = t.ms[i], t.ys[i], t.raws[i]
+		base := t.starts[i]
+		for r := a; r < b; r += rowTile {
+			t.tile(w, r-base, min(b, r+rowTile)-base)
+		}
 	}
 }
 
@@ -316,9 +375,9 @@ func (j *matmulJob) tile(w, lo, hi int) {
 	switch m.Format {
 	case I2S:
 		rb := cols / 4
-		asm.I2SDotsN(s.raw[lo:(n-1)*rows+hi], rows, m.Data[lo*rb:hi*rb], s.i8[:n*cols], cols, n)
+		asm.I2SDotsN(j.raw[lo:(n-1)*rows+hi], rows, m.Data[lo*rb:hi*rb], s.i8[:n*cols], cols, n)
 		for t := 0; t < n; t++ {
-			raw := s.raw[t*rows+lo : t*rows+hi]
+			raw := j.raw[t*rows+lo : t*rows+hi]
 			yt := y[t*rows+lo : t*rows+hi]
 			for i, d := range raw {
 				yt[i] = ref.I2SOutput(d, s.sums[t], s.scales[t], m.Scale)
@@ -327,7 +386,7 @@ func (j *matmulJob) tile(w, lo, hi int) {
 	case I8Row:
 		asmRows := i8s(m.Data[lo*cols : hi*cols])
 		for t := 0; t < n; t++ {
-			raw := s.raw[t*rows+lo : t*rows+hi]
+			raw := j.raw[t*rows+lo : t*rows+hi]
 			asm.I8Dots(raw, asmRows, s.i8[t*cols:(t+1)*cols])
 			yt := y[t*rows+lo : t*rows+hi]
 			for i, d := range raw {

@@ -49,3 +49,15 @@ func TestForEach(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkForSync measures the cost of one parallel loop with no work: the
+// synchronization overhead every matmul of a decode step pays.
+func BenchmarkForSync(b *testing.B) {
+	p := New(2)
+	defer p.Close()
+	fn := func(w, lo, hi int) {}
+	b.ReportAllocs()
+	for b.Loop() {
+		p.For(2, 1, fn)
+	}
+}
