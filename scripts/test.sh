@@ -22,14 +22,14 @@ echo "== go test"
 go test -count=1 ./...
 
 echo "== lower kernel paths and purego"
-GODEBUG=cpu.avx512vnni=off go test -count=1 ./asm/
-GODEBUG=cpu.avx512f=off go test -count=1 ./asm/
+
+GODEBUG=cpu.avx512f=off BITNET_ASM_REQUIRE=avx2 go test -count=1 ./asm/
 go test -count=1 -tags purego ./asm/... ./runtime/...
 
 echo "== arm64 kernels under qemu"
 if ! command -v qemu-aarch64-static >/dev/null; then
   apt-get update -qq && apt-get install -y -qq qemu-user-static >/dev/null
 fi
-GOARCH=arm64 go test -count=1 -exec qemu-aarch64-static ./asm/...
-QEMU_CPU=cortex-a57 GOARCH=arm64 go test -count=1 -exec qemu-aarch64-static ./asm/
+BITNET_ASM_REQUIRE=neondot GOARCH=arm64 go test -count=1 -exec qemu-aarch64-static ./asm/...
+QEMU_CPU=cortex-a57 BITNET_ASM_REQUIRE=neon GOARCH=arm64 go test -count=1 -exec qemu-aarch64-static ./asm/
 GOARCH=arm64 go test -count=1 -tags purego -exec qemu-aarch64-static ./asm/
