@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: all build test demo bench generate fuzz vet clean
+.PHONY: all build test demo bench generate fuzz vet clean train
 
 all: build
 
@@ -32,3 +32,9 @@ vet:
 
 clean:
 	rm -rf $(BIN)
+
+# Train the demo model with the reference recipe (2 threads, ~15 minutes).
+train:
+	$(GO) run ./cmd/bitnet-train -train ../shared/testdata/data/tinystories/train.txt \
+		-valid ../shared/testdata/data/tinystories/valid.txt \
+		-vocab ../shared/testdata/golden/b158-s/ggml-model-i2_s.gguf -out out/tinystories -name tinystories-s
