@@ -242,6 +242,11 @@ func FromFile(f *gguf.File) (*runtime.Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Every block has at least 11 tensors; check before allocating per-layer
+	// state, so a forged block_count cannot ask for a huge allocation.
+	if c.Layers > len(f.Tensors)/11 {
+		return nil, fmt.Errorf("%s.block_count is %d, but the file has only %d tensors", c.Arch, c.Layers, len(f.Tensors))
+	}
 	l := &tensorLoader{f}
 	m := &runtime.Model{Config: c}
 	if m.Embed, err = l.matrix("token_embd.weight", c.Vocab, c.Dim, nil); err != nil {

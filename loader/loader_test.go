@@ -124,3 +124,11 @@ func TestLoadMissingFile(t *testing.T) {
 		t.Fatalf("error %v does not name the file", err)
 	}
 }
+
+func TestLoadForgedBlockCount(t *testing.T) {
+	p := rewrite(t, func(w *gguf.Writer) { w.Set("bitnet-b1.58.block_count", gguf.Uint32(1<<24)) })
+	_, err := loader.Load(p)
+	if err == nil || !strings.Contains(err.Error(), "block_count is 16777216") {
+		t.Fatalf("error %v", err)
+	}
+}

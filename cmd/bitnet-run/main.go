@@ -110,7 +110,7 @@ func newFlags(o *options, stderr io.Writer) *flag.FlagSet {
 	str(&o.prompt, "p,prompt", "", "prompt `text`")
 	str(&o.promptFile, "f,file", "", "read the prompt from `file`")
 	str(&o.nPredictStr, "n,n-predict", "-1", "number of tokens to generate (-1: until end of text or a full context); with --bench, a list of generation lengths")
-	num(&o.ctx, "c,ctx-size", 0, "context size in tokens (0: the model's training context)")
+	num(&o.ctx, "c,ctx-size", 0, "context size in tokens (0: the model's training context, at most 4096)")
 	str(&o.threadList, "t,threads", strconv.Itoa(goruntime.NumCPU()), "number of threads; with --bench, a list such as 1,2")
 	num(&o.batch, "b,batch-size", 512, "maximum tokens per forward pass when evaluating the prompt")
 	fs.Int64Var(&o.seed, "s", -1, "random seed (-1: random)")
@@ -253,10 +253,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 
 	ctx := o.ctx
 	if ctx == 0 {
-		ctx = m.TrainCtx
-	}
-	if ctx <= 0 {
+		// The model's training context, at most llama-cli's default 4096.
 		ctx = 4096
+		if m.TrainCtx > 0 {
+			ctx = min(ctx, m.TrainCtx)
+		}
 	}
 	st, err := runtime.NewState(m.Model, ctx, o.batch, pool)
 	if err != nil {
