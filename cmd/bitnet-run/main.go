@@ -90,7 +90,8 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 
 func newFlags(o *options, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("bitnet-run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	// Parse errors are reported once by main; -h prints the flags.
+	fs.SetOutput(io.Discard)
 	str := func(p *string, names, def, usage string) {
 		for _, n := range strings.Split(names, ",") {
 			fs.StringVar(p, n, def, usage)
@@ -143,6 +144,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stderr, "usage: bitnet-run [flags] model.gguf\n\nRun a BitNet b1.58 GGUF model (llama.cpp-style flags; -x and --x are the same).\n\n")
+			fs.SetOutput(stderr)
+			fs.PrintDefaults()
 			return nil
 		}
 		return usageError{err}
