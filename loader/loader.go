@@ -300,6 +300,10 @@ func FromFile(f *gguf.File) (*runtime.Model, error) {
 			if *mt.dst, err = l.matrix(p+mt.name+".weight", mt.rows, mt.cols, projectionFormats); err != nil {
 				return nil, err
 			}
+			if f := (*mt.dst).Format; f == runtime.TQ1_0 || f == runtime.TQ2_0 {
+				// Only upstream llama.cpp runs TQ1_0/TQ2_0 (the fork predates them).
+				m.Engine = runtime.Upstream
+			}
 			if c.Arch != "bitnet" {
 				continue // the 2B4T builders never read .scale tensors
 			}

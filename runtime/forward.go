@@ -257,7 +257,8 @@ func scaleVec(x []float32, s float32) {
 
 // attention computes causal multi-head attention of the n new queries over
 // the cache, ggml's way: f16(q)·f16(k) in f32, softmax with the 1/√d scale
-// in f32, then the f32 probabilities times the f16 values.
+// in f32, then the probabilities times the f16 values (the probabilities are
+// rounded to F16 when the reference engine does; see attnJob.run).
 func (s *State) attention(li, n int) {
 	hd := s.m.HeadDim
 	s.att1 = attnJob{s: s, li: li, n: n, scale: 1 / float32(math.Sqrt(float64(hd))), kc: s.kcache[li], vc: s.vcache[li]}
@@ -278,6 +279,16 @@ func (j *attnJob) run(w, lo, hi int) {
 		// Scores of this query head against every cached key of its KV head.
 		asm.F16DotsStrided(scores, j.kc[kvh*hd:], kvd, s.qh[t*qd+hh*hd:t*qd+(hh+1)*hd])
 		ref.SoftmaxInPlace(scores, j.scale)
+		if j.n == 1 || c.Engine == Upstream {
+			// The fork multiplies V with the probabilities rounded to F16
+			// for a one-token batch (ggml's vec_dot_f16 path) and in f32 for
+			// larger batches (llamafile's sgemm); upstream rounds them for
+			// every batch. Matching this is what keeps the logits within
+			// ~1e-6 of the reference engines' until an int8 rounding flips.
+			for i, v := range scores {
+				scores[i] = ref.RoundF16(v)
+			}
+		}
 		out := s.att[t*qd+hh*hd : t*qd+(hh+1)*hd]
 		clear(out)
 		asm.F16AXPYStrided(out, scores, j.vc[kvh*hd:], kvd)

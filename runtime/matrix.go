@@ -336,10 +336,18 @@ func MatMulGroup(ms []*Matrix, ys [][]float32, x []float32, n int, p *Pool, s *S
 			ref.QuantizeQ8_0(s.bytes[t*rb:(t+1)*rb], x[t*cols:(t+1)*cols])
 		}
 	case F16:
-		// ggml rounds the activations to F16 before an F16 dot.
+		// For a single token ggml converts the activations to F16 before the
+		// F16 dot (vec_dot_f16); batches of several tokens go through
+		// llamafile's sgemm, which multiplies the F16 weights with the f32
+		// activations. Doing the same keeps both the prompt rows and the
+		// decode rows within ~1e-6 of bitnet.cpp's logits.
 		s.f32 = grow(s.f32, n*cols)
-		for i, v := range x[:n*cols] {
-			s.f32[i] = ref.RoundF16(v)
+		if n == 1 {
+			for i, v := range x[:cols] {
+				s.f32[i] = ref.RoundF16(v)
+			}
+		} else {
+			copy(s.f32, x[:n*cols])
 		}
 	case BF16:
 		s.u16 = grow(s.u16, n*cols)

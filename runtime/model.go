@@ -24,6 +24,28 @@ func (a Activation) String() string {
 	return "relu2"
 }
 
+// Engine names the reference engine whose rounding points the forward pass
+// follows where the two differ.
+type Engine int
+
+const (
+	// BitNetFork is llama.cpp's BitNet fork (bitnet.cpp, build 3960), the
+	// engine of I2_S files: batches of several tokens multiply the attention
+	// probabilities (and the activations of F16 weights) in f32 through
+	// llamafile's sgemm; single tokens round them to F16.
+	BitNetFork Engine = iota
+	// Upstream is current llama.cpp, the engine of TQ1_0/TQ2_0 files: the
+	// attention probabilities are rounded to F16 for every batch size.
+	Upstream
+)
+
+func (e Engine) String() string {
+	if e == Upstream {
+		return "upstream llama.cpp"
+	}
+	return "bitnet.cpp fork"
+}
+
 // Config holds the hyperparameters of a model.
 type Config struct {
 	Arch       string // general.architecture
@@ -39,6 +61,7 @@ type Config struct {
 	NormEps    float32
 	TrainCtx   int
 	Activation Activation
+	Engine     Engine // whose numerics to follow (set by the loader from the weight format)
 }
 
 // Validate checks that the dimensions are consistent.

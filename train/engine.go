@@ -13,9 +13,10 @@ type engine struct {
 	lay   *layout
 	pool  *par.Pool
 	quant bool // BitLinear quantizers on (off only in gradient checks)
-	// f16 makes the forward pass round q, k, v and the head's input to F16
-	// as the runtime does with its F16 KV cache and F16 output head; tests
-	// use it to compare with the runtime at rounding level.
+	// f16 makes the forward pass round q, k and v to F16 as the runtime
+	// does with its F16 KV cache (a batched runtime forward multiplies the
+	// F16 head with f32 activations); tests use it to compare with the
+	// runtime at rounding level.
 	f16 bool
 
 	gw     []*asm.GemmWork // per worker
@@ -354,9 +355,6 @@ func (e *engine) forward(tokens []int32, nb int) {
 	e.rows(M, func(_, lo, hi int) {
 		for m := lo; m < hi; m++ {
 			e.r5[m] = rmsNorm(e.xf[m*D:(m+1)*D], x[m*D:(m+1)*D], wout, c.NormEps)
-			if e.f16 {
-				roundF16(e.xf[m*D : (m+1)*D])
-			}
 		}
 	})
 	// Tied output head (not quantized).
