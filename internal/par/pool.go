@@ -3,7 +3,7 @@
 package par
 
 import (
-	"sync"
+	goruntime "runtime"
 	"sync/atomic"
 )
 
@@ -12,10 +12,16 @@ import (
 // meant to be written by one worker in a fixed order, so results are
 // deterministic for a given thread count (and independent of it when each
 // element's computation does not depend on the split).
+//
+// A decode step runs a few hundred short parallel loops, so handing work to
+// a worker must be cheap: workers spin for a short while on an atomic
+// sequence number before they park on a channel, and the caller spins until
+// its workers are done.
 type Pool struct {
-	n     int
-	tasks []chan task
-	wg    sync.WaitGroup
+	n       int
+	workers []*worker
+	pending atomic.Int32 // ranges handed out and not yet finished
+	closed  bool
 }
 
 type task struct {
@@ -23,22 +29,74 @@ type task struct {
 	w, lo, hi int
 }
 
+type worker struct {
+	seq    atomic.Uint64 // bumped by the caller after writing task
+	task   task
+	parked atomic.Bool
+	wake   chan struct{} // one token per wake-up of a parked worker
+	_      [64]byte      // keep workers' hot fields on separate cache lines
+}
+
+// spinIters is how many times a worker polls for new work before parking:
+// about tens of microseconds, longer than the gap between the parallel loops
+// of a decode step, far shorter than the gap between tokens.
+const spinIters = 1 << 14
+
 // New starts a pool of n workers (n ≥ 1; the calling goroutine is one of
 // them).
 func New(n int) *Pool {
 	n = max(n, 1)
-	p := &Pool{n: n, tasks: make([]chan task, n-1)}
-	for i := range p.tasks {
-		ch := make(chan task, 1)
-		p.tasks[i] = ch
-		go func() {
-			for t := range ch {
-				t.fn(t.w, t.lo, t.hi)
-				p.wg.Done()
-			}
-		}()
+	p := &Pool{n: n}
+	for i := 1; i < n; i++ {
+		w := &worker{wake: make(chan struct{}, 1)}
+		p.workers = append(p.workers, w)
+		go p.loop(w)
 	}
 	return p
+}
+
+// loop runs tasks handed to w until the pool is closed (a task with a nil
+// fn).
+func (p *Pool) loop(w *worker) {
+	var seen uint64
+	for {
+		// Wait for the next sequence number: spin, then park.
+		for i := 0; w.seq.Load() == seen; i++ {
+			if i < spinIters {
+				if i&255 == 255 {
+					goruntime.Gosched()
+				}
+				continue
+			}
+			w.parked.Store(true)
+			if w.seq.Load() != seen {
+				// Work arrived while parking: undo, unless the caller
+				// already claimed the wake-up (then consume its token).
+				if !w.parked.CompareAndSwap(true, false) {
+					<-w.wake
+				}
+				break
+			}
+			<-w.wake
+			i = 0
+		}
+		seen = w.seq.Load()
+		t := w.task
+		if t.fn == nil {
+			return
+		}
+		t.fn(t.w, t.lo, t.hi)
+		p.pending.Add(-1)
+	}
+}
+
+// hand gives w a task.
+func (p *Pool) hand(w *worker, t task) {
+	w.task = t
+	w.seq.Add(1)
+	if w.parked.CompareAndSwap(true, false) {
+		w.wake <- struct{}{}
+	}
 }
 
 // Threads is the number of workers.
@@ -46,17 +104,21 @@ func (p *Pool) Threads() int { return p.n }
 
 // Close stops the workers; the pool must not be used afterwards.
 func (p *Pool) Close() {
-	for _, ch := range p.tasks {
-		close(ch)
+	if p.closed {
+		return
 	}
-	p.tasks = nil
+	p.closed = true
+	for _, w := range p.workers {
+		p.hand(w, task{})
+	}
 }
 
 // For runs fn(w, lo, hi) over [0, n) cut into at most Threads() contiguous
 // ranges whose bounds are multiples of grain (except the last), and waits.
 // w is the index of the range (0 ≤ w < Threads()), so fn may use per-worker
 // scratch space. Passing a func value that was made once (not a fresh
-// closure) keeps the call free of allocations.
+// closure) keeps the call free of allocations. For must not be called
+// concurrently on one pool.
 func (p *Pool) For(n, grain int, fn func(w, lo, hi int)) {
 	grain = max(grain, 1)
 	chunks := (n + grain - 1) / grain
@@ -69,7 +131,7 @@ func (p *Pool) For(n, grain int, fn func(w, lo, hi int)) {
 	}
 	per, extra := chunks/workers, chunks%workers
 	lo := 0
-	p.wg.Add(workers - 1)
+	p.pending.Store(int32(workers - 1))
 	var mine task
 	for w := 0; w < workers; w++ {
 		c := per
@@ -81,12 +143,16 @@ func (p *Pool) For(n, grain int, fn func(w, lo, hi int)) {
 		if w == 0 {
 			mine = t
 		} else {
-			p.tasks[w-1] <- t
+			p.hand(p.workers[w-1], t)
 		}
 		lo = hi
 	}
 	mine.fn(mine.w, mine.lo, mine.hi)
-	p.wg.Wait()
+	for i := 0; p.pending.Load() != 0; i++ {
+		if i&255 == 255 {
+			goruntime.Gosched()
+		}
+	}
 }
 
 // ForEach runs fn(w, i) for every i in [0, n), handing out indices
