@@ -686,28 +686,7 @@ func absMax(s isa) {
 	ADDQ(U32(4*s.bytes()), x)
 	DECQ(n)
 	JNZ(LabelRef(name + "_loop"))
-	VMAXPS(acc[1], acc[0], acc[0])
-	VMAXPS(acc[3], acc[2], acc[2])
-	VMAXPS(acc[2], acc[0], acc[0])
-	m := acc[0]
-	if s.zmm {
-		y := YMM()
-		VEXTRACTF64X4(U8(1), m, y)
-		VMAXPS(y, m.AsY(), y)
-		m = y
-	}
-	x1 := XMM()
-	if s.zmm {
-		VEXTRACTF32X4(U8(1), m, x1)
-	} else {
-		VEXTRACTF128(U8(1), m, x1)
-	}
-	VMAXPS(x1, m.AsX(), x1)
-	t := XMM()
-	VPSHUFD(U8(0x4e), x1, t)
-	VMAXPS(t, x1, x1)
-	VPSHUFD(U8(0xb1), x1, t)
-	VMAXPS(t, x1, x1)
+	x1 := foldAcc(s, acc, VMAXPS)
 	VZEROUPPER()
 	VMOVSS(x1, addr(ReturnIndex(0)))
 	RET()
@@ -784,15 +763,19 @@ func quantizeI8(s isa) {
 
 // sumAcc adds four float vectors and the lanes of the result into an xmm's
 // lane 0.
-func sumAcc(s isa, acc []VecVirtual) VecVirtual {
-	VADDPS(acc[1], acc[0], acc[0])
-	VADDPS(acc[3], acc[2], acc[2])
-	VADDPS(acc[2], acc[0], acc[0])
+func sumAcc(s isa, acc []VecVirtual) VecVirtual { return foldAcc(s, acc, VADDPS) }
+
+// foldAcc combines four float vectors and then the lanes of the result with
+// op (VADDPS for a sum, VMAXPS for a maximum) into an xmm's lane 0.
+func foldAcc(s isa, acc []VecVirtual, op addFunc) VecVirtual {
+	op(acc[1], acc[0], acc[0])
+	op(acc[3], acc[2], acc[2])
+	op(acc[2], acc[0], acc[0])
 	m := acc[0]
 	if s.zmm {
 		y := YMM()
 		VEXTRACTF64X4(U8(1), m, y)
-		VADDPS(y, m.AsY(), y)
+		op(y, m.AsY(), y)
 		m = y
 	}
 	x := XMM()
@@ -801,12 +784,12 @@ func sumAcc(s isa, acc []VecVirtual) VecVirtual {
 	} else {
 		VEXTRACTF128(U8(1), m, x)
 	}
-	VADDPS(x, m.AsX(), x)
+	op(x, m.AsX(), x)
 	t := XMM()
 	VPSHUFD(U8(0x4e), x, t)
-	VADDPS(t, x, x)
+	op(t, x, x)
 	VPSHUFD(U8(0xb1), x, t)
-	VADDPS(t, x, x)
+	op(t, x, x)
 	return x
 }
 
