@@ -251,3 +251,9 @@ func I8Dots(dst []int32, w []int8, q []int8) {
 	}
 	active.Load().i8Dots(dst, w, q)
 }
+
+// MemSum returns the wrapping sum of the uint64 words of b (len(b) a
+// multiple of 8) with the best vector loop this build has, prefetching as
+// the ternary GEMV does: the streaming-read baseline of BenchmarkMemRead and
+// of bitnet-run --bench.
+func MemSum(b []byte) uint64 { return memSum(b) }

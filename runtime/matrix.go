@@ -131,9 +131,7 @@ func (m *Matrix) RowF32(dst []float32, r int) {
 	b := m.row(r)
 	switch m.Format {
 	case F32:
-		for i := range dst {
-			dst[i] = f32frombytes(b[4*i:])
-		}
+		copy(dst, f32s(b))
 	case F16:
 		asm.F16ToF32s(dst, u16s(b))
 	case BF16:
@@ -206,10 +204,6 @@ func abs32(x float32) float32 {
 	return x
 }
 
-func f32frombytes(b []byte) float32 {
-	return *(*float32)(unsafe.Pointer(&b[0]))
-}
-
 // Scratch holds the quantized activations of a MatMul and the job the
 // workers run; reused across calls so that a MatMul allocates nothing once
 // the buffers have grown to size.
@@ -248,6 +242,7 @@ type matmulJob struct {
 	starts [maxGroup + 1]int // first concatenated row of each matrix
 
 	x    []float32
+	xf   []float32 // F16: the activations the weights multiply (x or its F16 rounding)
 	n    int
 	s    *Scratch
 	kind int // ref.KRow kind for the Q8_K formats
@@ -341,13 +336,13 @@ func MatMulGroup(ms []*Matrix, ys [][]float32, x []float32, n int, p *Pool, s *S
 		// llamafile's sgemm, which multiplies the F16 weights with the f32
 		// activations. Doing the same keeps both the prompt rows and the
 		// decode rows within ~1e-6 of bitnet.cpp's logits.
-		s.f32 = grow(s.f32, n*cols)
+		j.xf = x
 		if n == 1 {
+			s.f32 = grow(s.f32, cols)
 			for i, v := range x[:cols] {
 				s.f32[i] = ref.RoundF16(v)
 			}
-		} else {
-			copy(s.f32, x[:n*cols])
+			j.xf = s.f32
 		}
 	case BF16:
 		s.u16 = grow(s.u16, n*cols)
@@ -422,7 +417,7 @@ func (j *matmulJob) tile(w, lo, hi int) {
 	case F16:
 		wAll := u16s(m.Data)
 		for t := 0; t < n; t++ {
-			asm.F16Dots(y[t*rows+lo:t*rows+hi], wAll[lo*cols:hi*cols], s.f32[t*cols:(t+1)*cols])
+			asm.F16Dots(y[t*rows+lo:t*rows+hi], wAll[lo*cols:hi*cols], j.xf[t*cols:(t+1)*cols])
 		}
 	case BF16:
 		wAll := u16s(m.Data)
