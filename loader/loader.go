@@ -151,7 +151,7 @@ var formats = map[gguf.Type]runtime.Format{
 	gguf.I2_S:  runtime.I2S,
 }
 
-// ternaryOK lists the formats accepted for the projection matrices; the
+// projectionFormats lists the formats accepted for the projection matrices; the
 // embedding (and so the tied head) may also be a k-quant or Q8_0.
 var projectionFormats = map[runtime.Format]bool{
 	runtime.F32: true, runtime.F16: true, runtime.BF16: true,

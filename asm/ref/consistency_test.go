@@ -1,7 +1,6 @@
 package ref
 
 import (
-	"encoding/binary"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -31,33 +30,21 @@ func TestDotMatchesDequant(t *testing.T) {
 		}
 		return
 	}
-	randRow := func(blockBytes int, f16at ...int) []byte {
-		row := make([]byte, cols/QK_K*blockBytes)
-		for i := range row {
-			row[i] = byte(rng.IntN(256))
-		}
-		for b := 0; b < cols/QK_K; b++ {
-			for _, off := range f16at {
-				binary.LittleEndian.PutUint16(row[b*blockBytes+off:], F32ToF16(float32(0.01+rng.Float64()*0.1)))
-			}
-		}
-		return row
-	}
 	w := make([]float32, cols)
 	for it := 0; it < 50; it++ {
-		q4 := randRow(Q4_KBlockBytes, 0, 2)
+		q4 := randBlocks(rng, cols/QK_K, Q4_KBlockBytes, 0, 2)
 		DequantQ4K(w, q4)
 		want, mag := dot(w, yd)
 		if got := float64(DotQ4K(q4, y)); math.Abs(got-want) > 1e-5*mag+1e-6 {
 			t.Fatalf("Q4_K: dot %v, dequantized %v", got, want)
 		}
-		q6 := randRow(Q6_KBlockBytes, 208)
+		q6 := randBlocks(rng, cols/QK_K, Q6_KBlockBytes, 208)
 		DequantQ6K(w, q6)
 		want, mag = dot(w, yd)
 		if got := float64(DotQ6K(q6, y)); math.Abs(got-want) > 1e-5*mag+1e-6 {
 			t.Fatalf("Q6_K: dot %v, dequantized %v", got, want)
 		}
-		tq := randRow(TQ2_0BlockBytes, 64)
+		tq := randBlocks(rng, cols/QK_K, TQ2_0BlockBytes, 64)
 		DequantTQ(w, tq, false)
 		want, mag = dot(w, yd)
 		if got := float64(DotTQ(tq, y, false)); math.Abs(got-want) > 1e-5*mag+1e-6 {
@@ -70,13 +57,7 @@ func TestDotMatchesDequant(t *testing.T) {
 	xd := make([]float32, cols)
 	DequantQ8_0(xd, xq)
 	for it := 0; it < 50; it++ {
-		row := make([]byte, cols/Q8_0Block*Q8_0BlockBytes)
-		for i := range row {
-			row[i] = byte(rng.IntN(256))
-		}
-		for b := 0; b < cols/Q8_0Block; b++ {
-			binary.LittleEndian.PutUint16(row[b*Q8_0BlockBytes:], F32ToF16(float32(rng.Float64()*0.1)))
-		}
+		row := randBlocks(rng, cols/Q8_0Block, Q8_0BlockBytes, 0)
 		DequantQ8_0(w, row)
 		want, mag := dot(w, xd)
 		if got := float64(DotQ8_0(row, xq, cols)); math.Abs(got-want) > 1e-5*mag+1e-6 {

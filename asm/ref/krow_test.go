@@ -1,7 +1,6 @@
 package ref
 
 import (
-	"encoding/binary"
 	"math/rand/v2"
 	"testing"
 )
@@ -17,22 +16,9 @@ func TestKRowMatchesDots(t *testing.T) {
 	}
 	y := make([]BlockQ8K, cols/QK_K)
 	QuantizeQ8K(y, x)
-	randRow := func(blockBytes, scaleOff int) []byte {
-		row := make([]byte, cols/QK_K*blockBytes)
-		for i := range row {
-			row[i] = byte(rng.IntN(256))
-		}
-		for b := 0; b < cols/QK_K; b++ { // sane f16 scales
-			binary.LittleEndian.PutUint16(row[b*blockBytes+scaleOff:], F32ToF16(float32(rng.Float64()*0.1)))
-			if blockBytes == Q4_KBlockBytes {
-				binary.LittleEndian.PutUint16(row[b*blockBytes+2:], F32ToF16(float32(rng.Float64()*0.1)))
-			}
-		}
-		return row
-	}
 	var kr KRow
 	for it := 0; it < 20; it++ {
-		tq2 := randRow(TQ2_0BlockBytes, 64)
+		tq2 := randBlocks(rng, cols/QK_K, TQ2_0BlockBytes, 64)
 		for i := range tq2 { // codes 0..2 only
 			if i%TQ2_0BlockBytes < 64 {
 				tq2[i] &= 0x55
@@ -42,17 +28,17 @@ func TestKRowMatchesDots(t *testing.T) {
 		if a, b := DotTQ(tq2, y, false), DotKRow(&kr, y); a != b {
 			t.Fatalf("TQ2_0: %v != %v", a, b)
 		}
-		tq1 := randRow(TQ1_0BlockBytes, 52)
+		tq1 := randBlocks(rng, cols/QK_K, TQ1_0BlockBytes, 52)
 		DecodeKRow(&kr, KRowTQ1, tq1, cols)
 		if a, b := DotTQ(tq1, y, true), DotKRow(&kr, y); a != b {
 			t.Fatalf("TQ1_0: %v != %v", a, b)
 		}
-		q6 := randRow(Q6_KBlockBytes, 208)
+		q6 := randBlocks(rng, cols/QK_K, Q6_KBlockBytes, 208)
 		DecodeKRow(&kr, KRowQ6K, q6, cols)
 		if a, b := DotQ6K(q6, y), DotKRow(&kr, y); a != b {
 			t.Fatalf("Q6_K: %v != %v", a, b)
 		}
-		q4 := randRow(Q4_KBlockBytes, 0)
+		q4 := randBlocks(rng, cols/QK_K, Q4_KBlockBytes, 0, 2)
 		DecodeKRow(&kr, KRowQ4K, q4, cols)
 		if a, b := DotQ4K(q4, y), DotKRow(&kr, y); a != b {
 			t.Fatalf("Q4_K: %v != %v", a, b)
