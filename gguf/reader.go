@@ -9,7 +9,6 @@ import (
 	"math"
 	"os"
 	"sort"
-	"strings"
 )
 
 // Magic is the first four bytes of every GGUF file.
@@ -471,8 +470,6 @@ func Decode(r io.Reader, size int64) (*File, error) {
 		}
 		f.Alignment = a
 	}
-	f.Dialect = dialectOf(f.Get("general.architecture"))
-
 	f.Tensors = make([]TensorInfo, nTensors)
 	f.tensorIndex = make(map[string]int, nTensors)
 	for i := range f.Tensors {
@@ -501,6 +498,29 @@ func Decode(r io.Reader, size int64) (*File, error) {
 			return nil, fmt.Errorf("%w: duplicate tensor name %q", ErrFormat, t.Name)
 		}
 		f.tensorIndex[t.Name] = i
+	}
+	pos := uint64(d.off)
+	f.DataOffset = pos + (f.Alignment-pos%f.Alignment)%f.Alignment
+	arch := ""
+	if v, ok := f.Get("general.architecture"); ok {
+		arch, _ = v.String()
+	}
+	dts := make([]dialectTensor, len(f.Tensors))
+	for i := range f.Tensors {
+		t := &f.Tensors[i]
+		dts[i] = dialectTensor{t.Name, t.RawType, t.Dims, t.Offset}
+	}
+	var dataBytes uint64
+	if uint64(size) > f.DataOffset {
+		dataBytes = uint64(size) - f.DataOffset
+	}
+	dialect, err := decideDialect(dts, dataBytes, f.Alignment, arch)
+	if err != nil {
+		return nil, err
+	}
+	f.Dialect = dialect
+	for i := range f.Tensors {
+		t := &f.Tensors[i]
 		typ, ok := ResolveType(t.RawType, f.Dialect)
 		if !ok {
 			return nil, fmt.Errorf("%w: tensor %q has unknown type id %d (%s dialect)", ErrFormat, t.Name, t.RawType, f.Dialect)
@@ -515,8 +535,6 @@ func Decode(r io.Reader, size int64) (*File, error) {
 			return nil, fmt.Errorf("%w: tensor %q offset %d is not a multiple of the alignment %d", ErrFormat, t.Name, t.Offset, f.Alignment)
 		}
 	}
-	pos := uint64(d.off)
-	f.DataOffset = pos + (f.Alignment-pos%f.Alignment)%f.Alignment
 	if err := f.checkExtents(uint64(size)); err != nil {
 		return nil, err
 	}
@@ -531,17 +549,6 @@ func alignmentOf(v Value) (uint64, error) {
 		return 0, fmt.Errorf("general.alignment %v (%s) is not a power of two multiple of 8 of type uint32", v.V, v.Type)
 	}
 	return uint64(a), nil
-}
-
-// dialectOf picks the dialect from the general.architecture value: files of
-// the bitnet* architectures use the fork's ids 36–39.
-func dialectOf(arch Value, ok bool) Dialect {
-	if ok {
-		if s, _ := arch.String(); strings.HasPrefix(s, "bitnet") {
-			return BitNetFork
-		}
-	}
-	return Upstream
 }
 
 // checkExtents verifies that every tensor lies inside the file and that no

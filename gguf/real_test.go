@@ -24,13 +24,15 @@ var realModels = []struct {
 	vocab     int
 	hasFtype  bool
 	firstName string
+	dialect   gguf.Dialect // the fork's I2_S files by their ids; TQ files by their (upstream) arch name
 }{
-	{"golden/b158-s/ggml-model-i2_s.gguf", "bitnet-25", 40, gguf.F16, gguf.I2_S, 28, 4096, true, "token_embd.weight"},
-	{"golden/b158-s/ggml-model-f32.gguf", "bitnet-25", 0, gguf.F32, gguf.F32, 0, 4096, true, "token_embd.weight"},
-	{"golden/trained-s/ggml-model-i2_s.gguf", "bitnet-25", 40, gguf.F16, gguf.I2_S, 28, 4096, true, "token_embd.weight"},
-	{"golden/bitnet-s/ggml-model-i2_s.gguf", "bitnet", 40, gguf.F16, gguf.I2_S, 28, 32000, true, "token_embd.weight"},
-	{"golden/bitnet-s/ggml-model-tq1_0.gguf", "bitnet", 0, gguf.Q6_K, gguf.TQ1_0, 28, 32000, false, "output_norm.weight"},
-	{"golden/bitnet-s/ggml-model-tq2_0.gguf", "bitnet", 0, gguf.Q6_K, gguf.TQ2_0, 28, 32000, false, "output_norm.weight"},
+	{"golden/b158-s/ggml-model-i2_s.gguf", "bitnet-25", 40, gguf.F16, gguf.I2_S, 28, 4096, true, "token_embd.weight", gguf.BitNetFork},
+	{"golden/b158-s/ggml-model-f32.gguf", "bitnet-25", 0, gguf.F32, gguf.F32, 0, 4096, true, "token_embd.weight", gguf.BitNetFork},
+	{"golden/trained-s/ggml-model-i2_s.gguf", "bitnet-25", 40, gguf.F16, gguf.I2_S, 28, 4096, true, "token_embd.weight", gguf.BitNetFork},
+	{"golden/bitnet-s/ggml-model-i2_s.gguf", "bitnet", 40, gguf.F16, gguf.I2_S, 28, 32000, true, "token_embd.weight", gguf.BitNetFork},
+	{"golden/llama-s/ggml-model-i2_s.gguf", "llama", 40, gguf.F16, gguf.I2_S, 28, 4096, true, "output.weight", gguf.BitNetFork},
+	{"golden/bitnet-s/ggml-model-tq1_0.gguf", "bitnet", 0, gguf.Q6_K, gguf.TQ1_0, 28, 32000, false, "output_norm.weight", gguf.Upstream},
+	{"golden/bitnet-s/ggml-model-tq2_0.gguf", "bitnet", 0, gguf.Q6_K, gguf.TQ2_0, 28, 32000, false, "output_norm.weight", gguf.Upstream},
 }
 
 var ternaryNames = []string{"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"}
@@ -47,7 +49,7 @@ func TestRealModels(t *testing.T) {
 			arch, err := f.GetString("general.architecture")
 			must(t, err)
 			equal(t, arch, m.arch, "architecture")
-			equal(t, f.Dialect, gguf.BitNetFork, "dialect")
+			equal(t, f.Dialect, m.dialect, "dialect")
 			equal(t, f.Alignment, uint64(32), "alignment")
 			equal(t, f.DataOffset%32, uint64(0), "data offset alignment")
 			if m.hasFtype {
@@ -68,7 +70,11 @@ func TestRealModels(t *testing.T) {
 			must(t, err)
 			equal(t, len(tokens), m.vocab, "token count")
 
-			equal(t, len(f.Tensors), 46, "tensor count") // 4 layers × 11 + token_embd + output_norm
+			wantTensors := 46 // 4 layers × 11 + token_embd + output_norm
+			if arch == "llama" {
+				wantTensors = 39 // 4 layers × 9 (no sub-norms) + token_embd + output + output_norm
+			}
+			equal(t, len(f.Tensors), wantTensors, "tensor count")
 			equal(t, f.Tensors[0].Name, m.firstName, "first tensor")
 			embd, ok := f.Tensor("token_embd.weight")
 			check(t, ok, "no token_embd.weight")

@@ -2,6 +2,7 @@ package gguf_test
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"math"
 	"os"
@@ -317,44 +318,102 @@ func TestTypedGetters(t *testing.T) {
 	equal(t, i, int64(0), "Int on overflow")
 }
 
-// TestDialects checks the id 36–39 clash: the file's architecture decides.
+// TestDialects checks the id 36–39 clash rule (dialect.go): ids 36–38 are
+// the fork's whatever the architecture, an id 39 is decided by the size of its
+// data slot, ids ≥ 40 are upstream's, and only without evidence does the
+// architecture name decide.
 func TestDialects(t *testing.T) {
-	file := func(arch string, raw uint32) []byte {
+	// One tensor of 256 values (one row) whose data slot is slot bytes.
+	file := func(arch string, raw uint32, slot int) []byte {
 		r := header(3, 1, 1).kvStr("general.architecture", arch)
 		r.tensor("w", raw, 0, 256, 1).pad(32)
-		return r.bytes(make([]byte, 256/32*17)).b // big enough for every case
+		return r.bytes(make([]byte, slot)).b
 	}
-	f, err := gguf.Parse(file("bitnet-25", 36))
-	must(t, err)
-	equal(t, f.Tensors[0].Type, gguf.I2_S, "36 in a bitnet file")
-	equal(t, f.Tensors[0].Size, uint64(256/4+32), "I2_S size")
-	f, err = gguf.Parse(file("bitnet", 39))
-	must(t, err)
-	equal(t, f.Tensors[0].Type, gguf.TL2, "39 in a bitnet file")
-	equal(t, f.Tensors[0].Size, uint64(96), "TL2 size")
-	f, err = gguf.Parse(file("llama", 39))
-	must(t, err)
-	equal(t, f.Tensors[0].Type, gguf.MXFP4, "39 in a llama file")
-	equal(t, f.Tensors[0].Size, uint64(8*17), "MXFP4 size")
-	_, err = gguf.Parse(file("llama", 36))
-	formatErr(t, err, `"w"`, "unknown type id 36", "upstream")
+	for _, c := range []struct {
+		arch    string
+		raw     uint32
+		slot    int
+		typ     gguf.Type
+		size    uint64
+		dialect gguf.Dialect
+	}{
+		{"bitnet-25", 36, 96, gguf.I2_S, 256/4 + 32, gguf.BitNetFork},
+		// The fork writes llama files with I2_S (HF1BitLLM, Falcon3, Falcon-E).
+		{"llama", 36, 96, gguf.I2_S, 256/4 + 32, gguf.BitNetFork},
+		{"llama", 38, 96, gguf.TL1, 256/4 + 32, gguf.BitNetFork},
+		{"", 37, 256 + 32, gguf.I8_S, 256 + 32, gguf.BitNetFork},
+		// 39: TL2 takes 96 bytes for one 256-row, MXFP4 136.
+		{"llama", 39, 96, gguf.TL2, 96, gguf.BitNetFork},
+		{"bitnet", 39, 96, gguf.TL2, 96, gguf.BitNetFork},
+		{"bitnet-b1.58", 39, 136, gguf.MXFP4, 136, gguf.Upstream},
+		{"llama", 39, 136, gguf.MXFP4, 136, gguf.Upstream},
+		// Padding after a tensor (up to the alignment) does not matter.
+		{"llama", 39, 96 + 31, gguf.TL2, 96, gguf.BitNetFork},
+		{"llama", 39, 136 + 31, gguf.MXFP4, 136, gguf.Upstream},
+		// A slot that fits neither is no evidence: the name decides.
+		{"llama", 39, 500, gguf.MXFP4, 136, gguf.Upstream},
+		{"bitnet-b1.58", 39, 500, gguf.TL2, 96, gguf.BitNetFork},
+		// Without clashing ids the dialect is a label from the name.
+		{"bitnet-b1.58", 0, 1024, gguf.F32, 1024, gguf.BitNetFork},
+		{"bitnet", 0, 1024, gguf.F32, 1024, gguf.Upstream},
+		{"llama", 0, 1024, gguf.F32, 1024, gguf.Upstream},
+	} {
+		f, err := gguf.Parse(file(c.arch, c.raw, c.slot))
+		must(t, err, c.arch, " id ", c.raw, " slot ", c.slot)
+		name := fmt.Sprintf("%s id %d slot %d", c.arch, c.raw, c.slot)
+		equal(t, f.Tensors[0].Type, c.typ, name+": type")
+		equal(t, f.Tensors[0].Size, c.size, name+": size")
+		equal(t, f.Dialect, c.dialect, name+": dialect")
+	}
+	// A slot too small for the fork's type is caught by the extents check.
+	_, err := gguf.Parse(file("llama", 36, 64))
+	formatErr(t, err, `"w"`, "past the end")
+
+	// Fork and upstream evidence in one file.
+	mixed := func(raw2 uint32, dims2 uint64, size2 int) []byte {
+		r := header(3, 2, 1).kvStr("general.architecture", "llama")
+		r.tensor("q", 36, 0, 256, 1)
+		r.tensor("m", raw2, 96, dims2, 1).pad(32)
+		return r.bytes(make([]byte, 96+size2)).b
+	}
+	_, err = gguf.Parse(mixed(39, 256, 136))
+	formatErr(t, err, `"q"`, `"m"`, "mixes", "MXFP4")
+	_, err = gguf.Parse(mixed(41, 128, 18))
+	formatErr(t, err, `"q"`, `"m"`, "mixes", "id 41")
+
 	for _, id := range []uint32{1036, 1039} {
 		// This package's internal ids for the fork types are not on-disk ids.
-		_, err = gguf.Parse(file("bitnet-b1.58", id))
+		_, err = gguf.Parse(file("bitnet-b1.58", id, 96))
 		formatErr(t, err, `"w"`, "unknown type id")
 	}
 
-	// The writer refuses combinations that would read back differently.
+	// The writer decides with the same rule, so every file it writes reads
+	// back with the same types; it refuses fork and upstream types together.
+	for _, c := range []struct {
+		arch    string
+		typ     gguf.Type
+		dims    []uint64
+		dialect gguf.Dialect
+	}{
+		{"llama", gguf.I2_S, []uint64{128}, gguf.BitNetFork},
+		{"bitnet-b1.58", gguf.MXFP4, []uint64{32}, gguf.Upstream},
+		{"", gguf.TL2, []uint64{256, 2}, gguf.BitNetFork},
+	} {
+		w := &gguf.Writer{}
+		if c.arch != "" {
+			w.Set("general.architecture", gguf.String(c.arch))
+		}
+		w.AddTensor("x", c.typ, c.dims, make([]byte, tensorBytes(t, c.typ, c.dims...)))
+		f, err := gguf.Parse(encode(t, w))
+		must(t, err, c.typ)
+		equal(t, f.Tensors[0].Type, c.typ, c.typ.String()+" written and read")
+		equal(t, f.Dialect, c.dialect, c.typ.String()+" dialect")
+	}
 	w := &gguf.Writer{}
-	w.Set("general.architecture", gguf.String("llama"))
 	w.AddTensor("q", gguf.I2_S, []uint64{128}, make([]byte, 64))
+	w.AddTensor("m", gguf.MXFP4, []uint64{256}, make([]byte, 136))
 	_, err = w.WriteTo(&bytes.Buffer{})
-	errContains(t, err, `"q"`, "i2_s", "upstream")
-	w = &gguf.Writer{}
-	w.Set("general.architecture", gguf.String("bitnet-b1.58"))
-	w.AddTensor("m", gguf.MXFP4, []uint64{32}, make([]byte, 17))
-	_, err = w.WriteTo(&bytes.Buffer{})
-	errContains(t, err, `"m"`, "mxfp4", "bitnet-fork")
+	errContains(t, err, `"q"`, `"m"`, "mixes")
 
 	for raw := uint32(0); raw < 2000; raw++ {
 		for _, d := range []gguf.Dialect{gguf.Upstream, gguf.BitNetFork} {

@@ -45,35 +45,34 @@ func (w *Writer) AddTensor(name string, t Type, dims []uint64, data []byte) {
 
 // check validates the metadata the way the reader will, so that WriteTo
 // never produces a file that Decode rejects or reads back differently. It
-// returns the data alignment and the dialect of the file.
-func (w *Writer) check() (uint64, Dialect, error) {
+// returns the data alignment and the architecture name.
+func (w *Writer) check() (uint64, string, error) {
 	align := uint64(DefaultAlignment)
-	var arch Value
-	var hasArch bool
+	arch := ""
 	seen := make(map[string]bool, len(w.KVs))
 	for _, kv := range w.KVs {
 		if len(kv.Key) > maxKeyLen {
-			return 0, 0, fmt.Errorf("gguf: metadata key of %d bytes (max %d)", len(kv.Key), maxKeyLen)
+			return 0, "", fmt.Errorf("gguf: metadata key of %d bytes (max %d)", len(kv.Key), maxKeyLen)
 		}
 		if seen[kv.Key] {
-			return 0, 0, fmt.Errorf("gguf: duplicate metadata key %q", kv.Key)
+			return 0, "", fmt.Errorf("gguf: duplicate metadata key %q", kv.Key)
 		}
 		seen[kv.Key] = true
 		if err := checkValue(kv.Value, 0); err != nil {
-			return 0, 0, fmt.Errorf("gguf: metadata key %q: %w", kv.Key, err)
+			return 0, "", fmt.Errorf("gguf: metadata key %q: %w", kv.Key, err)
 		}
 		switch kv.Key {
 		case "general.alignment":
 			a, err := alignmentOf(kv.Value)
 			if err != nil {
-				return 0, 0, fmt.Errorf("gguf: %w", err)
+				return 0, "", fmt.Errorf("gguf: %w", err)
 			}
 			align = a
 		case "general.architecture":
-			arch, hasArch = kv.Value, true
+			arch, _ = kv.Value.String()
 		}
 	}
-	return align, dialectOf(arch, hasArch), nil
+	return align, arch, nil
 }
 
 type encoder struct {
@@ -214,7 +213,7 @@ func forEach(values any, fn func(any)) {
 // WriteTo writes the file. Tensor offsets are assigned in order, each
 // aligned to the file's alignment.
 func (w *Writer) WriteTo(out io.Writer) (int64, error) {
-	align, dialect, err := w.check()
+	align, arch, err := w.check()
 	if err != nil {
 		return 0, err
 	}
@@ -237,10 +236,8 @@ func (w *Writer) WriteTo(out io.Writer) (int64, error) {
 		if err != nil {
 			return 0, fmt.Errorf("gguf: tensor %q: %w", t.Name, err)
 		}
-		if back, ok := ResolveType(t.Type.RawType(), dialect); !ok || back != t.Type {
-			// I2_S is id 36 on disk, which only bitnet* files read as
-			// I2_S; MXFP4 (39) would read back as TL2 there.
-			return 0, fmt.Errorf("gguf: tensor %q: type %s cannot be stored in a %s-dialect file (set general.architecture accordingly)", t.Name, t.Type, dialect)
+		if !t.Type.Known() {
+			return 0, fmt.Errorf("gguf: tensor %q: unknown type %s", t.Name, t.Type)
 		}
 		if t.WriteData == nil && uint64(len(t.Data)) != sz {
 			return 0, fmt.Errorf("gguf: tensor %q: %d data bytes, type %s with dims %v needs %d", t.Name, len(t.Data), t.Type, t.Dims, sz)
@@ -248,7 +245,24 @@ func (w *Writer) WriteTo(out io.Writer) (int64, error) {
 		sizes[i] = sz
 		offsets[i] = off
 		off += sz
-		off += (align - off%align) % align
+		if i < len(w.Tensors)-1 {
+			off += (align - off%align) % align
+		}
+	}
+	// Decide the dialect the reader will see (the same rule on the same
+	// layout) and refuse types that would read back as something else.
+	dts := make([]dialectTensor, len(w.Tensors))
+	for i, t := range w.Tensors {
+		dts[i] = dialectTensor{t.Name, t.Type.RawType(), t.Dims, offsets[i]}
+	}
+	dialect, err := decideDialect(dts, off, align, arch)
+	if err != nil {
+		return 0, fmt.Errorf("gguf: %w", err)
+	}
+	for _, t := range w.Tensors {
+		if back, ok := ResolveType(t.Type.RawType(), dialect); !ok || back != t.Type {
+			return 0, fmt.Errorf("gguf: tensor %q: type %s cannot be stored in a %s-dialect file", t.Name, t.Type, dialect)
+		}
 	}
 
 	e := &encoder{w: bufio.NewWriterSize(out, 1<<16)}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/bitnet-go/bitnet/asm/ref"
 	"github.com/bitnet-go/bitnet/gguf"
+	"github.com/bitnet-go/bitnet/internal/testutil"
 	"github.com/bitnet-go/bitnet/loader"
 	"github.com/bitnet-go/bitnet/runtime"
 )
@@ -44,9 +45,18 @@ func convertF32(t *testing.T, data []byte, typ gguf.Type) []byte {
 // logits: this exercises the embedding lookup and the matmul of every
 // format on a real graph.
 func TestWeightFormats(t *testing.T) {
-	set := goldenSet{"b158-s", "f32", false}
+	for _, name := range []string{"b158-s", "llama-s"} {
+		t.Run(name, func(t *testing.T) { testWeightFormats(t, name) })
+	}
+}
+
+// testWeightFormats runs TestWeightFormats on one F32 golden set (the llama
+// graph: non-ternary llama files load when their formats are ones the
+// runtime multiplies).
+func testWeightFormats(t *testing.T, setDir string) {
+	set := goldenSet{setDir, "f32", false}
 	dir, g := readGolden(t, set)
-	src := filepath.Join(dir, g.ModelFile)
+	src := testutil.ModelFile(t, dir, g.ModelFile, g.ModelSHA)
 	cases := []struct {
 		name      string
 		typ       gguf.Type

@@ -27,10 +27,13 @@ var goldenSets = []goldenSet{
 	{"bitnet-s", "upstream-tq1_0", true},
 	{"bitnet-s", "upstream-tq2_0", true},
 	{"trained-s", "i2_s", true},
+	{"llama-s", "f32", false},
+	{"llama-s", "i2_s", true},
 }
 
 type goldenJSON struct {
 	ModelFile string `json:"model_file"`
+	ModelSHA  string `json:"model_sha256"`
 	Runs      []struct {
 		PromptID        string  `json:"prompt_id"`
 		Prompt          string  `json:"prompt"`
@@ -141,7 +144,7 @@ func TestGoldenLogits(t *testing.T) {
 	for _, set := range goldenSets {
 		t.Run(set.dir+"/"+set.name, func(t *testing.T) {
 			dir, g := readGolden(t, set)
-			m, err := loader.Load(filepath.Join(dir, g.ModelFile))
+			m, err := loader.Load(testutil.ModelFile(t, dir, g.ModelFile, g.ModelSHA))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -214,7 +217,7 @@ func TestGoldenGreedy(t *testing.T) {
 	for _, set := range goldenSets {
 		t.Run(set.dir+"/"+set.name, func(t *testing.T) {
 			dir, g := readGolden(t, set)
-			m, err := loader.Load(filepath.Join(dir, g.ModelFile))
+			m, err := loader.Load(testutil.ModelFile(t, dir, g.ModelFile, g.ModelSHA))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -12,12 +12,37 @@ import (
 	"github.com/bitnet-go/bitnet/runtime"
 )
 
-// Supported architectures (general.architecture) and their FFN activation.
-var architectures = map[string]runtime.Activation{
-	"bitnet-b1.58": runtime.ReLU2, // the official 2B4T GGUF
-	"bitnet-25":    runtime.ReLU2, // the first 2B4T upload (same graph)
-	"bitnet":       runtime.SiLU,  // 1bitLLM conversions
+// archInfo is what the graph of a general.architecture value looks like.
+type archInfo struct {
+	act        runtime.Activation
+	rope       runtime.RopeStyle
+	subNorms   bool // attn_sub_norm / ffn_sub_norm before attn_output / ffn_down
+	scales     bool // optional per-matrix .scale tensors (1bitLLM conversions)
+	ownOutput  bool // output.weight, when present, is the head (else token_embd)
+	hiddenAct  bool // an optional <arch>.hidden_activation key may change act
+	blockCount int  // tensors per block
 }
+
+// architectures lists the supported general.architecture values (see
+// docs/FORMATS.md §2 for the names we reject and why).
+var architectures = map[string]archInfo{
+	// The fork's build_bitnet_158: the official 2B4T GGUF and its first
+	// upload; both fork graph builders compute logits with token_embd even
+	// when an output.weight exists.
+	"bitnet-b1.58": {act: runtime.ReLU2, rope: runtime.RopeNeoX, subNorms: true, blockCount: 11},
+	"bitnet-25":    {act: runtime.ReLU2, rope: runtime.RopeNeoX, subNorms: true, blockCount: 11},
+	// build_bitnet (fork and upstream): 1bitLLM conversions, and upstream's
+	// conversions of BitNetForCausalLM, which declare relu2 in
+	// bitnet.hidden_activation.
+	"bitnet": {act: runtime.SiLU, rope: runtime.RopeNeoX, subNorms: true, scales: true, hiddenAct: true, blockCount: 11},
+	// build_llama (fork and upstream): plain Llama blocks, the fork's
+	// HF1BitLLM / Falcon3-1.58bit / Falcon-E files (I2_S), and ordinary
+	// Llama files whose matrices use a format the runtime multiplies.
+	"llama": {act: runtime.SiLU, rope: runtime.RopeNorm, ownOutput: true, blockCount: 9},
+}
+
+// supportedArchs is the list named in errors.
+const supportedArchs = "bitnet-b1.58, bitnet-25, bitnet, llama"
 
 // Model is a loaded model together with the file that backs its weights.
 type Model struct {
@@ -49,11 +74,30 @@ func ConfigFromFile(f *gguf.File) (runtime.Config, error) {
 	if err != nil {
 		return c, err
 	}
-	act, ok := architectures[arch]
+	info, ok := architectures[arch]
 	if !ok {
-		return c, fmt.Errorf("unknown architecture %q (supported: bitnet-b1.58, bitnet-25, bitnet)", arch)
+		return c, fmt.Errorf("unknown architecture %q (supported: %s)", arch, supportedArchs)
 	}
-	c.Arch, c.Activation = arch, act
+	c.Arch, c.Activation, c.Rope = arch, info.act, info.rope
+	if info.hiddenAct {
+		if v, ok := f.Get(arch + ".hidden_activation"); ok {
+			s, err := v.String()
+			if err != nil {
+				return c, fmt.Errorf("metadata key %q: %w", arch+".hidden_activation", err)
+			}
+			switch s {
+			case "silu", "swish", "swiglu":
+				c.Activation = runtime.SiLU
+			case "relu2", "relu_squared":
+				c.Activation = runtime.ReLU2
+			default:
+				return c, fmt.Errorf("metadata key %q = %q: activation not supported (want silu or relu2)", arch+".hidden_activation", s)
+			}
+		}
+	}
+	if n, err := f.GetUint(arch + ".expert_count"); err == nil && n > 0 {
+		return c, fmt.Errorf("%s.expert_count is %d: mixture-of-experts models are not supported", arch, n)
+	}
 	u := func(key string, def int) (int, error) {
 		full := arch + "." + key
 		if _, ok := f.Get(full); !ok {
@@ -151,16 +195,19 @@ var formats = map[gguf.Type]runtime.Format{
 	gguf.I2_S:  runtime.I2S,
 }
 
-// projectionFormats lists the formats accepted for the projection matrices; the
-// embedding (and so the tied head) may also be a k-quant or Q8_0.
+// projectionFormats lists the formats accepted for the projection matrices:
+// every format the runtime multiplies with the reference engines' numerics
+// (Q4_K/Q6_K with Q8_K activations as upstream ggml does). Other types are
+// refused by name.
 var projectionFormats = map[runtime.Format]bool{
 	runtime.F32: true, runtime.F16: true, runtime.BF16: true,
 	runtime.TQ1_0: true, runtime.TQ2_0: true, runtime.I2S: true,
-	runtime.Q8_0: true,
+	runtime.Q8_0: true, runtime.Q4_K: true, runtime.Q6_K: true,
 }
 
 type tensorLoader struct {
-	f *gguf.File
+	f    *gguf.File
+	used map[string]bool // the tensors the graph has taken
 }
 
 func (l *tensorLoader) matrix(name string, rows, cols int, allowed map[runtime.Format]bool) (*runtime.Matrix, error) {
@@ -168,6 +215,7 @@ func (l *tensorLoader) matrix(name string, rows, cols int, allowed map[runtime.F
 	if !ok {
 		return nil, fmt.Errorf("tensor %q is missing", name)
 	}
+	l.used[name] = true
 	if len(t.Dims) != 2 || t.Dims[0] != uint64(cols) || t.Dims[1] != uint64(rows) {
 		return nil, fmt.Errorf("tensor %q has shape %v, want [%d %d]", name, t.Dims, cols, rows)
 	}
@@ -191,6 +239,7 @@ func (l *tensorLoader) vector(name string, n int) ([]float32, error) {
 	if !ok {
 		return nil, fmt.Errorf("tensor %q is missing", name)
 	}
+	l.used[name] = true
 	if len(t.Dims) != 1 || t.Dims[0] != uint64(n) {
 		return nil, fmt.Errorf("tensor %q has shape %v, want [%d]", name, t.Dims, n)
 	}
@@ -226,6 +275,7 @@ func (l *tensorLoader) optionalScale(name string) (float32, error) {
 	if !ok {
 		return 0, nil
 	}
+	l.used[name] = true
 	if t.Elements() != 1 {
 		return 0, fmt.Errorf("tensor %q has shape %v, want one element", name, t.Dims)
 	}
@@ -242,12 +292,23 @@ func FromFile(f *gguf.File) (*runtime.Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Every block has at least 11 tensors; check before allocating per-layer
-	// state, so a forged block_count cannot ask for a huge allocation.
-	if c.Layers > len(f.Tensors)/11 {
+	info := architectures[c.Arch]
+	// Check before allocating per-layer state, so a forged block_count
+	// cannot ask for a huge allocation.
+	if c.Layers > len(f.Tensors)/info.blockCount {
 		return nil, fmt.Errorf("%s.block_count is %d, but the file has only %d tensors", c.Arch, c.Layers, len(f.Tensors))
 	}
-	l := &tensorLoader{f}
+	for _, t := range f.Tensors {
+		if strings.HasSuffix(t.Name, ".bias") {
+			return nil, fmt.Errorf("tensor %q: biases are not supported (BitLinear has none)", t.Name)
+		}
+	}
+	if _, ok := f.Tensor("rope_freqs.weight"); ok {
+		// Llama-3.1-style RoPE frequency factors; none of the BitNet
+		// checkpoints uses them.
+		return nil, fmt.Errorf("tensor %q (RoPE frequency factors) is not supported", "rope_freqs.weight")
+	}
+	l := &tensorLoader{f: f, used: make(map[string]bool, len(f.Tensors))}
 	m := &runtime.Model{Config: c}
 	if m.Embed, err = l.matrix("token_embd.weight", c.Vocab, c.Dim, nil); err != nil {
 		return nil, err
@@ -255,12 +316,18 @@ func FromFile(f *gguf.File) (*runtime.Model, error) {
 	if m.OutputNorm, err = l.vector("output_norm.weight", c.Dim); err != nil {
 		return nil, err
 	}
-	// Both fork graph builders compute logits with token_embd even when an
-	// output.weight exists; do the same.
 	m.Output = m.Embed
-	for _, t := range f.Tensors {
-		if strings.HasSuffix(t.Name, ".bias") {
-			return nil, fmt.Errorf("tensor %q: biases are not supported (BitLinear has none)", t.Name)
+	if _, ok := f.Tensor("output.weight"); ok {
+		if info.ownOutput {
+			// build_llama's head is output.weight, token_embd only when
+			// it is absent (tied embeddings).
+			if m.Output, err = l.matrix("output.weight", c.Vocab, c.Dim, nil); err != nil {
+				return nil, err
+			}
+		} else {
+			// Both fork builders of the bitnet graphs compute logits with
+			// token_embd even when an output.weight exists; do the same.
+			l.used["output.weight"] = true
 		}
 	}
 	m.Layers = make([]runtime.Layer, c.Layers)
@@ -273,9 +340,17 @@ func FromFile(f *gguf.File) (*runtime.Model, error) {
 			n    int
 		}{
 			{&L.AttnNorm, "attn_norm", c.Dim},
-			{&L.AttnSubNorm, "attn_sub_norm", c.QDim()},
 			{&L.FFNNorm, "ffn_norm", c.Dim},
-			{&L.FFNSubNorm, "ffn_sub_norm", c.FFN},
+		}
+		if info.subNorms {
+			vecs = append(vecs, []struct {
+				dst  *[]float32
+				name string
+				n    int
+			}{
+				{&L.AttnSubNorm, "attn_sub_norm", c.QDim()},
+				{&L.FFNSubNorm, "ffn_sub_norm", c.FFN},
+			}...)
 		}
 		for _, v := range vecs {
 			if *v.dst, err = l.vector(p+v.name+".weight", v.n); err != nil {
@@ -304,12 +379,19 @@ func FromFile(f *gguf.File) (*runtime.Model, error) {
 				// Only upstream llama.cpp runs TQ1_0/TQ2_0 (the fork predates them).
 				m.Engine = runtime.Upstream
 			}
-			if c.Arch != "bitnet" {
-				continue // the 2B4T builders never read .scale tensors
+			if !info.scales {
+				continue // only build_bitnet reads .scale tensors
 			}
 			if *mt.scale, err = l.optionalScale(p + mt.name + ".scale"); err != nil {
 				return nil, err
 			}
+		}
+	}
+	// llama.cpp refuses a file with tensors its graph does not create; so
+	// do we, rather than run a graph that ignores part of the model.
+	for _, t := range f.Tensors {
+		if !l.used[t.Name] {
+			return nil, fmt.Errorf("tensor %q is not part of the %s graph", t.Name, c.Arch)
 		}
 	}
 	return m, nil

@@ -190,11 +190,15 @@ func (s *State) layers(tokens []int32) {
 		kc, vc := s.kcache[li], s.vcache[li]
 		for t := 0; t < n; t++ {
 			cs, sn := s.ropeCos[t*half:(t+1)*half], s.ropeSin[t*half:(t+1)*half]
+			rope := ref.RopeNeoX
+			if c.Rope == RopeNorm {
+				rope = ropeNorm
+			}
 			for hh := 0; hh < c.Heads; hh++ {
-				ref.RopeNeoX(q[t*qd+hh*hd:t*qd+(hh+1)*hd], cs, sn)
+				rope(q[t*qd+hh*hd:t*qd+(hh+1)*hd], cs, sn)
 			}
 			for hh := 0; hh < c.KVHeads; hh++ {
-				ref.RopeNeoX(k[t*kvd+hh*hd:t*kvd+(hh+1)*hd], cs, sn)
+				rope(k[t*kvd+hh*hd:t*kvd+(hh+1)*hd], cs, sn)
 			}
 		}
 		// The cache holds K and V in F16, and the queries are rounded to F16
@@ -204,8 +208,10 @@ func (s *State) layers(tokens []int32) {
 		asm.F32ToF16s(s.qh[:n*qd], q)
 		s.attention(li, n)
 		att := s.att[:n*qd]
-		for t := 0; t < n; t++ {
-			ref.RMSNorm(att[t*qd:(t+1)*qd], att[t*qd:(t+1)*qd], L.AttnSubNorm, c.NormEps)
+		if L.AttnSubNorm != nil {
+			for t := 0; t < n; t++ {
+				ref.RMSNorm(att[t*qd:(t+1)*qd], att[t*qd:(t+1)*qd], L.AttnSubNorm, c.NormEps)
+			}
 		}
 		o := s.o[:n*dim]
 		L.Wo.MatMul(o, att, n, s.pool, &s.scratch)
@@ -234,8 +240,10 @@ func (s *State) layers(tokens []int32) {
 				g[i] = gv / (1 + float32(math.Exp(float64(-gv)))) * u[i]
 			}
 		}
-		for t := 0; t < n; t++ {
-			ref.RMSNorm(g[t*c.FFN:(t+1)*c.FFN], g[t*c.FFN:(t+1)*c.FFN], L.FFNSubNorm, c.NormEps)
+		if L.FFNSubNorm != nil {
+			for t := 0; t < n; t++ {
+				ref.RMSNorm(g[t*c.FFN:(t+1)*c.FFN], g[t*c.FFN:(t+1)*c.FFN], L.FFNSubNorm, c.NormEps)
+			}
 		}
 		L.Wdown.MatMul(o, g, n, s.pool, &s.scratch)
 		scaleVec(o, L.ScaleDown)
@@ -244,6 +252,17 @@ func (s *State) layers(tokens []int32) {
 		}
 	}
 	s.pos += n
+}
+
+// ropeNorm rotates one head vector x (len n) in place the way ggml's normal
+// RoPE mode does: values 2i and 2i+1 form pair i, rotated by the angle of
+// RopeCache's entry i (the same angles as the NeoX mode, other pairs).
+func ropeNorm(x, cos, sin []float32) {
+	for i := range len(x) / 2 {
+		x0, x1 := x[2*i], x[2*i+1]
+		x[2*i] = x0*cos[i] - x1*sin[i]
+		x[2*i+1] = x0*sin[i] + x1*cos[i]
+	}
 }
 
 func scaleVec(x []float32, s float32) {

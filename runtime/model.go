@@ -1,7 +1,9 @@
 // Package runtime runs BitNet b1.58 decoders: the forward pass of the
-// 2B4T graph (ReLU² gated FFN, attention and FFN sub-norms) and of the
-// 1bitLLM graph (SiLU gated FFN), with a KV cache, a worker pool and the
-// reference numerics of each weight format (see Matrix).
+// 2B4T graph (ReLU² gated FFN, attention and FFN sub-norms), of the
+// 1bitLLM graph (SiLU gated FFN) and of the plain Llama graph (SiLU gated
+// FFN, no sub-norms, normal RoPE) that HF1BitLLM, Falcon3-1.58bit and
+// Falcon-E files use, with a KV cache, a worker pool and the reference
+// numerics of each weight format (see Matrix).
 //
 // The package knows nothing about files: package loader builds a Model from
 // a GGUF file.
@@ -22,6 +24,25 @@ func (a Activation) String() string {
 		return "silu"
 	}
 	return "relu2"
+}
+
+// RopeStyle is how RoPE pairs the values of a head.
+type RopeStyle int
+
+const (
+	// RopeNeoX pairs value i with value i + d/2 (ggml's NEOX mode): the
+	// bitnet, bitnet-25 and bitnet-b1.58 graphs, HF's rotate_half.
+	RopeNeoX RopeStyle = iota
+	// RopeNorm pairs values 2i and 2i+1 (ggml's normal mode): the llama
+	// graph, whose converter permutes the q/k rows to match.
+	RopeNorm
+)
+
+func (r RopeStyle) String() string {
+	if r == RopeNorm {
+		return "norm"
+	}
+	return "neox"
 }
 
 // Engine names the reference engine whose rounding points the forward pass
@@ -61,6 +82,7 @@ type Config struct {
 	NormEps    float32
 	TrainCtx   int
 	Activation Activation
+	Rope       RopeStyle
 	Engine     Engine // whose numerics to follow (set by the loader from the weight format)
 }
 
@@ -86,7 +108,8 @@ func (c *Config) QDim() int { return c.Heads * c.HeadDim }
 func (c *Config) KVDim() int { return c.KVHeads * c.HeadDim }
 
 // Layer holds the weights of one decoder block. The optional per-matrix
-// scales (1bitLLM conversions that store pure signs) are 0 when absent.
+// scales (1bitLLM conversions that store pure signs) are 0 when absent. The
+// sub-norms are nil in the llama graph, which has none.
 type Layer struct {
 	AttnNorm, AttnSubNorm, FFNNorm, FFNSubNorm []float32
 
@@ -103,6 +126,6 @@ type Model struct {
 	Config
 	Embed      *Matrix // token embedding, Vocab rows of Dim
 	OutputNorm []float32
-	Output     *Matrix // output head, Vocab rows of Dim (often Embed itself)
+	Output     *Matrix // output head, Vocab rows of Dim (Embed itself where tied)
 	Layers     []Layer
 }

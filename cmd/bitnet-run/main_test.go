@@ -26,6 +26,7 @@ func runCLI(t *testing.T, args ...string) (stdout, stderr string, err error) {
 
 type golden struct {
 	ModelFile string `json:"model_file"`
+	ModelSHA  string `json:"model_sha256"`
 	Runs      []struct {
 		Prompt          string  `json:"prompt"`
 		PromptTokens    []int32 `json:"prompt_tokens"`
@@ -39,7 +40,7 @@ type golden struct {
 	} `json:"perplexity"`
 }
 
-var sets = []string{"b158-s/f32", "b158-s/i2_s", "bitnet-s/i2_s", "bitnet-s/upstream-tq1_0", "bitnet-s/upstream-tq2_0", "trained-s/i2_s"}
+var sets = []string{"b158-s/f32", "b158-s/i2_s", "bitnet-s/i2_s", "bitnet-s/upstream-tq1_0", "bitnet-s/upstream-tq2_0", "trained-s/i2_s", "llama-s/f32", "llama-s/i2_s"}
 
 func loadGolden(t *testing.T, set string) (string, *golden) {
 	dir := testutil.Shared(t, filepath.Join("golden", filepath.Dir(set)), "bitnet-run against the golden set "+set)
@@ -49,6 +50,13 @@ func loadGolden(t *testing.T, set string) (string, *golden) {
 	}
 	var g golden
 	if err := json.Unmarshal(b, &g); err != nil {
+		t.Fatal(err)
+	}
+	// The llama-s F32 model is stored gzipped: point ModelFile (relative to
+	// dir) at a gunzipped copy.
+	if rel, err := filepath.Rel(dir, testutil.ModelFile(t, dir, g.ModelFile, g.ModelSHA)); err == nil {
+		g.ModelFile = rel
+	} else {
 		t.Fatal(err)
 	}
 	return dir, &g

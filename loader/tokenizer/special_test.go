@@ -219,7 +219,7 @@ func TestStreamDecoderBPE(t *testing.T) {
 
 // The pieces and generated text the fork printed for the golden runs.
 func TestGoldenPieces(t *testing.T) {
-	for _, set := range []string{"b158-s", "trained-s", "bitnet-s"} {
+	for _, set := range []string{"b158-s", "trained-s", "bitnet-s", "llama-s"} {
 		t.Run(set, func(t *testing.T) {
 			js := testutil.Shared(t, "golden/"+set+"/i2_s.json", "token pieces of the "+set+" golden runs")
 			tk := load(t, testutil.Shared(t, "golden/"+set+"/ggml-model-i2_s.gguf", "the "+set+" vocabulary"), Options{})
@@ -286,6 +286,7 @@ func TestPerplexityChunks(t *testing.T) {
 		{"trained-s", "data/tinystories/valid.txt"},
 		{"b158-s", "golden/ppl_text.txt"},
 		{"bitnet-s", "golden/ppl_text.txt"},
+		{"llama-s", "golden/ppl_text.txt"},
 	} {
 		t.Run(c.set, func(t *testing.T) {
 			logPath := testutil.Shared(t, "golden/"+c.set+"/i2_s.perplexity.log", "llama-perplexity's chunk count")
@@ -338,6 +339,9 @@ func TestPreOverride(t *testing.T) {
 	for _, c := range []struct{ file, pre, vectors string }{
 		{"ggml-vocab-bitnet-2b4t-nopre.gguf", "llama-bpe", "ggml-vocab-llama-bpe.gguf"},
 		{"ggml-vocab-llama-bpe.gguf", "default", "ggml-vocab-bitnet-2b4t-nopre.gguf"},
+		// Falcon3-1.58bit and Falcon-E files name the Llama-3 split so.
+		{"ggml-vocab-bitnet-2b4t-nopre.gguf", "falcon3", "ggml-vocab-llama-bpe.gguf"},
+		{"ggml-vocab-bitnet-2b4t-nopre.gguf", "falcon_e", "ggml-vocab-llama-bpe.gguf"},
 	} {
 		t.Run(c.file+"+"+c.pre, func(t *testing.T) {
 			tk := load(t, testutil.Shared(t, "tokenizers/"+c.file, "the Options.Pre override"), Options{Pre: c.pre})

@@ -67,7 +67,11 @@ func lookupPre(name string) (preTokenizer, error) {
 	case "", "default":
 		// [\p{P}\$\+<=>\^~\|]+ ; the GPT-2 regex ; \p{N}+ ; [0-9][0-9][0-9]
 		return preTokenizer{steps: []splitStep{runSplit(isDefaultPunct), splitGPT2, runSplit(isNumberClass), splitDigitTriples}, cleanSpaces: true}, nil
-	case "llama3", "llama-v3", "llama-bpe":
+	case "llama3", "llama-v3", "llama-bpe",
+		// Falcon3-1.58bit and Falcon-E files: llama.cpp reads both as the
+		// Llama-3 split (upstream for falcon3; the fork's Falcon-E support,
+		// BitNet PR #268, for falcon_e).
+		"falcon3", "falcon_e":
 		return preTokenizer{steps: []splitStep{splitLlama3}, ignoreMerges: true, addBOS: true, cleanSpaces: true}, nil
 	case "dbrx", "smaug-bpe":
 		return preTokenizer{steps: []splitStep{splitLlama3}, cleanSpaces: true}, nil
