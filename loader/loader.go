@@ -6,6 +6,8 @@ package loader
 
 import (
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 
 	"github.com/bitnet-go/bitnet/gguf"
@@ -72,7 +74,7 @@ func ConfigFromFile(f *gguf.File) (runtime.Config, error) {
 	var c runtime.Config
 	arch, err := f.GetString("general.architecture")
 	if err != nil {
-		return c, err
+		return c, fmt.Errorf("cannot tell the model's architecture: %w", err)
 	}
 	info, ok := architectures[arch]
 	if !ok {
@@ -155,6 +157,10 @@ func ConfigFromFile(f *gguf.File) (runtime.Config, error) {
 		if err != nil {
 			return c, err
 		}
+		// float32: a finite f64 can still overflow to +Inf.
+		if b32 := float32(b); !(b32 > 0) || math.IsInf(float64(b32), 0) {
+			return c, fmt.Errorf("metadata key %q = %s: the RoPE base must be a positive finite number", arch+".rope.freq_base", fmtFloat(b))
+		}
 		c.RopeBase = float32(b)
 	}
 	if st, err := f.GetString(arch + ".rope.scaling.type"); err == nil && st != "none" && st != "linear" {
@@ -166,6 +172,9 @@ func ConfigFromFile(f *gguf.File) (runtime.Config, error) {
 	eps, err := f.GetFloat(arch + ".attention.layer_norm_rms_epsilon")
 	if err != nil {
 		return c, err
+	}
+	if e32 := float32(eps); !(e32 >= 0) || math.IsInf(float64(e32), 0) {
+		return c, fmt.Errorf("metadata key %q = %s: the RMS norm epsilon must be a finite number ≥ 0", arch+".attention.layer_norm_rms_epsilon", fmtFloat(eps))
 	}
 	c.NormEps = float32(eps)
 	// n_vocab comes from the token list, like llama.cpp; fall back to the
@@ -181,6 +190,14 @@ func ConfigFromFile(f *gguf.File) (runtime.Config, error) {
 		}
 	}
 	return c, c.Validate()
+}
+
+// fmtFloat prints a metadata number as short as it was stored (most are f32).
+func fmtFloat(x float64) string {
+	if float64(float32(x)) == x {
+		return strconv.FormatFloat(x, 'g', -1, 32)
+	}
+	return strconv.FormatFloat(x, 'g', -1, 64)
 }
 
 var formats = map[gguf.Type]runtime.Format{

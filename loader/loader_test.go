@@ -1,6 +1,7 @@
 package loader_test
 
 import (
+	"math"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -95,6 +96,25 @@ func TestLoadErrors(t *testing.T) {
 		}, `"blk.1.ffn_gate.weight" has shape [256 512], want [256 768]`},
 		{"heads not dividing", func(w *gguf.Writer) { w.Set("bitnet-b1.58.attention.head_count_kv", gguf.Uint32(3)) }, "not a multiple"},
 		{"wrong type", func(w *gguf.Writer) { w.Set("bitnet-b1.58.block_count", gguf.String("four")) }, `"bitnet-b1.58.block_count"`},
+		// Issue 10: a missing or non-string architecture used to be reported
+		// as an unknown tensor type (the I2_S ids were read as upstream's).
+		{"no architecture", func(w *gguf.Writer) { dropKey(w, "general.architecture") }, `architecture: gguf: metadata key "general.architecture" is missing`},
+		{"numeric architecture", func(w *gguf.Writer) { w.Set("general.architecture", gguf.Uint32(7)) }, `"general.architecture": uint32 is not a string`},
+		// Issue 10: these produced garbage logits.
+		{"nan rope base", func(w *gguf.Writer) { w.Set("bitnet-b1.58.rope.freq_base", gguf.Float32(float32(math.NaN()))) }, `"bitnet-b1.58.rope.freq_base" = NaN`},
+		{"inf rope base", func(w *gguf.Writer) { w.Set("bitnet-b1.58.rope.freq_base", gguf.Float32(float32(math.Inf(1)))) }, `"bitnet-b1.58.rope.freq_base" = +Inf`},
+		{"negative rope base", func(w *gguf.Writer) { w.Set("bitnet-b1.58.rope.freq_base", gguf.Float32(-10000)) }, `"bitnet-b1.58.rope.freq_base" = -10000`},
+		{"zero rope base", func(w *gguf.Writer) { w.Set("bitnet-b1.58.rope.freq_base", gguf.Float32(0)) }, `"bitnet-b1.58.rope.freq_base" = 0`},
+		{"f64 rope base beyond f32", func(w *gguf.Writer) {
+			w.Set("bitnet-b1.58.rope.freq_base", gguf.Value{Type: gguf.TypeFloat64, V: 1e300})
+		}, `"bitnet-b1.58.rope.freq_base" = 1e+300`},
+		{"nan epsilon", func(w *gguf.Writer) {
+			w.Set("bitnet-b1.58.attention.layer_norm_rms_epsilon", gguf.Float32(float32(math.NaN())))
+		}, `"bitnet-b1.58.attention.layer_norm_rms_epsilon" = NaN`},
+		{"negative epsilon", func(w *gguf.Writer) {
+			w.Set("bitnet-b1.58.attention.layer_norm_rms_epsilon", gguf.Float32(-1e-5))
+		}, `"bitnet-b1.58.attention.layer_norm_rms_epsilon" = -1e-05`},
+		{"zero epsilon", func(w *gguf.Writer) { w.Set("bitnet-b1.58.attention.layer_norm_rms_epsilon", gguf.Float32(0)) }, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

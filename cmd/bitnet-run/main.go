@@ -237,7 +237,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	defer m.Close()
 	tok, err := tokenizer.FromGGUF(m.File, tokenizer.Options{Pre: o.pre})
 	if err != nil {
-		return fmt.Errorf("%s: tokenizer: %w", o.model, err)
+		return fmt.Errorf("%s: %w", o.model, err) // err starts with "tokenizer: "
 	}
 	if o.headInt8 {
 		p := runtime.NewPool(goruntime.NumCPU())

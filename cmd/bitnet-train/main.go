@@ -154,7 +154,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	defer vf.Close()
 	tok, err := tokenizer.FromGGUF(vf, tokenizer.Options{})
 	if err != nil {
-		return fmt.Errorf("%s: tokenizer: %w", vocabPath, err)
+		return fmt.Errorf("%s: %w", vocabPath, err) // err starts with "tokenizer: "
 	}
 	o.c.Vocab = tok.NumTokens()
 

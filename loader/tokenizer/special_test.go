@@ -1,6 +1,7 @@
 package tokenizer
 
 import (
+	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/bitnet-go/bitnet/gguf"
 	"github.com/bitnet-go/bitnet/internal/testutil"
 )
 
@@ -446,4 +448,45 @@ func FuzzEncode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Issue 10: errors used to read "tokenizer: tokenizer: …". Every error of
+// the package carries the prefix once, and callers add none (bitnet-run's
+// side is checked in its own tests).
+func TestErrorPrefixOnce(t *testing.T) {
+	build := func(edit func(w *gguf.Writer)) *gguf.File {
+		w := &gguf.Writer{}
+		w.Set("tokenizer.ggml.model", gguf.String("gpt2"))
+		w.Set("tokenizer.ggml.tokens", gguf.ArrayOf([]string{"a", "b", "ab"}))
+		w.Set("tokenizer.ggml.merges", gguf.ArrayOf([]string{"a b"}))
+		edit(w)
+		var buf bytes.Buffer
+		if _, err := w.WriteTo(&buf); err != nil {
+			t.Fatal(err)
+		}
+		f, err := gguf.Parse(buf.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	for _, c := range []struct {
+		name string
+		edit func(w *gguf.Writer)
+		want string
+	}{
+		{"unknown pre", func(w *gguf.Writer) { w.Set("tokenizer.ggml.pre", gguf.String("nope")) }, `unknown pre-tokenizer type "nope"`},
+		{"numeric model", func(w *gguf.Writer) { w.Set("tokenizer.ggml.model", gguf.Uint32(1)) }, `"tokenizer.ggml.model"`},
+		{"bad bos", func(w *gguf.Writer) { w.Set("tokenizer.ggml.bos_token_id", gguf.String("x")) }, `"tokenizer.ggml.bos_token_id"`},
+		{"bad model", func(w *gguf.Writer) { w.Set("tokenizer.ggml.model", gguf.String("bert")) }, `unsupported tokenizer model "bert"`},
+	} {
+		_, err := FromGGUF(build(c.edit), Options{})
+		if err == nil {
+			t.Errorf("%s: no error", c.name)
+			continue
+		}
+		if !strings.Contains(err.Error(), c.want) || strings.Count(err.Error(), "tokenizer: ") != 1 || !strings.HasPrefix(err.Error(), "tokenizer: ") {
+			t.Errorf("%s: error %q: want one leading \"tokenizer: \" and %q", c.name, err, c.want)
+		}
+	}
 }
