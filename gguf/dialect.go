@@ -118,9 +118,9 @@ func decideDialect(ts []dialectTensor, dataBytes, align uint64, arch string) (Di
 	case forkWhy != "" && upWhy != "":
 		return 0, fmt.Errorf("%w: the file mixes the BitNet fork's and upstream's tensor types: %s, but %s", ErrFormat, forkWhy, upWhy)
 	case forkWhy != "":
-		return BitNetFork, nil
+		return DialectFork, nil
 	case upWhy != "":
-		return Upstream, nil
+		return DialectUpstream, nil
 	}
 	return archDialect(arch), nil
 }
@@ -129,7 +129,7 @@ func decideDialect(ts []dialectTensor, dataBytes, align uint64, arch string) (Di
 // read as the fork.
 func archDialect(arch string) Dialect {
 	if forkOnlyArchs[arch] {
-		return BitNetFork
+		return DialectFork
 	}
-	return Upstream
+	return DialectUpstream
 }

@@ -26,13 +26,13 @@ var realModels = []struct {
 	firstName string
 	dialect   gguf.Dialect // the fork's I2_S files by their ids; TQ files by their (upstream) arch name
 }{
-	{"golden/b158-s/ggml-model-i2_s.gguf", "bitnet-25", 40, gguf.F16, gguf.I2_S, 28, 4096, true, "token_embd.weight", gguf.BitNetFork},
-	{"golden/b158-s/ggml-model-f32.gguf", "bitnet-25", 0, gguf.F32, gguf.F32, 0, 4096, true, "token_embd.weight", gguf.BitNetFork},
-	{"golden/trained-s/ggml-model-i2_s.gguf", "bitnet-25", 40, gguf.F16, gguf.I2_S, 28, 4096, true, "token_embd.weight", gguf.BitNetFork},
-	{"golden/bitnet-s/ggml-model-i2_s.gguf", "bitnet", 40, gguf.F16, gguf.I2_S, 28, 32000, true, "token_embd.weight", gguf.BitNetFork},
-	{"golden/llama-s/ggml-model-i2_s.gguf", "llama", 40, gguf.F16, gguf.I2_S, 28, 4096, true, "output.weight", gguf.BitNetFork},
-	{"golden/bitnet-s/ggml-model-tq1_0.gguf", "bitnet", 0, gguf.Q6_K, gguf.TQ1_0, 28, 32000, false, "output_norm.weight", gguf.Upstream},
-	{"golden/bitnet-s/ggml-model-tq2_0.gguf", "bitnet", 0, gguf.Q6_K, gguf.TQ2_0, 28, 32000, false, "output_norm.weight", gguf.Upstream},
+	{"golden/b158-s/ggml-model-i2_s.gguf", "bitnet-25", 40, gguf.F16, gguf.I2_S, 28, 4096, true, "token_embd.weight", gguf.DialectFork},
+	{"golden/b158-s/ggml-model-f32.gguf", "bitnet-25", 0, gguf.F32, gguf.F32, 0, 4096, true, "token_embd.weight", gguf.DialectFork},
+	{"golden/trained-s/ggml-model-i2_s.gguf", "bitnet-25", 40, gguf.F16, gguf.I2_S, 28, 4096, true, "token_embd.weight", gguf.DialectFork},
+	{"golden/bitnet-s/ggml-model-i2_s.gguf", "bitnet", 40, gguf.F16, gguf.I2_S, 28, 32000, true, "token_embd.weight", gguf.DialectFork},
+	{"golden/llama-s/ggml-model-i2_s.gguf", "llama", 40, gguf.F16, gguf.I2_S, 28, 4096, true, "output.weight", gguf.DialectFork},
+	{"golden/bitnet-s/ggml-model-tq1_0.gguf", "bitnet", 0, gguf.Q6_K, gguf.TQ1_0, 28, 32000, false, "output_norm.weight", gguf.DialectUpstream},
+	{"golden/bitnet-s/ggml-model-tq2_0.gguf", "bitnet", 0, gguf.Q6_K, gguf.TQ2_0, 28, 32000, false, "output_norm.weight", gguf.DialectUpstream},
 }
 
 var ternaryNames = []string{"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"}
@@ -152,7 +152,7 @@ func TestRealTokenizers(t *testing.T) {
 			must(t, err, "Open")
 			defer f.Close()
 			equal(t, len(f.Tensors), 0, "tensors")
-			equal(t, f.Dialect, gguf.Upstream, "dialect")
+			equal(t, f.Dialect, gguf.DialectUpstream, "dialect")
 			arch, err := f.GetString("general.architecture")
 			must(t, err)
 			equal(t, arch, c.arch, "architecture")

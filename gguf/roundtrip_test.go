@@ -118,7 +118,7 @@ func checkRoundTrip(t *testing.T, f *gguf.File, data map[string][]byte) {
 	t.Helper()
 	equal(t, f.Version, uint32(3), "version")
 	equal(t, f.Alignment, uint64(64), "alignment")
-	equal(t, f.Dialect, gguf.BitNetFork, "dialect")
+	equal(t, f.Dialect, gguf.DialectFork, "dialect")
 	equal(t, f.DataOffset%64, uint64(0), "data offset alignment")
 	if d := diffKVs(allValuesKVs(), f.KVs); d != "" {
 		t.Fatal(d)
@@ -236,7 +236,7 @@ func TestVersion2(t *testing.T) {
 		f, err := gguf.Parse(b)
 		must(t, err, "version ", version)
 		equal(t, f.Version, version, "version")
-		equal(t, f.Dialect, gguf.Upstream, "dialect")
+		equal(t, f.Dialect, gguf.DialectUpstream, "dialect")
 		arch, err := f.GetString("general.architecture")
 		must(t, err)
 		equal(t, arch, "llama", "arch")
@@ -337,26 +337,26 @@ func TestDialects(t *testing.T) {
 		size    uint64
 		dialect gguf.Dialect
 	}{
-		{"bitnet-25", 36, 96, gguf.I2_S, 256/4 + 32, gguf.BitNetFork},
+		{"bitnet-25", 36, 96, gguf.I2_S, 256/4 + 32, gguf.DialectFork},
 		// The fork writes llama files with I2_S (HF1BitLLM, Falcon3, Falcon-E).
-		{"llama", 36, 96, gguf.I2_S, 256/4 + 32, gguf.BitNetFork},
-		{"llama", 38, 96, gguf.TL1, 256/4 + 32, gguf.BitNetFork},
-		{"", 37, 256 + 32, gguf.I8_S, 256 + 32, gguf.BitNetFork},
+		{"llama", 36, 96, gguf.I2_S, 256/4 + 32, gguf.DialectFork},
+		{"llama", 38, 96, gguf.TL1, 256/4 + 32, gguf.DialectFork},
+		{"", 37, 256 + 32, gguf.I8_S, 256 + 32, gguf.DialectFork},
 		// 39: TL2 takes 96 bytes for one 256-row, MXFP4 136.
-		{"llama", 39, 96, gguf.TL2, 96, gguf.BitNetFork},
-		{"bitnet", 39, 96, gguf.TL2, 96, gguf.BitNetFork},
-		{"bitnet-b1.58", 39, 136, gguf.MXFP4, 136, gguf.Upstream},
-		{"llama", 39, 136, gguf.MXFP4, 136, gguf.Upstream},
+		{"llama", 39, 96, gguf.TL2, 96, gguf.DialectFork},
+		{"bitnet", 39, 96, gguf.TL2, 96, gguf.DialectFork},
+		{"bitnet-b1.58", 39, 136, gguf.MXFP4, 136, gguf.DialectUpstream},
+		{"llama", 39, 136, gguf.MXFP4, 136, gguf.DialectUpstream},
 		// Padding after a tensor (up to the alignment) does not matter.
-		{"llama", 39, 96 + 31, gguf.TL2, 96, gguf.BitNetFork},
-		{"llama", 39, 136 + 31, gguf.MXFP4, 136, gguf.Upstream},
+		{"llama", 39, 96 + 31, gguf.TL2, 96, gguf.DialectFork},
+		{"llama", 39, 136 + 31, gguf.MXFP4, 136, gguf.DialectUpstream},
 		// A slot that fits neither is no evidence: the name decides.
-		{"llama", 39, 500, gguf.MXFP4, 136, gguf.Upstream},
-		{"bitnet-b1.58", 39, 500, gguf.TL2, 96, gguf.BitNetFork},
+		{"llama", 39, 500, gguf.MXFP4, 136, gguf.DialectUpstream},
+		{"bitnet-b1.58", 39, 500, gguf.TL2, 96, gguf.DialectFork},
 		// Without clashing ids the dialect is a label from the name.
-		{"bitnet-b1.58", 0, 1024, gguf.F32, 1024, gguf.BitNetFork},
-		{"bitnet", 0, 1024, gguf.F32, 1024, gguf.Upstream},
-		{"llama", 0, 1024, gguf.F32, 1024, gguf.Upstream},
+		{"bitnet-b1.58", 0, 1024, gguf.F32, 1024, gguf.DialectFork},
+		{"bitnet", 0, 1024, gguf.F32, 1024, gguf.DialectUpstream},
+		{"llama", 0, 1024, gguf.F32, 1024, gguf.DialectUpstream},
 	} {
 		f, err := gguf.Parse(file(c.arch, c.raw, c.slot))
 		must(t, err, c.arch, " id ", c.raw, " slot ", c.slot)
@@ -395,9 +395,9 @@ func TestDialects(t *testing.T) {
 		dims    []uint64
 		dialect gguf.Dialect
 	}{
-		{"llama", gguf.I2_S, []uint64{128}, gguf.BitNetFork},
-		{"bitnet-b1.58", gguf.MXFP4, []uint64{32}, gguf.Upstream},
-		{"", gguf.TL2, []uint64{256, 2}, gguf.BitNetFork},
+		{"llama", gguf.I2_S, []uint64{128}, gguf.DialectFork},
+		{"bitnet-b1.58", gguf.MXFP4, []uint64{32}, gguf.DialectUpstream},
+		{"", gguf.TL2, []uint64{256, 2}, gguf.DialectFork},
 	} {
 		w := &gguf.Writer{}
 		if c.arch != "" {
@@ -416,7 +416,7 @@ func TestDialects(t *testing.T) {
 	errContains(t, err, `"q"`, `"m"`, "mixes")
 
 	for raw := uint32(0); raw < 2000; raw++ {
-		for _, d := range []gguf.Dialect{gguf.Upstream, gguf.BitNetFork} {
+		for _, d := range []gguf.Dialect{gguf.DialectUpstream, gguf.DialectFork} {
 			if typ, ok := gguf.ResolveType(raw, d); ok {
 				equal(t, typ.RawType(), raw, "RawType(ResolveType)")
 				check(t, typ.Known() && typ.BlockSize() > 0 && typ.TypeSize() > 0, "resolved type %v has no traits", typ)

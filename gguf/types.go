@@ -64,15 +64,15 @@ const (
 type Dialect int
 
 const (
-	// Upstream is ggml-org/ggml: 36–38 are removed types, 39 is MXFP4.
-	Upstream Dialect = iota
-	// BitNetFork is the llama.cpp fork bitnet.cpp ships: 36 I2_S, 37 I8_S,
+	// DialectUpstream is ggml-org/ggml: 36–38 are removed types, 39 is MXFP4.
+	DialectUpstream Dialect = iota
+	// DialectFork is the llama.cpp fork bitnet.cpp ships: 36 I2_S, 37 I8_S,
 	// 38 TL1, 39 TL2.
-	BitNetFork
+	DialectFork
 )
 
 func (d Dialect) String() string {
-	if d == BitNetFork {
+	if d == DialectFork {
 		return "bitnet-fork"
 	}
 	return "upstream"
@@ -81,7 +81,7 @@ func (d Dialect) String() string {
 // ResolveType maps an on-disk type id to a Type under a dialect.
 // ok is false for ids this package does not know.
 func ResolveType(raw uint32, d Dialect) (Type, bool) {
-	if d == BitNetFork && raw >= 36 && raw <= 39 {
+	if d == DialectFork && raw >= 36 && raw <= 39 {
 		return Type(raw + 1000), true
 	}
 	t := Type(raw)
