@@ -1,0 +1,172 @@
+package convert
+
+import (
+	"encoding/binary"
+	"math"
+
+	"github.com/bitnet-go/bitnet/asm/ref"
+)
+
+// The reference quantizers of ggml (ggml-quants.c, quantize_row_*_ref) that
+// llama-quantize uses when no importance matrix is given, restated for the
+// formats requantization writes. Dequantization is runtime.Matrix.RowF32.
+
+// groupMaxEps is ggml's GROUP_MAX_EPS: a group whose largest magnitude is
+// below it quantizes to zero.
+const groupMaxEps = 1e-15
+
+// nearestInt is ggml's nearest_int (the 1.5·2^23 trick): round half to even.
+func nearestInt(x float32) int32 { return ref.NearestInt(x) }
+
+// makeQxQuants is ggml's make_qx_quants with rmse_type 1 and no weights:
+// the scale (and the levels L, 0..2·nmax−1) minimising the x²-weighted error
+// over 19 candidate scales.
+func makeQxQuants(x []float32, nmax int, L []int8) float32 {
+	var mx, amax float32
+	for _, v := range x {
+		if ax := abs32(v); ax > amax {
+			amax, mx = ax, v
+		}
+	}
+	if amax < groupMaxEps {
+		clear(L)
+		return 0
+	}
+	nm := float32(nmax)
+	iscale := -nm / mx
+	var sumlx, suml2 float32
+	for i, v := range x {
+		l := min(max(nearestInt(iscale*v), -int32(nmax)), int32(nmax)-1)
+		L[i] = int8(l + int32(nmax))
+		// The conversions keep Go from fusing into FMAs (as on arm64).
+		w := float32(v * v)
+		sumlx += float32(float32(w*v) * float32(l))
+		suml2 += float32(float32(w*float32(l)) * float32(l))
+	}
+	var scale float32
+	if suml2 != 0 {
+		scale = sumlx / suml2
+	}
+	best := scale * sumlx
+	for is := -9; is <= 9; is++ {
+		if is == 0 {
+			continue
+		}
+		iscale = -(nm + 0.1*float32(is)) / mx
+		sumlx, suml2 = 0, 0
+		for _, v := range x {
+			l := min(max(nearestInt(iscale*v), -int32(nmax)), int32(nmax)-1)
+			w := float32(v * v)
+			sumlx += float32(float32(w*v) * float32(l))
+			suml2 += float32(float32(w*float32(l)) * float32(l))
+		}
+		if suml2 > 0 && float32(sumlx*sumlx) > float32(best*suml2) {
+			for i, v := range x {
+				l := min(max(nearestInt(iscale*v), -int32(nmax)), int32(nmax)-1)
+				L[i] = int8(int32(nmax) + l)
+			}
+			scale = sumlx / suml2
+			best = scale * sumlx
+		}
+	}
+	return scale
+}
+
+func abs32(x float32) float32 { return math.Float32frombits(math.Float32bits(x) &^ (1 << 31)) }
+
+// quantizeQ6K is quantize_row_q6_K_ref: x is a whole number of 256-value
+// blocks, dst has 210 bytes per block.
+func quantizeQ6K(dst []byte, x []float32) {
+	var L [ref.QK_K]int8
+	var scales [ref.QK_K / 16]float32
+	for i := 0; i < len(x)/ref.QK_K; i++ {
+		xb := x[i*ref.QK_K : (i+1)*ref.QK_K]
+		b := dst[i*ref.Q6_KBlockBytes : (i+1)*ref.Q6_KBlockBytes]
+		var maxScale, maxAbsScale float32
+		for ib := range scales {
+			s := makeQxQuants(xb[16*ib:16*ib+16], 32, L[16*ib:16*ib+16])
+			scales[ib] = s
+			if as := abs32(s); as > maxAbsScale {
+				maxAbsScale, maxScale = as, s
+			}
+		}
+		if maxAbsScale < groupMaxEps {
+			clear(b)
+			continue
+		}
+		iscale := -128 / maxScale
+		binary.LittleEndian.PutUint16(b[208:], ref.F32ToF16(1/iscale))
+		sc := b[192:208]
+		for ib := range scales {
+			sc[ib] = byte(int8(min(127, nearestInt(iscale*scales[ib]))))
+		}
+		d0 := ref.F16ToF32(binary.LittleEndian.Uint16(b[208:]))
+		for j := range scales {
+			d := d0 * float32(int8(sc[j]))
+			if d == 0 {
+				continue
+			}
+			for ii := 0; ii < 16; ii++ {
+				l := min(max(nearestInt(xb[16*j+ii]/d), -32), 31)
+				L[16*j+ii] = int8(l + 32)
+			}
+		}
+		ql, qh := b[0:128], b[128:192]
+		for j := 0; j < ref.QK_K; j += 128 {
+			for l := 0; l < 32; l++ {
+				q1 := byte(L[j+l]) & 0xF
+				q2 := byte(L[j+l+32]) & 0xF
+				q3 := byte(L[j+l+64]) & 0xF
+				q4 := byte(L[j+l+96]) & 0xF
+				ql[l] = q1 | q3<<4
+				ql[l+32] = q2 | q4<<4
+				qh[l] = byte(L[j+l])>>4 | (byte(L[j+l+32])>>4)<<2 | (byte(L[j+l+64])>>4)<<4 | (byte(L[j+l+96])>>4)<<6
+			}
+			ql, qh = ql[64:], qh[32:]
+		}
+	}
+}
+
+// packTQ2 writes one TQ2_0 block (quantize_row_tq2_0_ref's layout) from 256
+// codes 0..2 and the f16 scale d.
+func packTQ2(dst []byte, codes *[ref.QK_K]int8, d uint16) {
+	for half := 0; half < 2; half++ {
+		for m := 0; m < 32; m++ {
+			var q byte
+			for n := 0; n < 4; n++ {
+				q |= byte(codes[half*128+n*32+m]&3) << (2 * n)
+			}
+			dst[half*32+m] = q
+		}
+	}
+	binary.LittleEndian.PutUint16(dst[64:], d)
+}
+
+// packTQ1 writes one TQ1_0 block (quantize_row_tq1_0_ref's layout: five
+// trits per byte as a base-3 fraction, rounded up) from 256 codes 0..2 and
+// the f16 scale d.
+func packTQ1(dst []byte, codes *[ref.QK_K]int8, d uint16) {
+	frac := func(q uint16) byte { return byte((q*256 + 242) / 243) }
+	for m := 0; m < 32; m++ {
+		var q uint16
+		for n := 0; n < 5; n++ {
+			q = q*3 + uint16(codes[m+n*32])
+		}
+		dst[m] = frac(q)
+	}
+	for m := 0; m < 16; m++ {
+		var q uint16
+		for n := 0; n < 5; n++ {
+			q = q*3 + uint16(codes[160+m+n*16])
+		}
+		dst[32+m] = frac(q)
+	}
+	for j := 0; j < 4; j++ {
+		var q uint16
+		for m := 0; m < 4; m++ {
+			q = q*3 + uint16(codes[240+j+m*4])
+		}
+		dst[48+j] = frac(q * 3)
+	}
+	binary.LittleEndian.PutUint16(dst[52:], d)
+}
