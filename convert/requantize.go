@@ -391,7 +391,7 @@ func (r *requantizer) ternarySource(ti *gguf.TensorInfo, data []byte, rows, cols
 			return nil, fmt.Errorf("tensor %q: scale %g is not finite", ti.Name, s.gamma)
 		}
 	default:
-		return nil, fmt.Errorf("tensor %q has type %s, which is not ternary: requantize converts I2_S, TQ1_0, TQ2_0 and exactly ternary F32/F16/BF16 matrices", ti.Name, ti.Type)
+		return nil, fmt.Errorf("tensor %q has type %s: requantize converts I2_S, TQ1_0, TQ2_0 and exactly ternary F32/F16/BF16 matrices", ti.Name, ti.Type)
 	}
 	return s, nil
 }

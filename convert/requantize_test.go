@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"testing"
 
@@ -498,5 +499,29 @@ func TestQuantizeQ6K(t *testing.T) {
 				t.Fatalf("zero block decodes to %g", y[i])
 			}
 		}
+	}
+}
+
+// Requantize streams: converting bitnet-s (18 MB, a 32000-row embedding)
+// allocates a small fraction of the file, whatever the conversions.
+func TestRequantizeMemory(t *testing.T) {
+	src := filepath.Join(golden(t, "bitnet-s"), "ggml-model-i2_s.gguf")
+	st, err := os.Stat(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out.gguf")
+	var before, after goruntime.MemStats
+	goruntime.GC()
+	goruntime.ReadMemStats(&before)
+	if err := Requantize(src, out, RequantizeOptions{Type: "tq2_0", Embd: "q6_k"}); err != nil {
+		t.Fatal(err)
+	}
+	goruntime.ReadMemStats(&after)
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("allocated %d bytes in all for a %d-byte file", alloc, st.Size())
+	if goruntime.GOOS == "linux" && alloc > uint64(st.Size())/4 {
+		// (Without mmap the input is read whole.)
+		t.Errorf("allocated %d bytes for a %d-byte input", alloc, st.Size())
 	}
 }

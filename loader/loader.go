@@ -351,23 +351,14 @@ func FromFile(f *gguf.File) (*runtime.Model, error) {
 	for i := range m.Layers {
 		L := &m.Layers[i]
 		p := fmt.Sprintf("blk.%d.", i)
-		vecs := []struct {
+		type vec struct {
 			dst  *[]float32
 			name string
 			n    int
-		}{
-			{&L.AttnNorm, "attn_norm", c.Dim},
-			{&L.FFNNorm, "ffn_norm", c.Dim},
 		}
+		vecs := []vec{{&L.AttnNorm, "attn_norm", c.Dim}, {&L.FFNNorm, "ffn_norm", c.Dim}}
 		if info.subNorms {
-			vecs = append(vecs, []struct {
-				dst  *[]float32
-				name string
-				n    int
-			}{
-				{&L.AttnSubNorm, "attn_sub_norm", c.QDim()},
-				{&L.FFNSubNorm, "ffn_sub_norm", c.FFN},
-			}...)
+			vecs = append(vecs, vec{&L.AttnSubNorm, "attn_sub_norm", c.QDim()}, vec{&L.FFNSubNorm, "ffn_sub_norm", c.FFN})
 		}
 		for _, v := range vecs {
 			if *v.dst, err = l.vector(p+v.name+".weight", v.n); err != nil {
