@@ -20,12 +20,12 @@ import (
 //     ids (their traits were removed), so no file upstream loads holds them;
 //  2. an id ≥ 40 is upstream evidence;
 //  3. an id 39 is decided by its data slot (the bytes from its offset to the
-//     next tensor's, or to the end of the file): the slot fits TL2's size
-//     (the fork's packed layout plus its 32-byte tail) or MXFP4's (17 bytes
-//     per 32 values), where "fits" means size ≤ slot < size + alignment, as
-//     every writer packs tensors. For real tensors the two sizes differ by far
-//     more than the alignment; a slot that fits both or neither is no
-//     evidence;
+//     next tensor's, or to the end of the file, rounded up to the alignment):
+//     the slot fits TL2's size (the fork's packed layout plus its 32-byte
+//     tail) or MXFP4's (17 bytes per 32 values), where "fits" means
+//     size ≤ slot < size + alignment, as every writer packs tensors. For real
+//     tensors the two sizes differ by far more than the alignment; a slot
+//     that fits both or neither is no evidence;
 //  4. fork and upstream evidence in one file is an error naming a tensor of
 //     each;
 //  5. with no evidence (no clashing id, or only undecided 39s), the
@@ -100,7 +100,14 @@ func decideDialect(ts []dialectTensor, dataBytes, align uint64, arch string) (Di
 			if t.offset > end {
 				continue // outside the file: checkExtents reports it
 			}
+			// Offsets are multiples of the alignment; rounding the distance
+			// to the end of the file up to one too makes the slot the same
+			// whether or not a writer pads after the last tensor, so a
+			// rewritten file reads back with the same types.
 			slot := end - t.offset
+			if r := slot % align; r != 0 {
+				slot += align - r
+			}
 			fits := func(typ Type) bool {
 				sz, err := TensorSize(typ, t.dims)
 				return err == nil && sz <= slot && slot-sz < align
