@@ -525,3 +525,44 @@ func TestRequantizeMemory(t *testing.T) {
 		t.Errorf("allocated %d bytes for a %d-byte input", alloc, st.Size())
 	}
 }
+
+// A non-ternary llama file (every matrix Q6_K, as llama.cpp's k-quants
+// write them) loads and runs with upstream's Q6_K × Q8_K numerics: its
+// logits stay near the reference engine's F32 logits.
+func TestQ6KLlamaRuns(t *testing.T) {
+	src := llamaSF32(t)
+	f := open(t, src)
+	w := &gguf.Writer{KVs: f.KVs}
+	for i := range f.Tensors {
+		ti := &f.Tensors[i]
+		b, _ := f.TensorData(ti)
+		if len(ti.Dims) == 2 {
+			x := make([]float32, ti.Elements())
+			for k := range x {
+				x[k] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*k:]))
+			}
+			q := make([]byte, len(x)/ref.QK_K*ref.Q6_KBlockBytes)
+			quantizeQ6K(q, x)
+			w.AddTensor(ti.Name, gguf.Q6_K, ti.Dims, q)
+			continue
+		}
+		w.AddTensor(ti.Name, ti.Type, ti.Dims, b)
+	}
+	p := filepath.Join(t.TempDir(), "q6k.gguf")
+	if err := w.WriteFile(p); err != nil {
+		t.Fatal(err)
+	}
+	got := logits(t, p)
+	gold := readRows(t, filepath.Join(golden(t, "llama-s"), "f32.p1.prompt_logits.f32"))
+	var sum float64
+	for i := range got {
+		sum += math.Abs(float64(got[i] - gold[i]))
+	}
+	mean := sum / float64(len(got))
+	t.Logf("Q6_K everywhere: mean |Δlogit| %.3g against the F32 golden", mean)
+	// loader's TestWeightFormats allows 0.08 for Q8_0 everywhere (Q8_0
+	// activations); Q6_K weights are coarser, Q8_K activations finer.
+	if mean > 0.08 {
+		t.Errorf("mean |Δlogit| %.3g > 0.08", mean)
+	}
+}
