@@ -97,8 +97,14 @@ func ConfigFromFile(f *gguf.File) (runtime.Config, error) {
 			}
 		}
 	}
-	if n, err := f.GetUint(arch + ".expert_count"); err == nil && n > 0 {
-		return c, fmt.Errorf("%s.expert_count is %d: mixture-of-experts models are not supported", arch, n)
+	if _, ok := f.Get(arch + ".expert_count"); ok {
+		n, err := f.GetUint(arch + ".expert_count")
+		if err != nil {
+			return c, err
+		}
+		if n > 0 {
+			return c, fmt.Errorf("%s.expert_count is %d: mixture-of-experts models are not supported", arch, n)
+		}
 	}
 	u := func(key string, def int) (int, error) {
 		full := arch + "." + key
