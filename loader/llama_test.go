@@ -118,6 +118,7 @@ func TestLoadLlamaVariants(t *testing.T) {
 			}
 		}, `"blk.0.attn_q.weight" has type q5_0, which is not supported here`},
 		{"missing key", func(w *gguf.Writer) { dropKey(w, "llama.attention.layer_norm_rms_epsilon") }, `"llama.attention.layer_norm_rms_epsilon"`},
+		{"transient fork name", func(w *gguf.Writer) { w.Set("general.architecture", gguf.String("bitnet-1.58")) }, `architecture "bitnet-1.58" is not supported: the BitNet fork's name`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			m, err := loader.Load(rewriteFile(t, src, c.edit))

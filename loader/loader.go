@@ -43,6 +43,12 @@ var architectures = map[string]archInfo{
 	"llama": {act: runtime.SiLU, rope: runtime.RopeNorm, ownOutput: true, blockCount: 9},
 }
 
+// knownArchs are BitNet-family names we know of but do not run, with why.
+var knownArchs = map[string]string{
+	"bitnet-1.58": "the BitNet fork's name for bitnet-b1.58 for a few weeks in April 2025, whose graph could not be verified here",
+	"qwen3":       "bitnet.cpp's embedding models (bitnet-embedding-0.6b/270m) use it; embedding graphs are not supported",
+}
+
 // supportedArchs is the list named in errors.
 const supportedArchs = "bitnet-b1.58, bitnet-25, bitnet, llama"
 
@@ -78,6 +84,9 @@ func ConfigFromFile(f *gguf.File) (runtime.Config, error) {
 	}
 	info, ok := architectures[arch]
 	if !ok {
+		if why, known := knownArchs[arch]; known {
+			return c, fmt.Errorf("architecture %q is not supported: %s (supported: %s)", arch, why, supportedArchs)
+		}
 		return c, fmt.Errorf("unknown architecture %q (supported: %s)", arch, supportedArchs)
 	}
 	c.Arch, c.Activation, c.Rope = arch, info.act, info.rope
