@@ -67,36 +67,58 @@ func TestBuiltinsMatchTheirJinja(t *testing.T) {
 	if Detect(cfg.ChatTemplate) != "bitnet" {
 		t.Errorf("the 2B4T template is detected as %q", Detect(cfg.ChatTemplate))
 	}
-	cases := []struct{ builtin, jinja string }{
-		{"bitnet", cfg.ChatTemplate},
-		{"falcon3", falcon3Jinja},
+	type pair struct {
+		builtin, jinja string
+		eos            string
+		noSystem       bool // the template has no system role
+		addOnly        bool // the template always opens an assistant turn
+	}
+	cases := []pair{
+		{builtin: "bitnet", jinja: cfg.ChatTemplate},
+		{builtin: "falcon3", jinja: falcon3Jinja},
 	}
 	_, v := loadVectors(t)
 	for _, c := range v.Cases {
 		switch c.Name {
 		case "teknium/OpenHermes-2.5-Mistral-7B":
-			cases = append(cases, struct{ builtin, jinja string }{"chatml", c.Template})
+			cases = append(cases, pair{builtin: "chatml", jinja: c.Template})
 		case "Llama-3":
-			cases = append(cases, struct{ builtin, jinja string }{"llama3", c.Template})
+			cases = append(cases, pair{builtin: "llama3", jinja: c.Template, addOnly: true})
 		case "Phi-3-small":
-			cases = append(cases, struct{ builtin, jinja string }{"phi3", c.Template})
+			cases = append(cases, pair{builtin: "phi3", jinja: c.Template})
+		case "phi-4":
+			cases = append(cases, pair{builtin: "phi4", jinja: c.Template, addOnly: true})
+		case "google/gemma-7b-it":
+			cases = append(cases, pair{builtin: "gemma", jinja: c.Template, noSystem: true})
+		case "mistralai/Mistral-7B-Instruct-v0.2 (NOTE: Old pre-v1 without a system prompt)":
+			cases = append(cases, pair{builtin: "llama2", jinja: c.Template, eos: "</s>", noSystem: true, addOnly: true})
+		case "mistralai/Mistral-7B-Instruct-v0.2 (mistralai 'v1' template with a system prompt)":
+			cases = append(cases, pair{builtin: "mistral-v1", jinja: c.Template, eos: "</s>", addOnly: true})
+		case "mistralai/Mistral-Large-Instruct-2411 (mistralai 'v7' template)":
+			cases = append(cases, pair{builtin: "mistral-v7", jinja: c.Template, eos: "</s>", addOnly: true})
 		}
+	}
+	if len(cases) != 10 {
+		t.Fatalf("%d template pairs", len(cases))
 	}
 	convs := [][]Message{conversation, conversation[1:], conversation[1:2], {{"system", " Be brief. "}, {"user", "  hi\n"}}}
 	for _, c := range cases {
 		bt, _ := Builtin(c.builtin)
-		jt, err := Parse(c.jinja, Tokens{})
+		jt, err := Parse(c.jinja, Tokens{EOS: c.eos})
 		if err != nil {
 			t.Fatalf("%s: %v", c.builtin, err)
 		}
 		for _, msgs := range convs {
+			if c.noSystem && msgs[0].Role == "system" {
+				continue
+			}
 			for _, add := range []bool{true, false} {
+				if c.addOnly && !add {
+					continue
+				}
 				want, err := jt.Render(msgs, add)
 				if err != nil {
 					t.Fatal(err)
-				}
-				if c.builtin == "llama3" && !add {
-					continue // llama.cpp's Llama-3 vector template always opens an assistant turn
 				}
 				got, _ := bt.Render(msgs, add)
 				if got != want {
