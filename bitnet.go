@@ -154,6 +154,16 @@ func (m *Model) Close() error {
 // ContextSize is the KV cache size of each session in tokens.
 func (m *Model) ContextSize() int { return m.ctx }
 
+// Name is the model's general.name ("" if the file has none).
+func (m *Model) Name() string {
+	n, _ := m.lm.File.GetString("general.name")
+	return n
+}
+
+// TrainContext is the context length the model was trained with (0 if the
+// file does not say).
+func (m *Model) TrainContext() int { return m.lm.TrainCtx }
+
 // VocabSize is the number of tokens of the vocabulary.
 func (m *Model) VocabSize() int { return m.lm.Vocab }
 

@@ -3,6 +3,7 @@ package bitnet
 import (
 	"context"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -239,6 +240,9 @@ func TestOpenErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if m.Name() != "tinystories-s" || m.TrainContext() != 256 || m.ContextSize() != 256 || m.VocabSize() != 4096 {
+		t.Errorf("name %q, train context %d, context %d, vocab %d", m.Name(), m.TrainContext(), m.ContextSize(), m.VocabSize())
+	}
 	if m.ChatTemplate().Name() != "chatml" {
 		t.Errorf("template %s", m.ChatTemplate().Name())
 	}
@@ -295,5 +299,36 @@ func TestHeldBack(t *testing.T) {
 		if got := heldBack(c.text, c.stops); got != c.want {
 			t.Errorf("heldBack(%q, %q) = %d, want %d", c.text, c.stops, got, c.want)
 		}
+	}
+}
+
+func TestLogprobs(t *testing.T) {
+	m := open(t, nil)
+	g := Greedy()
+	s, _ := m.NewSession()
+	var toks []Token
+	_, err := s.Complete(context.Background(), "once upon a time", &GenerateOptions{MaxTokens: 5, Sampling: &g, TopLogprobs: 3,
+		OnToken: func(tk Token) bool { toks = append(toks, tk); return true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tk := range toks {
+		// Greedy takes the most likely token; the top list is sorted and its
+		// probabilities are below 1 in total.
+		if len(tk.Top) != 3 || tk.Top[0].ID != tk.ID || tk.Top[0].Logprob != tk.Logprob ||
+			tk.Top[1].Logprob > tk.Top[0].Logprob || tk.Top[2].Logprob > tk.Top[1].Logprob || tk.Logprob > 0 {
+			t.Errorf("token %d: logprob %v, top %v", tk.ID, tk.Logprob, tk.Top)
+		}
+		var p float64
+		for _, e := range tk.Top {
+			p += math.Exp(float64(e.Logprob))
+		}
+		if p > 1.0001 || p <= 0 {
+			t.Errorf("top probabilities sum to %v", p)
+		}
+	}
+	lp, top := logprobs([]float32{0, float32(math.Log(3))}, 0, 0)
+	if math.Abs(float64(lp)-math.Log(0.25)) > 1e-6 || top != nil {
+		t.Errorf("logprobs = %v, %v", lp, top)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -57,6 +59,17 @@ type GenerateOptions struct {
 	// OnToken, if set, is called with each token as it is generated;
 	// returning false stops generation.
 	OnToken func(Token) bool
+	// Logprobs sets Token.Logprob; TopLogprobs > 0 also fills Token.Top
+	// with that many most likely tokens (at most 20). Both describe the
+	// model's distribution (softmax of the logits), before sampling.
+	Logprobs    bool
+	TopLogprobs int
+}
+
+// TokenLogprob is a token and its log-probability.
+type TokenLogprob struct {
+	ID      int32
+	Logprob float32
 }
 
 // Token is one generated token. Text is the output text it completes: it
@@ -65,8 +78,10 @@ type GenerateOptions struct {
 // its Result.Text; text still held back when generation ends comes in a
 // last Token with ID -1.
 type Token struct {
-	ID   int32
-	Text string
+	ID      int32
+	Text    string
+	Logprob float32        // with GenerateOptions.Logprobs or TopLogprobs
+	Top     []TokenLogprob // with GenerateOptions.TopLogprobs, most likely first
 }
 
 // StopReason says why a completion ended.
@@ -309,6 +324,11 @@ func (s *Session) run(ctx context.Context, prompt []int32, o *GenerateOptions, y
 			}
 			return nil
 		}
+		var lp float32
+		var top []TokenLogprob
+		if opt.Logprobs || opt.TopLogprobs > 0 {
+			lp, top = logprobs(logits, tok, min(opt.TopLogprobs, 20))
+		}
 		res.Tokens = append(res.Tokens, tok)
 		if m.tok.IsControl(tok) {
 			exact = false // its text is not part of the output
@@ -322,7 +342,7 @@ func (s *Session) run(ctx context.Context, prompt []int32, o *GenerateOptions, y
 			out.Reset()
 			out.WriteString(text[:i])
 			emitted = i
-			emit(Token{ID: tok, Text: piece})
+			emit(Token{ID: tok, Text: piece, Logprob: lp, Top: top})
 			finish(StopString)
 			return nil
 		}
@@ -331,7 +351,7 @@ func (s *Session) run(ctx context.Context, prompt []int32, o *GenerateOptions, y
 		if safe > emitted {
 			piece, emitted = text[emitted:safe], safe
 		}
-		if !emit(Token{ID: tok, Text: piece}) {
+		if !emit(Token{ID: tok, Text: piece, Logprob: lp, Top: top}) {
 			finish(StopCallback)
 			return nil
 		}
@@ -364,6 +384,41 @@ func (s *Session) forward(tokens []int32) ([]float32, error) {
 	}
 	s.cached = append(s.cached, tokens...)
 	return logits, nil
+}
+
+// logprobs returns log softmax(row)[tok] and the top n entries.
+func logprobs(row []float32, tok int32, n int) (float32, []TokenLogprob) {
+	mx := float32(math.Inf(-1))
+	for _, v := range row {
+		mx = max(mx, v)
+	}
+	var sum float64
+	for _, v := range row {
+		sum += math.Exp(float64(v - mx))
+	}
+	lse := float64(mx) + math.Log(sum)
+	lp := func(v float32) float32 { return float32(float64(v) - lse) }
+	if n <= 0 {
+		return lp(row[tok]), nil
+	}
+	top := make([]TokenLogprob, 0, n+1)
+	for id, v := range row {
+		if len(top) == n && v <= top[n-1].Logprob {
+			continue
+		}
+		i := len(top)
+		for i > 0 && top[i-1].Logprob < v {
+			i--
+		}
+		top = slices.Insert(top, i, TokenLogprob{int32(id), v})
+		if len(top) > n {
+			top = top[:n]
+		}
+	}
+	for i := range top {
+		top[i].Logprob = lp(top[i].Logprob)
+	}
+	return lp(row[tok]), top
 }
 
 // findStop finds the first stop string in text that ends after byte from.
