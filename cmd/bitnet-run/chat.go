@@ -21,6 +21,7 @@ type chatOptions struct {
 	chat         bool
 	system       string
 	chatTemplate string
+	templateFile string
 }
 
 func addChatFlags(fs *flag.FlagSet, o *chatOptions) {
@@ -30,6 +31,7 @@ func addChatFlags(fs *flag.FlagSet, o *chatOptions) {
 	for _, n := range []string{"sys", "system-prompt"} {
 		fs.StringVar(&o.system, n, "", "chat mode: the system prompt")
 	}
+	fs.StringVar(&o.templateFile, "chat-template-file", "", "chat mode: read a Jinja chat template from `file`")
 	fs.StringVar(&o.chatTemplate, "chat-template", "", "chat mode: a built-in template name ("+strings.Join(chat.Builtins(), ", ")+") or Jinja source (default: the model's)")
 }
 
@@ -56,6 +58,19 @@ func runChat(o *options, stdout, stderr io.Writer) error {
 	}
 	if o.logitsFile != "" || o.pplFile != "" || o.ids || o.bench {
 		return usageError{errors.New("chat mode (-cnv) cannot be combined with --logits, --perplexity, --ids or --bench")}
+	}
+	if o.templateFile != "" {
+		if o.chatTemplate != "" {
+			return usageError{errors.New("give --chat-template or --chat-template-file, not both")}
+		}
+		b, err := os.ReadFile(o.templateFile)
+		if err != nil {
+			return fmt.Errorf("reading the chat template: %w", err)
+		}
+		if len(b) == 0 {
+			return fmt.Errorf("%s: the chat template is empty", o.templateFile)
+		}
+		o.chatTemplate = string(b)
 	}
 	t0 := time.Now()
 	m, err := bitnet.Open(o.model, &bitnet.Options{Threads: o.threads, Context: o.ctx, Batch: o.batch, ChatTemplate: o.chatTemplate, Pre: o.pre})

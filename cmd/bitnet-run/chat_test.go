@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -149,12 +150,34 @@ func TestChatContextFull(t *testing.T) {
 	}
 }
 
+// TestChatTemplateFlags: --chat-template NAME and --chat-template-file
+// select the template.
+func TestChatTemplateFlags(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "t.jinja")
+	if err := os.WriteFile(file, []byte("{% for m in messages %}<<{{ m.role }}>>{{ m.content }}{% endfor %}{% if add_generation_prompt %}<<assistant>>{% endif %}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		name string
+	}{{[]string{"--chat-template", "chatml"}, "chatml"}, {[]string{"--chat-template-file", file}, "jinja"}} {
+		stderr, err := chatRun(t, strings.NewReader("hi\n"), io.Discard, nil, append(c.args, "-n", "2")...)
+		if err != nil || !strings.Contains(stderr, "chat template "+c.name+",") {
+			t.Errorf("%q: %v\n%s", c.args, err, stderr)
+		}
+	}
+	if _, err := chatRun(t, strings.NewReader(""), io.Discard, nil, "--chat-template-file", filepath.Join(t.TempDir(), "missing")); err == nil || !strings.Contains(err.Error(), "reading the chat template") {
+		t.Errorf("missing template file: %v", err)
+	}
+}
+
 func TestChatUsage(t *testing.T) {
 	for _, args := range [][]string{
 		{"-m", bundled, "-sys", "hi"},
 		{"-m", bundled, "--chat-template", "chatml"},
 		{"-m", bundled, "-cnv", "--chat-template", "no-such-template"},
 		{"-m", bundled, "-cnv", "--perplexity", "x.txt"},
+		{"-m", bundled, "-cnv", "--chat-template", "chatml", "--chat-template-file", "x.jinja"},
 	} {
 		var ue usageError
 		if _, _, err := runCLI(t, args...); !errors.As(err, &ue) {

@@ -214,7 +214,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 		o.prompt = string(b)
 	}
-	if o.chat || o.chatTemplate != "" || o.system != "" {
+	if o.chat || o.chatTemplate != "" || o.templateFile != "" || o.system != "" {
 		return runChat(&o, stdout, stderr)
 	}
 	var pplText []byte
