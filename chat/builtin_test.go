@@ -224,3 +224,26 @@ func TestStrftimeNow(t *testing.T) {
 		t.Errorf("strftime_now = %q", out)
 	}
 }
+
+// TestConcurrentRender: one compiled template renders from several
+// goroutines (run with -race).
+func TestConcurrentRender(t *testing.T) {
+	_, v := loadVectors(t)
+	tm, err := Parse(v.Cases[0].Template, Tokens{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := tm.Render(conversation, true)
+	done := make(chan string)
+	for range 4 {
+		go func() {
+			out, _ := tm.Render(conversation, true)
+			done <- out
+		}()
+	}
+	for range 4 {
+		if got := <-done; got != want {
+			t.Errorf("concurrent render %q, want %q", got, want)
+		}
+	}
+}
