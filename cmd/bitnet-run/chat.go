@@ -59,6 +59,9 @@ func runChat(o *options, stdout, stderr io.Writer) error {
 	if o.logitsFile != "" || o.pplFile != "" || o.ids || o.bench {
 		return usageError{errors.New("chat mode (-cnv) cannot be combined with --logits, --perplexity, --ids or --bench")}
 	}
+	if o.nPredict == 0 || o.nPredict < -1 {
+		return usageError{fmt.Errorf("-n %d: chat mode answers with at least one token (-1: until the end of the turn)", o.nPredict)}
+	}
 	if o.templateFile != "" {
 		if o.chatTemplate != "" {
 			return usageError{errors.New("give --chat-template or --chat-template-file, not both")}

@@ -177,6 +177,7 @@ func TestChatUsage(t *testing.T) {
 		{"-m", bundled, "--chat-template", "chatml"},
 		{"-m", bundled, "-cnv", "--chat-template", "no-such-template"},
 		{"-m", bundled, "-cnv", "--perplexity", "x.txt"},
+		{"-m", bundled, "-cnv", "-n", "0"},
 		{"-m", bundled, "-cnv", "--chat-template", "chatml", "--chat-template-file", "x.jinja"},
 	} {
 		var ue usageError
