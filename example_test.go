@@ -106,3 +106,39 @@ func ExampleModel_ApplyChatTemplate() {
 	// 20 tokens; <|eot_id|> is token [4089]
 	// true
 }
+
+// ChatStream streams a chat answer through an iterator; GenerateOptions
+// also carries a callback, stop strings and cancellation by context.
+func ExampleSession_ChatStream() {
+	m, err := bitnet.Open(modelPath, &bitnet.Options{Threads: 2})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+	s, _ := m.NewSession()
+	greedy := bitnet.Greedy()
+	msgs := []chat.Message{{Role: "user", Content: "where did the bird fly?"}}
+	for tok, err := range s.ChatStream(context.Background(), msgs, &bitnet.GenerateOptions{MaxTokens: 10, Sampling: &greedy}) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Print(tok.Text)
+	}
+	fmt.Println()
+	// Output:
+	// "i'm so excited!"
+}
+
+func ExampleModel_Tokenize() {
+	m, err := bitnet.Open(modelPath, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+	ids := m.Tokenize("once upon a time", true, true)
+	fmt.Println(ids)
+	fmt.Printf("%q\n", m.Detokenize(ids))
+	// Output:
+	// [4080 263 346 709 263 264 892]
+	// "once upon a time"
+}
