@@ -56,6 +56,8 @@ type options struct {
 	promptSet, nSet         bool
 	cpuProfile              string
 	headInt8                bool
+
+	chatOptions // chat mode (chat.go)
 }
 
 func main() {
@@ -134,6 +136,7 @@ func newFlags(o *options, stderr io.Writer) *flag.FlagSet {
 	num(&o.reps, "r,repetitions", 5, "with --bench: repetitions of each test")
 	fs.String("o", "md", "with --bench: output format (md)")
 	str(&o.cpuProfile, "cpuprofile", "", "write a Go CPU profile to `file`")
+	addChatFlags(fs, &o.chatOptions)
 	fs.BoolVar(&o.headInt8, "head-int8", false, "use an int8 copy of the output head (half the bytes of F16 per token: faster decoding, logits differ slightly from bitnet.cpp's)")
 	return fs
 }
@@ -210,6 +213,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("reading the prompt file: %w", err)
 		}
 		o.prompt = string(b)
+	}
+	if o.chat || o.chatTemplate != "" || o.templateFile != "" || o.system != "" {
+		return runChat(&o, stdout, stderr)
 	}
 	var pplText []byte
 	if o.pplFile != "" {

@@ -1,0 +1,226 @@
+// Package bitnet runs BitNet b1.58 GGUF models from Go: open a model (its
+// weights, tokenizer and chat template together), make sessions that each
+// hold their own KV cache, and complete prompts or chats, streaming tokens
+// through a callback or a Go iterator, with llama.cpp's samplers and
+// context cancellation.
+//
+//	m, err := bitnet.Open("model.gguf", nil)
+//	...
+//	defer m.Close()
+//	s, err := m.NewSession()
+//	...
+//	for tok, err := range s.Stream(ctx, "Once upon a time", &bitnet.GenerateOptions{MaxTokens: 32}) {
+//		...
+//		fmt.Print(tok.Text)
+//	}
+//
+// The numerics are those of bitnet-run (packages loader, runtime and
+// sampler): a fresh session given the same prompt, seed and sampling
+// parameters produces the same tokens.
+//
+// A session remembers the tokens in its cache. A new prompt (or chat) that
+// begins with the same tokens reuses them and evaluates only the rest, so a
+// chat's earlier turns are not evaluated again.
+package bitnet
+
+import (
+	"errors"
+	"fmt"
+	goruntime "runtime"
+	"strings"
+	"sync"
+
+	"github.com/bitnet-go/bitnet/chat"
+	"github.com/bitnet-go/bitnet/loader"
+	"github.com/bitnet-go/bitnet/loader/tokenizer"
+	"github.com/bitnet-go/bitnet/runtime"
+)
+
+// ErrContextFull is returned (wrapped) when a session's context cannot hold
+// the prompt or the next token.
+var ErrContextFull = runtime.ErrContextFull
+
+// ErrClosed is returned by the methods of a closed Model and its sessions.
+var ErrClosed = errors.New("bitnet: model is closed")
+
+// Options configure Open. The zero value (or nil) gives the defaults.
+type Options struct {
+	// Threads is the number of worker threads (0: one per CPU).
+	Threads int
+	// Context is the KV cache size of each session in tokens (0: the
+	// model's training context, at most 4096).
+	Context int
+	// Batch is the most tokens one forward pass evaluates when a prompt is
+	// processed (0: 512).
+	Batch int
+	// ChatTemplate selects the chat template: a built-in name (see
+	// chat.Builtins) or Jinja source; "" uses the file's (see chat.Select).
+	ChatTemplate string
+	// Pre overrides the BPE pre-tokenizer (for example "llama-bpe").
+	Pre string
+}
+
+// Model is an open model. Its methods are safe for concurrent use; the
+// forward passes of its sessions take turns on its worker threads.
+type Model struct {
+	lm    *loader.Model
+	tok   *tokenizer.Tokenizer
+	tmpl  *chat.Template
+	pool  *runtime.Pool
+	ctx   int
+	batch int
+	eot   map[int32]bool // end-of-turn tokens of the chat template
+
+	mu     sync.Mutex // one forward pass at a time; guards closed
+	closed bool
+}
+
+// Open loads a GGUF model with its tokenizer and chat template.
+func Open(path string, o *Options) (*Model, error) {
+	var opt Options
+	if o != nil {
+		opt = *o
+	}
+	switch {
+	case opt.Threads < 0:
+		return nil, fmt.Errorf("bitnet: %d threads", opt.Threads)
+	case opt.Context < 0:
+		return nil, fmt.Errorf("bitnet: context size %d is negative", opt.Context)
+	case opt.Batch < 0:
+		return nil, fmt.Errorf("bitnet: batch size %d is negative", opt.Batch)
+	}
+	if opt.Threads == 0 {
+		opt.Threads = goruntime.NumCPU()
+	}
+	if opt.Batch == 0 {
+		opt.Batch = 512
+	}
+	lm, err := loader.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	m := &Model{lm: lm, ctx: opt.Context, batch: opt.Batch}
+	fail := func(err error) (*Model, error) {
+		lm.Close()
+		return nil, err
+	}
+	if m.tok, err = tokenizer.FromGGUF(lm.File, tokenizer.Options{Pre: opt.Pre}); err != nil {
+		return fail(fmt.Errorf("%s: tokenizer: %w", path, err))
+	}
+	if m.ctx == 0 {
+		m.ctx = 4096
+		if lm.TrainCtx > 0 {
+			m.ctx = min(m.ctx, lm.TrainCtx)
+		}
+	}
+	fileTmpl, _ := lm.File.GetString("tokenizer.chat_template")
+	if m.tmpl, err = chat.Select(opt.ChatTemplate, fileTmpl, m.specialTokens()); err != nil {
+		return fail(fmt.Errorf("%s: %w", path, err))
+	}
+	m.eot = map[int32]bool{}
+	for _, s := range m.tmpl.EndOfTurn() {
+		if id, ok := m.tok.TokenID(s); ok && m.tok.IsControl(id) {
+			m.eot[id] = true
+		}
+	}
+	m.pool = runtime.NewPool(opt.Threads)
+	return m, nil
+}
+
+// specialTokens are the BOS and EOS texts for Jinja templates.
+func (m *Model) specialTokens() chat.Tokens {
+	var t chat.Tokens
+	if id := m.tok.BOS(); id != tokenizer.NoToken {
+		t.BOS = m.tok.Token(id)
+	}
+	if id := m.tok.EOS(); id != tokenizer.NoToken {
+		t.EOS = m.tok.Token(id)
+	}
+	return t
+}
+
+// Close releases the model. Its sessions must not be used afterwards.
+func (m *Model) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil
+	}
+	m.closed = true
+	m.pool.Close()
+	return m.lm.Close()
+}
+
+// ContextSize is the KV cache size of each session in tokens.
+func (m *Model) ContextSize() int { return m.ctx }
+
+// Name is the model's general.name ("" if the file has none).
+func (m *Model) Name() string {
+	n, _ := m.lm.File.GetString("general.name")
+	return n
+}
+
+// TrainContext is the context length the model was trained with (0 if the
+// file does not say).
+func (m *Model) TrainContext() int { return m.lm.TrainCtx }
+
+// VocabSize is the number of tokens of the vocabulary.
+func (m *Model) VocabSize() int { return m.lm.Vocab }
+
+// Tokenizer gives the model's tokenizer.
+func (m *Model) Tokenizer() *tokenizer.Tokenizer { return m.tok }
+
+// ChatTemplate is the template Chat formats conversations with.
+func (m *Model) ChatTemplate() *chat.Template { return m.tmpl }
+
+// Tokenize turns text into token ids. addSpecial adds BOS (and EOS) where
+// the vocabulary asks for them; parseSpecial turns the texts of special
+// tokens (such as "<|eot_id|>") into those tokens.
+func (m *Model) Tokenize(text string, addSpecial, parseSpecial bool) []int32 {
+	return m.tok.Encode(text, addSpecial, parseSpecial)
+}
+
+// Detokenize turns token ids into text (llama.cpp's detokenize; special
+// tokens are left out).
+func (m *Model) Detokenize(ids []int32) string { return m.tok.Detokenize(ids, false, false) }
+
+// TokenText is the text of one token as the model writes it (special
+// tokens give their text, such as "<|eot_id|>").
+func (m *Model) TokenText(id int32) string { return string(m.tok.PieceSpecial(id, true)) }
+
+// IsEndOfGeneration reports whether id ends generation: the vocabulary's
+// end-of-generation tokens and the chat template's end-of-turn tokens.
+func (m *Model) IsEndOfGeneration(id int32) bool { return m.tok.IsEOG(id) || m.eot[id] }
+
+// ApplyChatTemplate formats msgs with the model's chat template; with
+// addAssistant the text ends with the opening of the assistant's answer.
+func (m *Model) ApplyChatTemplate(msgs []chat.Message, addAssistant bool) (string, error) {
+	return m.tmpl.Render(msgs, addAssistant)
+}
+
+// tokenizeChat tokenizes rendered chat text; a BOS the template wrote is
+// not added twice (llama.cpp does the same).
+func (m *Model) tokenizeChat(text string) []int32 {
+	add := true
+	if m.tok.AddBOS() {
+		if bos := m.tok.Token(m.tok.BOS()); bos != "" && strings.HasPrefix(text, bos) {
+			add = false
+		}
+	}
+	return m.tok.Encode(text, add, true)
+}
+
+// NewSession makes a session with an empty KV cache of ContextSize tokens.
+func (m *Model) NewSession() (*Session, error) {
+	m.mu.Lock()
+	closed := m.closed
+	m.mu.Unlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	st, err := runtime.NewState(m.lm.Model, m.ctx, m.batch, m.pool)
+	if err != nil {
+		return nil, err
+	}
+	return &Session{m: m, st: st}, nil
+}

@@ -1,0 +1,452 @@
+package bitnet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/bitnet-go/bitnet/chat"
+	"github.com/bitnet-go/bitnet/runtime"
+	"github.com/bitnet-go/bitnet/sampler"
+)
+
+// Sampling holds llama.cpp's sampling parameters (see package sampler for
+// the order in which they apply).
+type Sampling struct {
+	Temp            float32 // ≤ 0: greedy
+	TopK            int     // ≤ 0: off
+	TopP            float32 // ≥ 1: off
+	MinP            float32 // ≤ 0: off
+	RepeatPenalty   float32 // 1: off
+	RepeatLastN     int     // tokens the penalties look at (-1: the context size)
+	FreqPenalty     float32
+	PresencePenalty float32
+	Seed            uint64
+}
+
+// DefaultSampling is llama.cpp's default: temperature 0.8, top-k 40,
+// top-p 0.95, min-p 0.05, no penalties, seed 0.
+func DefaultSampling() Sampling {
+	p := sampler.DefaultParams()
+	return Sampling{Temp: p.Temp, TopK: p.TopK, TopP: p.TopP, MinP: p.MinP, RepeatPenalty: p.RepeatPenalty,
+		RepeatLastN: p.RepeatLastN, FreqPenalty: p.FreqPenalty, PresencePenalty: p.PresencePenalty}
+}
+
+// Greedy always takes the most likely token.
+func Greedy() Sampling {
+	s := DefaultSampling()
+	s.Temp = 0
+	return s
+}
+
+// GenerateOptions control one completion. The zero value (or nil) samples
+// with DefaultSampling until an end-of-generation token or a full context.
+type GenerateOptions struct {
+	// MaxTokens stops after this many new tokens (≤ 0: no limit).
+	MaxTokens int
+	// Sampling parameters (nil: DefaultSampling()).
+	Sampling *Sampling
+	// Stop strings end the output where they first appear (they are not
+	// part of it).
+	Stop []string
+	// IgnoreEOS keeps generating after end-of-generation tokens.
+	IgnoreEOS bool
+	// OnToken, if set, is called with each token as it is generated;
+	// returning false stops generation.
+	OnToken func(Token) bool
+	// Logprobs sets Token.Logprob; TopLogprobs > 0 also fills Token.Top
+	// with that many most likely tokens (at most 20). Both describe the
+	// model's distribution (softmax of the logits), before sampling.
+	Logprobs    bool
+	TopLogprobs int
+}
+
+// TokenLogprob is a token and its log-probability.
+type TokenLogprob struct {
+	ID      int32
+	Logprob float32
+}
+
+// Token is one generated token. Text is the output text it completes: it
+// may be empty (part of a UTF-8 character, or text held back while it could
+// begin a stop string). The Texts of all tokens of a completion add up to
+// its Result.Text; text still held back when generation ends comes in a
+// last Token with ID -1.
+type Token struct {
+	ID      int32
+	Text    string
+	Logprob float32        // with GenerateOptions.Logprobs or TopLogprobs
+	Top     []TokenLogprob // with GenerateOptions.TopLogprobs, most likely first
+}
+
+// StopReason says why a completion ended.
+type StopReason string
+
+const (
+	StopEOG       StopReason = "eog"       // an end-of-generation (end-of-turn) token
+	StopLength    StopReason = "length"    // MaxTokens reached
+	StopString    StopReason = "stop"      // a stop string
+	StopCallback  StopReason = "callback"  // OnToken or the iterator's consumer stopped it
+	StopCancelled StopReason = "cancelled" // the context was cancelled
+	StopContext   StopReason = "context"   // the KV cache is full
+)
+
+// Result describes a finished completion.
+type Result struct {
+	Text         string     // the output text
+	Tokens       []int32    // the generated tokens (without a final end-of-generation token)
+	PromptTokens int        // tokens of the prompt
+	CachedTokens int        // prompt tokens that were already in the cache
+	Stop         StopReason // why it ended
+	PromptTime   time.Duration
+	GenTime      time.Duration
+}
+
+// Session is one sequence with its own KV cache. A Session is not safe for
+// concurrent use; use one session per conversation or request.
+type Session struct {
+	m      *Model
+	st     *runtime.State
+	cached []int32 // the tokens whose keys and values are in the cache
+	// The chat text the session has seen (prompt and answer) and its tokens
+	// (cached plus the last sampled token, not evaluated yet).
+	chatText string
+	chatIDs  []int32
+	last     Result
+}
+
+// ContextSize is the size of the session's KV cache in tokens.
+func (s *Session) ContextSize() int { return s.st.Ctx() }
+
+// Cached returns the tokens in the session's KV cache.
+func (s *Session) Cached() []int32 { return append([]int32(nil), s.cached...) }
+
+// Reset empties the session's cache.
+func (s *Session) Reset() {
+	s.st.Reset()
+	s.cached, s.chatText, s.chatIDs = s.cached[:0], "", nil
+}
+
+// LastResult describes the last completion (useful after Stream).
+func (s *Session) LastResult() Result { return s.last }
+
+// Complete generates a continuation of prompt (the whole text the model
+// sees: tokenized with BOS and special tokens; a cached prefix is reused).
+func (s *Session) Complete(ctx context.Context, prompt string, o *GenerateOptions) (Result, error) {
+	err := s.run(ctx, s.m.tok.Encode(prompt, true, true), o, nil, nil)
+	return s.last, err
+}
+
+// CompleteTokens is Complete for a prompt given as token ids.
+func (s *Session) CompleteTokens(ctx context.Context, prompt []int32, o *GenerateOptions) (Result, error) {
+	err := s.run(ctx, prompt, o, nil, nil)
+	return s.last, err
+}
+
+// Stream is Complete as an iterator of tokens. A failure ends the sequence
+// with a non-nil error; LastResult then describes the completion.
+func (s *Session) Stream(ctx context.Context, prompt string, o *GenerateOptions) iter.Seq2[Token, error] {
+	return func(yield func(Token, error) bool) {
+		if err := s.run(ctx, s.m.tok.Encode(prompt, true, true), o, yield, nil); err != nil {
+			yield(Token{}, err)
+		}
+	}
+}
+
+// StreamTokens is Stream for a prompt given as token ids.
+func (s *Session) StreamTokens(ctx context.Context, prompt []int32, o *GenerateOptions) iter.Seq2[Token, error] {
+	return func(yield func(Token, error) bool) {
+		if err := s.run(ctx, prompt, o, yield, nil); err != nil {
+			yield(Token{}, err)
+		}
+	}
+}
+
+// Chat answers the conversation msgs (its last message is usually the
+// user's) as the assistant, formatting it with the model's chat template.
+// When msgs continue the conversation of the session's previous Chat (the
+// same messages plus the answer and new ones), only the new text is
+// evaluated.
+func (s *Session) Chat(ctx context.Context, msgs []chat.Message, o *GenerateOptions) (Result, error) {
+	ids, text, err := s.chatPrompt(msgs)
+	if err != nil {
+		return Result{}, err
+	}
+	err = s.run(ctx, ids, o, nil, &text)
+	return s.last, err
+}
+
+// ChatStream is Chat as an iterator of tokens.
+func (s *Session) ChatStream(ctx context.Context, msgs []chat.Message, o *GenerateOptions) iter.Seq2[Token, error] {
+	return func(yield func(Token, error) bool) {
+		ids, text, err := s.chatPrompt(msgs)
+		if err == nil {
+			err = s.run(ctx, ids, o, yield, &text)
+		}
+		if err != nil {
+			yield(Token{}, err)
+		}
+	}
+}
+
+// chatPrompt renders msgs and tokenizes them, continuing the session's
+// chat tokens when the new text extends the text they stand for.
+func (s *Session) chatPrompt(msgs []chat.Message) ([]int32, string, error) {
+	text, err := s.m.tmpl.Render(msgs, true)
+	if err != nil {
+		return nil, "", err
+	}
+	if s.chatText != "" && strings.HasPrefix(text, s.chatText) {
+		ids := append(append([]int32(nil), s.chatIDs...), s.m.tok.Encode(text[len(s.chatText):], false, true)...)
+		return ids, text, nil
+	}
+	return s.m.tokenizeChat(text), text, nil
+}
+
+// run evaluates prompt (reusing the cached prefix) and generates. yield,
+// if set, receives the tokens; chatText, if set, is the rendered chat that
+// prompt encodes.
+func (s *Session) run(ctx context.Context, prompt []int32, o *GenerateOptions, yield func(Token, error) bool, chatText *string) error {
+	var opt GenerateOptions
+	if o != nil {
+		opt = *o
+	}
+	smp := DefaultSampling()
+	if opt.Sampling != nil {
+		smp = *opt.Sampling
+	}
+	m := s.m
+	s.last = Result{PromptTokens: len(prompt)}
+	s.chatText, s.chatIDs = "", nil
+	res := &s.last
+	if len(prompt) == 0 {
+		return errors.New("bitnet: empty prompt")
+	}
+	if len(prompt) > s.st.Ctx() {
+		return fmt.Errorf("bitnet: the prompt is %d tokens, longer than the context of %d: %w", len(prompt), s.st.Ctx(), ErrContextFull)
+	}
+	for _, t := range prompt {
+		if t < 0 || int(t) >= m.lm.Vocab {
+			return fmt.Errorf("bitnet: token id %d outside the vocabulary (%d)", t, m.lm.Vocab)
+		}
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+
+	// Reuse the longest cached prefix; at least one token is evaluated, for
+	// its logits.
+	n := 0
+	for n < len(s.cached) && n < len(prompt)-1 && s.cached[n] == prompt[n] {
+		n++
+	}
+	s.st.Truncate(n)
+	s.cached = s.cached[:n]
+	res.CachedTokens = n
+
+	lastN := smp.RepeatLastN
+	if lastN < 0 {
+		lastN = s.st.Ctx()
+	}
+	sm := sampler.New(sampler.Params{Temp: smp.Temp, TopK: smp.TopK, TopP: smp.TopP, MinP: smp.MinP,
+		RepeatPenalty: smp.RepeatPenalty, FreqPenalty: smp.FreqPenalty, PresencePenalty: smp.PresencePenalty,
+		RepeatLastN: lastN, Seed: smp.Seed}, m.lm.Vocab)
+	for _, t := range prompt {
+		sm.Accept(t)
+	}
+
+	// The prompt, in batches as runtime.State.Forward cuts them, with a
+	// cancellation check between batches.
+	t0 := time.Now()
+	var logits []float32
+	rest := prompt[n:]
+	for len(rest) > 0 {
+		if err := ctx.Err(); err != nil {
+			res.Stop = StopCancelled
+			return err
+		}
+		k := min(len(rest), m.batch)
+		var err error
+		if logits, err = s.forward(rest[:k]); err != nil {
+			return err
+		}
+		rest = rest[k:]
+	}
+	res.PromptTime = time.Since(t0)
+
+	t1 := time.Now()
+	defer func() { res.GenTime = time.Since(t1) }()
+	dec := m.tok.NewStreamDecoder()
+	var out strings.Builder // all output text (before stop-string trimming)
+	emitted := 0            // bytes of out already passed on
+	chatIDs := prompt
+	emit := func(tok Token) bool {
+		if opt.OnToken != nil && !opt.OnToken(tok) {
+			return false
+		}
+		if yield != nil && !yield(tok, nil) {
+			return false
+		}
+		return true
+	}
+	exact := true // the generated tokens spell exactly the output text
+	finish := func(stop StopReason) {
+		res.Stop = stop
+		if stop != StopString {
+			out.WriteString(dec.Flush())
+			if rest := out.String()[emitted:]; rest != "" && stop != StopCallback {
+				emit(Token{ID: -1, Text: rest})
+			}
+		}
+		res.Text = out.String()
+		if chatText != nil && exact && stop != StopString {
+			s.chatText = *chatText + res.Text
+			s.chatIDs = chatIDs
+		}
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			finish(StopCancelled)
+			return err
+		}
+		tok := sm.Sample(logits)
+		sm.Accept(tok)
+		if !opt.IgnoreEOS && m.IsEndOfGeneration(tok) {
+			chatIDs = append(chatIDs[:len(chatIDs):len(chatIDs)], tok)
+			finish(StopEOG)
+			if s.chatIDs != nil {
+				s.chatText += m.TokenText(tok)
+			}
+			return nil
+		}
+		var lp float32
+		var top []TokenLogprob
+		if opt.Logprobs || opt.TopLogprobs > 0 {
+			lp, top = logprobs(logits, tok, min(opt.TopLogprobs, 20))
+		}
+		res.Tokens = append(res.Tokens, tok)
+		if m.tok.IsControl(tok) {
+			exact = false // its text is not part of the output
+		}
+		chatIDs = append(chatIDs[:len(chatIDs):len(chatIDs)], tok)
+		out.WriteString(dec.Add(tok))
+		// Pass on the text that cannot be the start of a stop string.
+		text := out.String()
+		if i, ok := findStop(text, opt.Stop, emitted); ok {
+			piece := text[emitted:i]
+			out.Reset()
+			out.WriteString(text[:i])
+			emitted = i
+			emit(Token{ID: tok, Text: piece, Logprob: lp, Top: top})
+			finish(StopString)
+			return nil
+		}
+		safe := len(text) - heldBack(text, opt.Stop)
+		piece := ""
+		if safe > emitted {
+			piece, emitted = text[emitted:safe], safe
+		}
+		if !emit(Token{ID: tok, Text: piece, Logprob: lp, Top: top}) {
+			finish(StopCallback)
+			return nil
+		}
+		if opt.MaxTokens > 0 && len(res.Tokens) >= opt.MaxTokens {
+			finish(StopLength)
+			return nil
+		}
+		if s.st.Pos() >= s.st.Ctx() {
+			finish(StopContext)
+			return fmt.Errorf("bitnet: %w after %d new tokens (context %d)", ErrContextFull, len(res.Tokens), s.st.Ctx())
+		}
+		var err error
+		if logits, err = s.forward([]int32{tok}); err != nil {
+			finish(StopContext)
+			return err
+		}
+	}
+}
+
+// forward evaluates tokens at the end of the cache and records them.
+func (s *Session) forward(tokens []int32) ([]float32, error) {
+	s.m.mu.Lock()
+	defer s.m.mu.Unlock()
+	if s.m.closed {
+		return nil, ErrClosed
+	}
+	logits, err := s.st.Forward(tokens, false)
+	if err != nil {
+		return nil, err
+	}
+	s.cached = append(s.cached, tokens...)
+	return logits, nil
+}
+
+// logprobs returns log softmax(row)[tok] and the top n entries.
+func logprobs(row []float32, tok int32, n int) (float32, []TokenLogprob) {
+	mx := float32(math.Inf(-1))
+	for _, v := range row {
+		mx = max(mx, v)
+	}
+	var sum float64
+	for _, v := range row {
+		sum += math.Exp(float64(v - mx))
+	}
+	lse := float64(mx) + math.Log(sum)
+	lp := func(v float32) float32 { return float32(float64(v) - lse) }
+	if n <= 0 {
+		return lp(row[tok]), nil
+	}
+	top := make([]TokenLogprob, 0, n+1)
+	for id, v := range row {
+		if len(top) == n && v <= top[n-1].Logprob {
+			continue
+		}
+		i := len(top)
+		for i > 0 && top[i-1].Logprob < v {
+			i--
+		}
+		top = slices.Insert(top, i, TokenLogprob{int32(id), v})
+		if len(top) > n {
+			top = top[:n]
+		}
+	}
+	for i := range top {
+		top[i].Logprob = lp(top[i].Logprob)
+	}
+	return lp(row[tok]), top
+}
+
+// findStop finds the first stop string in text that ends after byte from.
+func findStop(text string, stops []string, from int) (int, bool) {
+	best := -1
+	for _, st := range stops {
+		if st == "" {
+			continue
+		}
+		start := max(0, from-len(st)+1)
+		if i := strings.Index(text[start:], st); i >= 0 && (best < 0 || start+i < best) {
+			best = start + i
+		}
+	}
+	return best, best >= 0
+}
+
+// heldBack is the length of the longest suffix of text that is a proper
+// prefix of a stop string.
+func heldBack(text string, stops []string) int {
+	h := 0
+	for _, st := range stops {
+		for k := min(len(st)-1, len(text)); k > h; k-- {
+			if strings.HasSuffix(text, st[:k]) {
+				h = k
+				break
+			}
+		}
+	}
+	return h
+}
