@@ -81,10 +81,10 @@ type addedToken struct {
 // tokenizerJSON is what the converter reads from tokenizer.json.
 type tokenizerJSON struct {
 	Model struct {
-		Type         string          `json:"type"`
+		Type         string           `json:"type"`
 		Vocab        map[string]int64 `json:"vocab"`
-		Merges       json.RawMessage `json:"merges"`
-		ByteFallback bool            `json:"byte_fallback"`
+		Merges       json.RawMessage  `json:"merges"`
+		ByteFallback bool             `json:"byte_fallback"`
 	} `json:"model"`
 	AddedTokens  []addedToken    `json:"added_tokens"`
 	PreTokenizer json.RawMessage `json:"pre_tokenizer"`
