@@ -403,9 +403,10 @@ func mapTensors(ck *safetensors.Checkpoint, cfg *config, fam family) ([]*planTen
 		// convert-ms-to-gguf-bitnet.py writes the tensors in the order of
 		// the preprocessed safetensors file, whose serializer sorts by
 		// dtype (descending) then name; the preprocessing made the
-		// ternary matrices F32.
+		// ternary matrices F32 (packed ones are ranked as if they had
+		// been preprocessed too).
 		rank := func(p *planTensor) int {
-			if p.kind == kindTernary && p.srcDType != safetensors.U8 {
+			if p.kind == kindTernary {
 				return safetensors.F32.Rank()
 			}
 			return p.srcDType.Rank()

@@ -3,6 +3,7 @@
 //
 //	bitnet-convert HF_DIR -o model.gguf [--type i2_s] [--head f16] [--embd f16]
 //	bitnet-convert --requantize IN.gguf -o OUT.gguf --type tq2_0
+//	bitnet-convert --to-hf DIR model.gguf     # back to a transformers checkpoint
 //
 // The output is written atomically; a progress bar is drawn on stderr when
 // it is a terminal. Usage errors exit with status 2, conversion errors
@@ -73,8 +74,9 @@ func convertMain(args []string, stderr, progress io.Writer) error {
 	name := fs.String("name", "", "general.name (default: the reference's choice)")
 	pre := fs.String("pre", "", "llama.cpp pre-tokenizer name for a BPE tokenizer (default: detected)")
 	requant := fs.String("requantize", "", "requantize this GGUF `file` instead of converting a checkpoint")
+	toHF := fs.String("to-hf", "", "export the GGUF given as argument to a Hugging Face checkpoint in `DIR`")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: bitnet-convert HF_DIR -o OUT.gguf [flags]\n       bitnet-convert --requantize IN.gguf -o OUT.gguf [flags]\n\nflags:\n")
+		fmt.Fprintf(stderr, "usage: bitnet-convert HF_DIR -o OUT.gguf [flags]\n       bitnet-convert --requantize IN.gguf -o OUT.gguf [flags]\n       bitnet-convert --to-hf DIR IN.gguf\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	// Flags may come before or after the positional argument.
@@ -92,6 +94,15 @@ func convertMain(args []string, stderr, progress io.Writer) error {
 		}
 		pos = append(pos, fs.Arg(0))
 		rest = fs.Args()[1:]
+	}
+	if *toHF != "" {
+		if len(pos) != 1 {
+			return usageError{fmt.Errorf("--to-hf DIR takes one GGUF file argument (got %d)", len(pos))}
+		}
+		if *out != "" || *requant != "" {
+			return usageError{errors.New("--to-hf writes into its directory: -o and --requantize do not apply")}
+		}
+		return convert.ExportHF(pos[0], *toHF, convert.ExportOptions{Warnings: stderr})
 	}
 	if *out == "" {
 		return usageError{errors.New("no output file: give -o FILE")}

@@ -30,6 +30,9 @@ func TestUsage(t *testing.T) {
 		{[]string{dir, "-o", out}, 1, "no config.json"},
 		{[]string{"--requantize", "x.gguf", dir, "-o", out}, 2, "takes no model directory"},
 		{[]string{"--requantize", "x.gguf", "-o", out}, 1, "not implemented"},
+		{[]string{"--to-hf", dir}, 2, "one GGUF file argument"},
+		{[]string{"--to-hf", dir, "x.gguf", "-o", out}, 2, "-o and --requantize do not apply"},
+		{[]string{"--to-hf", dir, filepath.Join(dir, "missing.gguf")}, 1, "no such file"},
 	}
 	for _, c := range cases {
 		var stderr bytes.Buffer
@@ -64,5 +67,28 @@ func TestConvert(t *testing.T) {
 	}
 	if ft, _ := f.GetUint("general.file_type"); ft != 37 {
 		t.Errorf("file_type %d", ft)
+	}
+}
+
+func TestToHF(t *testing.T) {
+	hf := testutil.Shared(t, "hf/bitnet-2b4t-bf16/hf", "the 2B4T BF16 checkpoint")
+	dir := t.TempDir()
+	g := filepath.Join(dir, "m.gguf")
+	var stderr bytes.Buffer
+	if code := run([]string{hf, "-o", g}, &stderr, nil); code != 0 {
+		t.Fatalf("convert: exit %d: %s", code, stderr.String())
+	}
+	back := filepath.Join(dir, "back")
+	if code := run([]string{"--to-hf", back, g}, &stderr, nil); code != 0 {
+		t.Fatalf("export: exit %d: %s", code, stderr.String())
+	}
+	g2 := filepath.Join(dir, "m2.gguf")
+	if code := run([]string{back, "-o", g2}, &stderr, nil); code != 0 {
+		t.Fatalf("reconvert: exit %d: %s", code, stderr.String())
+	}
+	a, _ := os.ReadFile(g)
+	b, _ := os.ReadFile(g2)
+	if !bytes.Equal(a, b) {
+		t.Error("HF → GGUF → HF → GGUF changed the GGUF")
 	}
 }

@@ -1,0 +1,84 @@
+package convert
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bitnet-go/bitnet/internal/testutil"
+	"github.com/bitnet-go/bitnet/safetensors"
+)
+
+// HF → GGUF → HF → GGUF gives the same GGUF bytes, from the I2_S file and
+// from the F32 file (whose re-conversion to I2_S is the direct I2_S file).
+func TestRoundTripHF(t *testing.T) {
+	b2 := testutil.Shared(t, hfRoot+"bitnet-2b4t-bf16/hf", "the 2B4T BF16 checkpoint")
+	i2s := convertTo(t, b2, "i2_s", Options{})
+	f32 := convertTo(t, b2, "f32", Options{})
+	want, _ := os.ReadFile(i2s)
+	for _, src := range []string{i2s, f32} {
+		hf := filepath.Join(t.TempDir(), "hf")
+		var warn bytes.Buffer
+		if err := ExportHF(src, hf, ExportOptions{Warnings: &warn}); err != nil {
+			t.Fatal(err)
+		}
+		if warn.Len() > 0 {
+			t.Errorf("warnings: %s", warn.String())
+		}
+		got, _ := os.ReadFile(convertTo(t, hf, "i2_s", Options{}))
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s: HF → GGUF → HF → GGUF is not byte-identical", filepath.Base(src))
+		}
+		// The export is what transformers' BitNet (offline, bitlinear)
+		// expects: packed U8 [out/4, in] with a weight_scale, the config's
+		// quantization_config, the tokenizer's specials.
+		ck, err := safetensors.OpenDir(hf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, _ := ck.Tensor("model.layers.0.self_attn.q_proj.weight")
+		s, _ := ck.Tensor("model.layers.0.self_attn.q_proj.weight_scale")
+		e, _ := ck.Tensor("model.embed_tokens.weight")
+		if q == nil || q.DType != safetensors.U8 || q.Shape[0] != 64 || s == nil || e == nil || e.DType != safetensors.BF16 {
+			t.Errorf("tensors: %+v %+v %+v", q, s, e)
+		}
+		ck.Close()
+		var cfg map[string]any
+		b, _ := os.ReadFile(filepath.Join(hf, "config.json"))
+		json.Unmarshal(b, &cfg)
+		if qc, _ := cfg["quantization_config"].(map[string]any); qc["quant_method"] != "bitnet" || cfg["architectures"].([]any)[0] != "BitNetForCausalLM" || cfg["rms_norm_eps"] != 1e-05 {
+			t.Errorf("config.json: %v", cfg)
+		}
+		b, _ = os.ReadFile(filepath.Join(hf, "tokenizer_config.json"))
+		if !strings.Contains(string(b), `"bos_token": "<|begin_of_text|>"`) {
+			t.Errorf("tokenizer_config.json lacks the BOS token")
+		}
+	}
+}
+
+func TestWeightScaleFor(t *testing.T) {
+	// Every γ that is a float32 reciprocal gets a weight_scale w with
+	// 1/w == γ; the search covers both sides of 1/γ.
+	for _, s := range []float32{1, 3, 7.123457, 24.5, 0.3, 40.00001, 1.4142135, 1.4142137, 1e5} {
+		for k := 0; k < 200; k++ {
+			gamma := 1 / s
+			w, ok := weightScaleFor(gamma)
+			if !ok || 1/w != gamma {
+				t.Fatalf("γ = 1/%v: w = %v (%v)", s, w, ok)
+			}
+			s = math.Nextafter32(s, 100)
+		}
+	}
+}
+
+func TestExportRefuses(t *testing.T) {
+	b1 := testutil.Shared(t, hfRoot+"bitnet-1bitllm/hf", "the 1bitLLM checkpoint")
+	err := ExportHF(convertTo(t, b1, "i2_s", Options{}), t.TempDir(), ExportOptions{})
+	if err == nil || !strings.Contains(err.Error(), `arch "bitnet"`) {
+		t.Errorf("1bitLLM export: %v", err)
+	}
+}
