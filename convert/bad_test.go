@@ -244,7 +244,7 @@ func TestOutputsLoad(t *testing.T) {
 		o        Options
 	}{
 		{b1, "tq1_0", Options{}}, {b1, "tq2_0", Options{Embd: "q8_0"}}, {b1, "f16", Options{}}, {b1, "bf16", Options{}},
-		{b2, "tq2_0", Options{Arch: "bitnet-b1.58"}}, {b2, "f16", Options{Embd: "f32"}},
+		{b2, "tq2_0", Options{Arch: "bitnet-b1.58", Embd: "q6_k"}}, {b2, "f16", Options{Embd: "f32"}},
 	} {
 		logits(convertTo(t, c.dir, c.typ, c.o))
 	}

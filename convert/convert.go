@@ -23,7 +23,7 @@ type Options struct {
 	// bf16 or f32 (the ternarized values {−γ, 0, γ}).
 	Type string
 	// Head and Embd are the formats of output.weight and token_embd.weight
-	// (f32, f16, bf16 or q8_0); empty picks what the reference writes: F32
+	// (f32, f16, bf16, q8_0 or q6_k); empty picks what the reference writes: F32
 	// in an f32 file, the file's type for f16/bf16, F16 otherwise.
 	Head, Embd string
 	// Arch names a BitNetForCausalLM (2B4T) model's architecture:
@@ -45,7 +45,7 @@ type Options struct {
 var Types = []string{"i2_s", "tq1_0", "tq2_0", "f16", "bf16", "f32"}
 
 var typeByName = map[string]gguf.Type{
-	"f32": gguf.F32, "f16": gguf.F16, "bf16": gguf.BF16, "q8_0": gguf.Q8_0,
+	"f32": gguf.F32, "f16": gguf.F16, "bf16": gguf.BF16, "q8_0": gguf.Q8_0, "q6_k": gguf.Q6_K,
 	"i2_s": gguf.I2_S, "tq1_0": gguf.TQ1_0, "tq2_0": gguf.TQ2_0,
 }
 
@@ -152,12 +152,9 @@ func Plan(dir string, o Options) (w *gguf.Writer, close func() error, err error)
 		if v == "" {
 			return defaultSide, nil
 		}
-		if v == "q6_k" {
-			return 0, fmt.Errorf("--%s q6_k: Q6_K quantization is not implemented yet (use q8_0, f16, bf16 or f32)", flag)
-		}
 		t, ok := typeByName[v]
 		if !ok || t == gguf.I2_S || t == gguf.TQ1_0 || t == gguf.TQ2_0 {
-			return 0, fmt.Errorf("unknown --%s %q (want f32, f16, bf16 or q8_0)", flag, v)
+			return 0, fmt.Errorf("unknown --%s %q (want f32, f16, bf16, q8_0 or q6_k)", flag, v)
 		}
 		return t, nil
 	}

@@ -218,6 +218,9 @@ func encode(w io.Writer, t gguf.Type, src rowSource, progress func(done int)) er
 		case gguf.Q8_0:
 			out = grow(out, len(v)/ref.Q8_0Block*ref.Q8_0BlockBytes)
 			ref.QuantizeQ8_0(out, v)
+		case gguf.Q6_K:
+			out = grow(out, len(v)/ref.QK_K*ref.Q6_KBlockBytes)
+			quantizeQ6K(out, v)
 		case gguf.TQ1_0, gguf.TQ2_0:
 			bs := ref.TQ2_0BlockBytes
 			if t == gguf.TQ1_0 {

@@ -68,8 +68,8 @@ func convertMain(args []string, stderr, progress io.Writer) error {
 	fs.SetOutput(stderr)
 	out := fs.String("o", "", "output GGUF `file` (required)")
 	typ := fs.String("type", "i2_s", "format of the ternary matrices: "+strings.Join(convert.Types, ", "))
-	head := fs.String("head", "", "format of output.weight: f32, f16, bf16 or q8_0 (default: F16 for ternary types, else the --type)")
-	embd := fs.String("embd", "", "format of token_embd.weight: f32, f16, bf16 or q8_0 (default as --head)")
+	head := fs.String("head", "", "format of output.weight: f32, f16, bf16, q8_0 or q6_k (default: F16 for ternary types, else the --type)")
+	embd := fs.String("embd", "", "format of token_embd.weight: f32, f16, bf16, q8_0 or q6_k (default as --head)")
 	arch := fs.String("arch", "", "architecture name for BitNetForCausalLM: bitnet-25 (default) or bitnet-b1.58")
 	name := fs.String("name", "", "general.name (default: the reference's choice)")
 	pre := fs.String("pre", "", "llama.cpp pre-tokenizer name for a BPE tokenizer (default: detected)")
@@ -128,7 +128,7 @@ func convertMain(args []string, stderr, progress io.Writer) error {
 	}
 	for flagName, v := range map[string]string{"head": *head, "embd": *embd} {
 		if v != "" && !validType(v, []string{"f32", "f16", "bf16", "q8_0", "q6_k"}) {
-			return usageError{fmt.Errorf("unknown --%s %q (want f32, f16, bf16 or q8_0)", flagName, v)}
+			return usageError{fmt.Errorf("unknown --%s %q (want f32, f16, bf16, q8_0 or q6_k)", flagName, v)}
 		}
 	}
 	if st, err := os.Stat(pos[0]); err != nil {
