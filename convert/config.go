@@ -134,6 +134,11 @@ func loadConfig(dir string) (*config, error) {
 		}
 		return nil, err
 	}
+	return parseConfig(raw)
+}
+
+// parseConfig validates a decoded config.json (numbers as json.Number).
+func parseConfig(raw map[string]any) (*config, error) {
 	m := jsonMap(raw)
 	c := &config{raw: m}
 	archs, _ := m["architectures"].([]any)
@@ -191,6 +196,9 @@ func loadConfig(dir string) (*config, error) {
 	}
 	if !c.hasHeadDim {
 		c.headDim = c.hidden / c.heads
+	}
+	if c.headDim <= 0 {
+		return nil, fmt.Errorf("config.json: %d attention heads for a hidden size of %d", c.heads, c.hidden)
 	}
 	if c.heads%c.kvHeads != 0 {
 		return nil, fmt.Errorf("config.json: %d attention heads are not a multiple of %d key/value heads", c.heads, c.kvHeads)
