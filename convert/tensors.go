@@ -138,11 +138,7 @@ func (s *latentSource) prepare() error {
 
 // ternarize replaces w by its reference ternarization (see latentSource).
 func ternarize(w []float32, f16Cast bool) {
-	abs := make([]float32, len(w))
-	for i, v := range w {
-		abs[i] = float32(math.Abs(float64(v)))
-	}
-	m := max(torchMean(abs), 1e-5)
+	m := max(torchMeanAbs(w), 1e-5)
 	s := 1 / m
 	for i, v := range w {
 		q := float32(math.RoundToEven(float64(v * s)))
@@ -192,6 +188,7 @@ func encode(w io.Writer, t gguf.Type, src rowSource, progress func(done int)) er
 	cr := chunkRows(rows, cols)
 	vals := make([]float32, cr*cols)
 	var out []byte
+	var codes []int8
 	var i2max float64
 	for r0 := 0; r0 < rows; r0 += cr {
 		n := min(cr, rows-r0)
@@ -233,7 +230,10 @@ func encode(w io.Writer, t gguf.Type, src rowSource, progress func(done int)) er
 		case gguf.I2_S:
 			// llama-quantize's quantize_i2_s: scale = max|v| over the
 			// tensor (in double), codes by sign with |v| < 1e-6 as 0.
-			codes := make([]int8, len(v))
+			if cap(codes) < len(v) {
+				codes = make([]int8, len(v))
+			}
+			codes := codes[:len(v)]
 			for i, x := range v {
 				i2max = max(i2max, math.Abs(float64(x)))
 				codes[i] = layout.I2STernary(x)

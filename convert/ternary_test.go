@@ -82,7 +82,7 @@ func TestTorchMeanOrder(t *testing.T) {
 		exact += float64(v)
 		naive += v
 	}
-	c := torchInnerSum(x, 8)
+	c := torchInnerSum(x, 8, false)
 	if rel := math.Abs(float64(c)-exact) / exact; rel > 1e-6 {
 		t.Errorf("cascade sum %v vs exact %v (rel %g)", c, exact, rel)
 	}
@@ -90,7 +90,7 @@ func TestTorchMeanOrder(t *testing.T) {
 		t.Log("naive and cascade sums agree on this input")
 	}
 	// Small inputs go through the scalar path: left to right.
-	if got := torchInnerSum([]float32{1, 2, 3}, 8); got != 6 {
+	if got := torchInnerSum([]float32{1, 2, 3}, 8, false); got != 6 {
 		t.Errorf("scalar path %v", got)
 	}
 	// Tail handling: 8-lane vectors, leftover vectors into the first
@@ -104,7 +104,7 @@ func TestTorchMeanOrder(t *testing.T) {
 	for _, v := range lanes {
 		want += v
 	}
-	if got := torchInnerSum(y, 8); got != want {
+	if got := torchInnerSum(y, 8, false); got != want {
 		t.Errorf("tail order: %v, want %v", got, want)
 	}
 }

@@ -1,6 +1,9 @@
 package convert
 
-import "math/bits"
+import (
+	"math"
+	"math/bits"
+)
 
 // The reference ternarizers (utils/preprocess-huggingface-bitnet.py for the
 // 2B4T BF16 checkpoint, BitnetModel.weight_quant in
@@ -18,7 +21,20 @@ import "math/bits"
 // γ by an ulp — the reference is not itself bit-reproducible across
 // machines). mean = sum / n, both float32.
 func torchMean(x []float32) float32 {
-	return torchInnerSum(x, 8) / float32(len(x))
+	return torchInnerSum(x, 8, false) / float32(len(x))
+}
+
+// torchMeanAbs is torchMean of |x| (W.abs().mean()) without a copy: the
+// absolute value is exact, so taking it while summing changes nothing.
+func torchMeanAbs(x []float32) float32 {
+	return torchInnerSum(x, 8, true) / float32(len(x))
+}
+
+func load(x float32, abs bool) float32 {
+	if abs {
+		return math.Float32frombits(math.Float32bits(x) &^ (1 << 31))
+	}
+	return x
 }
 
 func ceilLog2(x int) int {
@@ -31,16 +47,16 @@ func ceilLog2(x int) int {
 // torchInnerSum is vectorized_inner_sum: lanes-wide vectors summed by
 // torchRowSum, the n%lanes tail summed in scalar order, then the lanes
 // added to it.
-func torchInnerSum(x []float32, lanes int) float32 {
+func torchInnerSum(x []float32, lanes int, abs bool) float32 {
 	n := len(x)
 	if n < lanes {
-		return torchRowSum(x, 1, n)[0]
+		return torchRowSum(x, 1, n, abs)[0]
 	}
 	nv := n / lanes
-	acc := torchRowSum(x, lanes, nv)
+	acc := torchRowSum(x, lanes, nv, abs)
 	var final float32
 	for k := nv * lanes; k < n; k++ {
-		final += x[k]
+		final += load(x[k], abs)
 	}
 	for _, v := range acc {
 		final += v
@@ -51,12 +67,12 @@ func torchInnerSum(x []float32, lanes int) float32 {
 // torchRowSum is row_sum with an ILP factor of 4: size vectors seen as rows
 // of 4, summed by torchMultiRowSum, leftovers into the first partial, then
 // the partials folded left.
-func torchRowSum(x []float32, lanes, size int) []float32 {
+func torchRowSum(x []float32, lanes, size int, abs bool) []float32 {
 	const ilp = 4
-	p := torchMultiRowSum(x, lanes, ilp, size/ilp)
+	p := torchMultiRowSum(x, lanes, ilp, size/ilp, abs)
 	for i := size / ilp * ilp; i < size; i++ {
 		for l := 0; l < lanes; l++ {
-			p[0][l] += x[i*lanes+l]
+			p[0][l] += load(x[i*lanes+l], abs)
 		}
 	}
 	for k := 1; k < ilp; k++ {
@@ -70,7 +86,7 @@ func torchRowSum(x []float32, lanes, size int) []float32 {
 // torchMultiRowSum is multi_row_sum: four levels of accumulators; level 0
 // takes 2^levelPower rows at a time and is pushed up the levels, each
 // level carrying into the next when its count wraps.
-func torchMultiRowSum(x []float32, lanes, nrows, size int) [][]float32 {
+func torchMultiRowSum(x []float32, lanes, nrows, size int, abs bool) [][]float32 {
 	const numLevels = 4
 	levelPower := max(4, ceilLog2(size)/numLevels)
 	levelStep := 1 << levelPower
@@ -88,7 +104,7 @@ func torchMultiRowSum(x []float32, lanes, nrows, size int) [][]float32 {
 			a := acc[0][k]
 			v := x[base+k*lanes : base+(k+1)*lanes]
 			for l := range a {
-				a[l] += v[l]
+				a[l] += load(v[l], abs)
 			}
 		}
 	}
