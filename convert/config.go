@@ -20,17 +20,9 @@ const maxJSONSize = 256 << 20
 // returns an error satisfying errors.Is(err, fs.ErrNotExist).
 func readJSON(dir, name string, v any) error {
 	p := filepath.Join(dir, name)
-	f, err := os.Open(p)
+	b, err := readFile(p, maxJSONSize)
 	if err != nil {
 		return err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxJSONSize+1))
-	if err != nil {
-		return fmt.Errorf("%s: %w", p, err)
-	}
-	if len(b) > maxJSONSize {
-		return fmt.Errorf("%s: larger than %d bytes", p, maxJSONSize)
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
@@ -38,6 +30,34 @@ func readJSON(dir, name string, v any) error {
 		return fmt.Errorf("%s: %w", p, err)
 	}
 	return nil
+}
+
+// readFile reads a regular file of at most limit bytes (a FIFO or device
+// named like a model file is refused rather than read or waited on).
+func readFile(p string, limit int64) ([]byte, error) {
+	st, err := os.Stat(p)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", p)
+	}
+	if st.Size() > limit {
+		return nil, fmt.Errorf("%s: %d bytes, more than the %d this file may have", p, st.Size(), limit)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s: more than %d bytes", p, limit)
+	}
+	return b, nil
 }
 
 func fileExists(dir, name string) bool {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -95,12 +94,9 @@ type tokenizerJSON struct {
 
 func loadTokenizerJSON(dir string) (*tokenizerJSON, error) {
 	p := filepath.Join(dir, "tokenizer.json")
-	b, err := os.ReadFile(p)
+	b, err := readFile(p, maxJSONSize)
 	if err != nil {
 		return nil, err
-	}
-	if len(b) > maxJSONSize {
-		return nil, fmt.Errorf("%s: larger than %d bytes", p, maxJSONSize)
 	}
 	var t tokenizerJSON
 	if err := json.Unmarshal(b, &t); err != nil {
@@ -353,7 +349,7 @@ const (
 // UNUSED tokens (score −1000) up to the model's vocabulary size.
 func spmVocab(dir string, vocabSize int) (tokens []string, scores []float32, types []int32, err error) {
 	p := filepath.Join(dir, "tokenizer.model")
-	b, err := os.ReadFile(p)
+	b, err := readFile(p, maxJSONSize)
 	if err != nil {
 		return nil, nil, nil, err
 	}

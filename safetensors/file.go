@@ -25,6 +25,12 @@ type File struct {
 
 // Open reads and validates the header of a safetensors file.
 func Open(path string) (*File, error) {
+	// Refuse FIFOs and devices before opening (opening a FIFO blocks).
+	if st, err := os.Stat(path); err != nil {
+		return nil, err
+	} else if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", path)
+	}
 	fh, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -249,6 +255,11 @@ const maxIndexSize = 64 << 20
 // the weight map must be in the shard the map names, and no shard may hold
 // a tensor the map does not list or lists for another shard.
 func OpenIndex(path string) (*Checkpoint, error) {
+	if st, err := os.Stat(path); err != nil {
+		return nil, err
+	} else if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", path)
+	}
 	fh, err := os.Open(path)
 	if err != nil {
 		return nil, err
