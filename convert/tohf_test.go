@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bitnet-go/bitnet/gguf"
 	"github.com/bitnet-go/bitnet/internal/testutil"
 	"github.com/bitnet-go/bitnet/safetensors"
 )
@@ -80,5 +81,46 @@ func TestExportRefuses(t *testing.T) {
 	err := ExportHF(convertTo(t, b1, "i2_s", Options{}), t.TempDir(), ExportOptions{})
 	if err == nil || !strings.Contains(err.Error(), `arch "bitnet"`) {
 		t.Errorf("1bitLLM export: %v", err)
+	}
+}
+
+// Files made by the reference pipeline (the b158-s and trained-s golden
+// models) export and convert back with the same metadata and the same
+// tensor bytes (I2_S codes and scales); only the tensor order is this
+// converter's (the reference's order for a BF16 checkpoint).
+func TestExportReferenceFiles(t *testing.T) {
+	for _, g := range []string{"b158-s", "trained-s"} {
+		ref := testutil.Shared(t, "golden/"+g+"/ggml-model-i2_s.gguf", "a reference I2_S model")
+		hf := filepath.Join(t.TempDir(), "hf")
+		var warn bytes.Buffer
+		if err := ExportHF(ref, hf, ExportOptions{Warnings: &warn}); err != nil {
+			t.Fatal(err)
+		}
+		if warn.Len() > 0 {
+			t.Errorf("%s: %s", g, warn.String())
+		}
+		a := open(t, convertTo(t, hf, "i2_s", Options{}))
+		b := open(t, ref)
+		compareKVs(t, a.KVs, b.KVs, nil)
+		if len(a.Tensors) != len(b.Tensors) {
+			t.Fatalf("%s: %d tensors, reference %d", g, len(a.Tensors), len(b.Tensors))
+		}
+		for i := range b.Tensors {
+			tb := &b.Tensors[i]
+			ta, ok := a.Tensor(tb.Name)
+			if !ok || ta.Type != tb.Type {
+				t.Errorf("%s: %s missing or of another type", g, tb.Name)
+				continue
+			}
+			da, _ := a.TensorData(ta)
+			db, _ := b.TensorData(tb)
+			n := len(db)
+			if tb.Type == gguf.I2_S {
+				n -= 28
+			}
+			if !bytes.Equal(da[:n], db[:n]) {
+				t.Errorf("%s: %s differs", g, tb.Name)
+			}
+		}
 	}
 }
