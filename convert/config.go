@@ -134,7 +134,11 @@ type config struct {
 	hasRMSEps    bool
 	act          string
 	quantMethod  string
-	tied         bool
+	// scaleMultiplies: the packed weights' weight_scale multiplies the
+	// codes (transformers' AutoBitLinear, linear_class "autobitlinear")
+	// instead of dividing them (BitLinear, "bitlinear", the default).
+	scaleMultiplies bool
+	tied            bool
 }
 
 // Bounds on shapes read from config.json, so a hostile file cannot make
@@ -238,6 +242,7 @@ func parseConfig(raw map[string]any) (*config, error) {
 	c.act = m.str("hidden_act")
 	if q := m.obj("quantization_config"); q != nil {
 		c.quantMethod = q.str("quant_method")
+		c.scaleMultiplies = q.str("linear_class") == "autobitlinear"
 	}
 	c.tied, _ = m["tie_word_embeddings"].(bool)
 	return c, nil

@@ -351,7 +351,7 @@ func mapTensors(ck *safetensors.Checkpoint, cfg *config, fam family) ([]*planTen
 			return nil, fmt.Errorf("tensors %q and %q both map to %s", prev.hf, t.Name, p.name)
 		}
 		byName[p.name] = p
-		src, err := makeSource(ck, t, p, rows, cols, fam, usedScale)
+		src, err := makeSource(ck, cfg, t, p, rows, cols, fam, usedScale)
 		if err != nil {
 			return nil, err
 		}
@@ -418,7 +418,7 @@ func mapTensors(ck *safetensors.Checkpoint, cfg *config, fam family) ([]*planTen
 	return out, nil
 }
 
-func makeSource(ck *safetensors.Checkpoint, t *safetensors.Tensor, p *planTensor, rows, cols int, fam family, usedScale map[string]bool) (rowSource, error) {
+func makeSource(ck *safetensors.Checkpoint, cfg *config, t *safetensors.Tensor, p *planTensor, rows, cols int, fam family, usedScale map[string]bool) (rowSource, error) {
 	vector := cols == 0
 	shapeErr := func(want string) error {
 		return fmt.Errorf("tensor %q has shape %v %s, want %s", t.Name, t.Shape, t.DType, want)
@@ -443,7 +443,7 @@ func makeSource(ck *safetensors.Checkpoint, t *safetensors.Tensor, p *planTensor
 		if !(sv[0] > 0) || sv[0] > 1e30 {
 			return nil, fmt.Errorf("tensor %q: weight_scale %v is not a positive number", scaleName, sv[0])
 		}
-		return &packedSource{t: t, rows: rows, cols: cols, scale: sv[0]}, nil
+		return &packedSource{t: t, rows: rows, cols: cols, scale: sv[0], multiply: cfg.scaleMultiplies}, nil
 	}
 	switch t.DType {
 	case safetensors.F32, safetensors.F16, safetensors.BF16:

@@ -13,7 +13,10 @@
 //     float32) then utils/convert-ms-to-gguf-bitnet.py; arch bitnet-25 (or
 //     bitnet-b1.58 with Options.Arch), relu², sub-norms. A checkpoint of
 //     this class with transformers' packed uint8 weights
-//     (microsoft/bitnet-b1.58-2B-4T) is unpacked instead of ternarized.
+//     (microsoft/bitnet-b1.58-2B-4T) is unpacked instead of ternarized;
+//     its weight_scale multiplies the codes when quantization_config's
+//     linear_class is "autobitlinear" (AutoBitLinear) and divides them
+//     otherwise (BitLinear, as for the Llama family).
 //   - BitnetForCausalLM with fp16 latent weights (1bitLLM/bitnet_b1_58-large,
 //     -3B, -xl): utils/convert-hf-to-gguf-bitnet.py's BitnetModel; arch
 //     bitnet, SentencePiece tokenizer.model.

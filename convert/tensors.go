@@ -44,11 +44,14 @@ func (s *floatSource) read(dst []float32, r0, n int) error {
 // bitnet.py pack_weights): uint8 [out/4, in], output row i·out/4 + r in bits
 // 2i of packed row r as code+1, with one weight_scale; the value is
 // (code−1)/weight_scale in float32, as convert-hf-to-gguf-bitnet.py
-// computes it.
+// computes it for BitLinear (y = x·codes / weight_scale), or
+// (code−1)·weight_scale for AutoBitLinear's offline mode, which multiplies
+// its output by weight_scale.
 type packedSource struct {
 	t          *safetensors.Tensor
 	rows, cols int
 	scale      float32
+	multiply   bool
 	row        []byte
 }
 
@@ -71,7 +74,11 @@ func (s *packedSource) read(dst []float32, r0, n int) error {
 			if c == 3 {
 				return fmt.Errorf("tensor %q: packed code 3 at row %d, column %d (codes are 0, 1, 2 for −1, 0, +1)", s.t.Name, r, j)
 			}
-			out[j] = float32(int(c)-1) / s.scale
+			if s.multiply {
+				out[j] = float32(int(c)-1) * s.scale
+			} else {
+				out[j] = float32(int(c)-1) / s.scale
+			}
 		}
 	}
 	return nil

@@ -2,6 +2,7 @@ package convert
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"math"
 	"os"
@@ -121,6 +122,48 @@ func TestExportReferenceFiles(t *testing.T) {
 			if !bytes.Equal(da[:n], db[:n]) {
 				t.Errorf("%s: %s differs", g, tb.Name)
 			}
+		}
+	}
+}
+
+// weight_scale divides the codes for BitLinear ("bitlinear", the default)
+// and multiplies them for AutoBitLinear ("autobitlinear").
+func TestAutoBitLinearScale(t *testing.T) {
+	b2 := testutil.Shared(t, hfRoot+"bitnet-2b4t-bf16/hf", "the 2B4T BF16 checkpoint")
+	hf := filepath.Join(t.TempDir(), "hf")
+	if err := ExportHF(convertTo(t, b2, "i2_s", Options{}), hf, ExportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ck, _ := safetensors.OpenDir(hf)
+	st, _ := ck.Tensor("model.layers.1.mlp.up_proj.weight_scale")
+	var ws [1]float32
+	st.ReadFloat32(ws[:], 0, nil)
+	ck.Close()
+	for _, c := range []struct {
+		class string
+		want  float32
+	}{{"bitlinear", 1 / ws[0]}, {"autobitlinear", ws[0]}} {
+		b, _ := os.ReadFile(filepath.Join(hf, "config.json"))
+		var cfg map[string]any
+		json.Unmarshal(b, &cfg)
+		cfg["quantization_config"].(map[string]any)["linear_class"] = c.class
+		b, _ = json.Marshal(cfg)
+		os.WriteFile(filepath.Join(hf, "config.json"), b, 0o644)
+		f := open(t, convertTo(t, hf, "f32", Options{}))
+		ti, _ := f.Tensor("blk.1.ffn_up.weight")
+		d, _ := f.TensorData(ti)
+		nonzero := 0
+		for i := 0; i < len(d); i += 4 {
+			v := math.Float32frombits(binary.LittleEndian.Uint32(d[i:]))
+			if v != 0 {
+				nonzero++
+				if float32(math.Abs(float64(v))) != c.want {
+					t.Fatalf("%s: |value| %v, want %v", c.class, v, c.want)
+				}
+			}
+		}
+		if nonzero == 0 {
+			t.Fatalf("%s: all zero", c.class)
 		}
 	}
 }
