@@ -132,10 +132,6 @@ var ternaryTypes = map[string]gguf.Type{"i2_s": gguf.I2_S, "tq1_0": gguf.TQ1_0, 
 
 var denseTypes = map[string]gguf.Type{"f32": gguf.F32, "f16": gguf.F16, "q8_0": gguf.Q8_0, "q6_k": gguf.Q6_K}
 
-// fileTypes are the general.file_type values llama-quantize writes: the
-// fork's LLAMA_FTYPE_MOSTLY_I2_S, upstream's MOSTLY_TQ1_0 / MOSTLY_TQ2_0.
-var fileTypes = map[gguf.Type]uint32{gguf.I2_S: 40, gguf.TQ1_0: 36, gguf.TQ2_0: 37}
-
 func parseTernaryType(s string) (gguf.Type, error) {
 	if s == "" {
 		return 0, nil

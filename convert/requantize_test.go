@@ -19,13 +19,13 @@ import (
 	"github.com/bitnet-go/bitnet/runtime"
 )
 
-func golden(t *testing.T, rel string) string {
+func goldenSet(t *testing.T, rel string) string {
 	return testutil.Shared(t, "golden/"+rel, "requantization against the reference tools' files")
 }
 
 // llamaSF32 is the gunzipped F32 file of the llama-s golden set.
 func llamaSF32(t *testing.T) string {
-	dir := golden(t, "llama-s")
+	dir := goldenSet(t, "llama-s")
 	var g struct {
 		SHA string `json:"model_sha256"`
 	}
@@ -50,7 +50,7 @@ func requantize(t *testing.T, in string, o RequantizeOptions) (string, string) {
 	return out, log.String()
 }
 
-func open(t *testing.T, path string) *gguf.File {
+func rqOpen(t *testing.T, path string) *gguf.File {
 	t.Helper()
 	f, err := gguf.Open(path)
 	if err != nil {
@@ -99,7 +99,7 @@ func TestRequantizeLikeLlamaQuantize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	refPath := filepath.Join(golden(t, "llama-s"), "ggml-model-i2_s.gguf")
+	refPath := filepath.Join(goldenSet(t, "llama-s"), "ggml-model-i2_s.gguf")
 	want, err := os.ReadFile(refPath)
 	if err != nil {
 		t.Fatal(err)
@@ -108,7 +108,7 @@ func TestRequantizeLikeLlamaQuantize(t *testing.T) {
 	// I2_S tensor's 32-byte tail and leaves the other 28 unwritten (they hold
 	// stale buffer bytes in this file); we write zeros there, as the fork's
 	// Python writer does. Everything else is compared.
-	rf := open(t, refPath)
+	rf := rqOpen(t, refPath)
 	masked := 0
 	for i := range rf.Tensors {
 		ti := &rf.Tensors[i]
@@ -131,12 +131,12 @@ func TestRequantizeLikeLlamaQuantize(t *testing.T) {
 // llama-quantize) of the same ternary weights: our I2_S → TQ conversion
 // writes the ternary tensors byte for byte as upstream did, and back.
 func TestRequantizeLikeUpstream(t *testing.T) {
-	dir := golden(t, "bitnet-s")
+	dir := goldenSet(t, "bitnet-s")
 	i2s := filepath.Join(dir, "ggml-model-i2_s.gguf")
 	for _, typ := range []string{"tq1_0", "tq2_0"} {
 		t.Run(typ, func(t *testing.T) {
 			out, log := requantize(t, i2s, RequantizeOptions{Type: typ})
-			ours, up := open(t, out), open(t, filepath.Join(dir, "ggml-model-"+typ+".gguf"))
+			ours, up := rqOpen(t, out), rqOpen(t, filepath.Join(dir, "ggml-model-"+typ+".gguf"))
 			n := 0
 			for i := range ours.Tensors {
 				name := ours.Tensors[i].Name
@@ -159,7 +159,7 @@ func TestRequantizeLikeUpstream(t *testing.T) {
 			// And back: upstream's TQ file → I2_S has the fork's codes, with
 			// each scale the f16 rounding of the fork's.
 			back, _ := requantize(t, filepath.Join(dir, "ggml-model-"+typ+".gguf"), RequantizeOptions{Type: "i2_s"})
-			bf, orig := open(t, back), open(t, i2s)
+			bf, orig := rqOpen(t, back), rqOpen(t, i2s)
 			for i := range orig.Tensors {
 				name := orig.Tensors[i].Name
 				if !isProjection(name) {
@@ -183,7 +183,7 @@ func TestRequantizeLikeUpstream(t *testing.T) {
 // roundScalesToF16 rewrites an I2_S file with every tensor scale rounded to
 // f16, the files whose I2_S ↔ TQ conversions are exact.
 func roundScalesToF16(t *testing.T, src string) string {
-	f := open(t, src)
+	f := rqOpen(t, src)
 	w := &gguf.Writer{KVs: f.KVs}
 	for i := range f.Tensors {
 		ti := &f.Tensors[i]
@@ -235,7 +235,7 @@ func TestRequantizeRoundTrip(t *testing.T) {
 // The converted files load in our runtime, and their logits stay close to the
 // original's.
 func TestRequantizedLogits(t *testing.T) {
-	dir := golden(t, "llama-s")
+	dir := goldenSet(t, "llama-s")
 	src := filepath.Join(dir, "ggml-model-i2_s.gguf")
 	base := logits(t, src)
 	// The yardstick: how far the reference engine's own I2_S logits are from
@@ -328,7 +328,7 @@ func TestRequantizeArch(t *testing.T) {
 	src := filepath.Join(testutil.RepoRoot(), "testdata", "tinystories-bitnet-i2_s.gguf")
 	base := logits(t, src)
 	out, log := requantize(t, src, RequantizeOptions{Arch: "bitnet"})
-	f := open(t, out)
+	f := rqOpen(t, out)
 	if a, _ := f.GetString("general.architecture"); a != "bitnet" {
 		t.Fatalf("architecture %q", a)
 	}
@@ -354,7 +354,7 @@ func TestRequantizeArch(t *testing.T) {
 	}
 	// And back to the fork's name.
 	back, _ := requantize(t, out, RequantizeOptions{Arch: "bitnet-b1.58"})
-	g := open(t, back)
+	g := rqOpen(t, back)
 	if a, _ := g.GetString("general.architecture"); a != "bitnet-b1.58" {
 		t.Fatalf("architecture %q", a)
 	}
@@ -370,7 +370,7 @@ func TestRequantizeErrors(t *testing.T) {
 	// A TQ2_0 file whose blocks have two different scales.
 	mixed := func() string {
 		tq, _ := requantize(t, bundled, RequantizeOptions{Type: "tq2_0"})
-		f := open(t, tq)
+		f := rqOpen(t, tq)
 		w := &gguf.Writer{KVs: f.KVs}
 		for i := range f.Tensors {
 			ti := &f.Tensors[i]
@@ -389,7 +389,7 @@ func TestRequantizeErrors(t *testing.T) {
 	}()
 	// An F32 matrix that is not ternary.
 	notTernary := func() string {
-		f := open(t, bundled)
+		f := rqOpen(t, bundled)
 		w := &gguf.Writer{KVs: f.KVs}
 		for i := range f.Tensors {
 			ti := &f.Tensors[i]
@@ -505,7 +505,7 @@ func TestQuantizeQ6K(t *testing.T) {
 // Requantize streams: converting bitnet-s (18 MB, a 32000-row embedding)
 // allocates a small fraction of the file, whatever the conversions.
 func TestRequantizeMemory(t *testing.T) {
-	src := filepath.Join(golden(t, "bitnet-s"), "ggml-model-i2_s.gguf")
+	src := filepath.Join(goldenSet(t, "bitnet-s"), "ggml-model-i2_s.gguf")
 	st, err := os.Stat(src)
 	if err != nil {
 		t.Fatal(err)
@@ -531,7 +531,7 @@ func TestRequantizeMemory(t *testing.T) {
 // logits stay near the reference engine's F32 logits.
 func TestQ6KLlamaRuns(t *testing.T) {
 	src := llamaSF32(t)
-	f := open(t, src)
+	f := rqOpen(t, src)
 	w := &gguf.Writer{KVs: f.KVs}
 	for i := range f.Tensors {
 		ti := &f.Tensors[i]
@@ -553,7 +553,7 @@ func TestQ6KLlamaRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := logits(t, p)
-	gold := readRows(t, filepath.Join(golden(t, "llama-s"), "f32.p1.prompt_logits.f32"))
+	gold := readRows(t, filepath.Join(goldenSet(t, "llama-s"), "f32.p1.prompt_logits.f32"))
 	var sum float64
 	for i := range got {
 		sum += math.Abs(float64(got[i] - gold[i]))

@@ -1,0 +1,169 @@
+package convert
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bitnet-go/bitnet/gguf"
+	"github.com/bitnet-go/bitnet/internal/testutil"
+	"github.com/bitnet-go/bitnet/safetensors"
+)
+
+// HF → GGUF → HF → GGUF gives the same GGUF bytes, from the I2_S file and
+// from the F32 file (whose re-conversion to I2_S is the direct I2_S file).
+func TestRoundTripHF(t *testing.T) {
+	b2 := testutil.Shared(t, hfRoot+"bitnet-2b4t-bf16/hf", "the 2B4T BF16 checkpoint")
+	i2s := convertTo(t, b2, "i2_s", Options{})
+	f32 := convertTo(t, b2, "f32", Options{})
+	want, _ := os.ReadFile(i2s)
+	for _, src := range []string{i2s, f32} {
+		hf := filepath.Join(t.TempDir(), "hf")
+		var warn bytes.Buffer
+		if err := ExportHF(src, hf, ExportOptions{Warnings: &warn}); err != nil {
+			t.Fatal(err)
+		}
+		if warn.Len() > 0 {
+			t.Errorf("warnings: %s", warn.String())
+		}
+		got, _ := os.ReadFile(convertTo(t, hf, "i2_s", Options{}))
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s: HF → GGUF → HF → GGUF is not byte-identical", filepath.Base(src))
+		}
+		// The export is what transformers' BitNet (offline, bitlinear)
+		// expects: packed U8 [out/4, in] with a weight_scale, the config's
+		// quantization_config, the tokenizer's specials.
+		ck, err := safetensors.OpenDir(hf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, _ := ck.Tensor("model.layers.0.self_attn.q_proj.weight")
+		s, _ := ck.Tensor("model.layers.0.self_attn.q_proj.weight_scale")
+		e, _ := ck.Tensor("model.embed_tokens.weight")
+		if q == nil || q.DType != safetensors.U8 || q.Shape[0] != 64 || s == nil || e == nil || e.DType != safetensors.BF16 {
+			t.Errorf("tensors: %+v %+v %+v", q, s, e)
+		}
+		ck.Close()
+		var cfg map[string]any
+		b, _ := os.ReadFile(filepath.Join(hf, "config.json"))
+		json.Unmarshal(b, &cfg)
+		if qc, _ := cfg["quantization_config"].(map[string]any); qc["quant_method"] != "bitnet" || cfg["architectures"].([]any)[0] != "BitNetForCausalLM" || cfg["rms_norm_eps"] != 1e-05 {
+			t.Errorf("config.json: %v", cfg)
+		}
+		b, _ = os.ReadFile(filepath.Join(hf, "tokenizer_config.json"))
+		if !strings.Contains(string(b), `"bos_token": "<|begin_of_text|>"`) {
+			t.Errorf("tokenizer_config.json lacks the BOS token")
+		}
+	}
+}
+
+func TestWeightScaleFor(t *testing.T) {
+	// Every γ that is a float32 reciprocal gets a weight_scale w with
+	// 1/w == γ; the search covers both sides of 1/γ.
+	for _, s := range []float32{1, 3, 7.123457, 24.5, 0.3, 40.00001, 1.4142135, 1.4142137, 1e5} {
+		for k := 0; k < 200; k++ {
+			gamma := 1 / s
+			w, ok := weightScaleFor(gamma)
+			if !ok || 1/w != gamma {
+				t.Fatalf("γ = 1/%v: w = %v (%v)", s, w, ok)
+			}
+			s = math.Nextafter32(s, 100)
+		}
+	}
+}
+
+func TestExportRefuses(t *testing.T) {
+	b1 := testutil.Shared(t, hfRoot+"bitnet-1bitllm/hf", "the 1bitLLM checkpoint")
+	err := ExportHF(convertTo(t, b1, "i2_s", Options{}), t.TempDir(), ExportOptions{})
+	if err == nil || !strings.Contains(err.Error(), `arch "bitnet"`) {
+		t.Errorf("1bitLLM export: %v", err)
+	}
+}
+
+// Files made by the reference pipeline (the b158-s and trained-s golden
+// models) export and convert back with the same metadata and the same
+// tensor bytes (I2_S codes and scales); only the tensor order is this
+// converter's (the reference's order for a BF16 checkpoint).
+func TestExportReferenceFiles(t *testing.T) {
+	for _, g := range []string{"b158-s", "trained-s"} {
+		ref := testutil.Shared(t, "golden/"+g+"/ggml-model-i2_s.gguf", "a reference I2_S model")
+		hf := filepath.Join(t.TempDir(), "hf")
+		var warn bytes.Buffer
+		if err := ExportHF(ref, hf, ExportOptions{Warnings: &warn}); err != nil {
+			t.Fatal(err)
+		}
+		if warn.Len() > 0 {
+			t.Errorf("%s: %s", g, warn.String())
+		}
+		a := open(t, convertTo(t, hf, "i2_s", Options{}))
+		b := open(t, ref)
+		compareKVs(t, a.KVs, b.KVs, nil)
+		if len(a.Tensors) != len(b.Tensors) {
+			t.Fatalf("%s: %d tensors, reference %d", g, len(a.Tensors), len(b.Tensors))
+		}
+		for i := range b.Tensors {
+			tb := &b.Tensors[i]
+			ta, ok := a.Tensor(tb.Name)
+			if !ok || ta.Type != tb.Type {
+				t.Errorf("%s: %s missing or of another type", g, tb.Name)
+				continue
+			}
+			da, _ := a.TensorData(ta)
+			db, _ := b.TensorData(tb)
+			n := len(db)
+			if tb.Type == gguf.I2_S {
+				n -= 28
+			}
+			if !bytes.Equal(da[:n], db[:n]) {
+				t.Errorf("%s: %s differs", g, tb.Name)
+			}
+		}
+	}
+}
+
+// weight_scale divides the codes for BitLinear ("bitlinear", the default)
+// and multiplies them for AutoBitLinear ("autobitlinear").
+func TestAutoBitLinearScale(t *testing.T) {
+	b2 := testutil.Shared(t, hfRoot+"bitnet-2b4t-bf16/hf", "the 2B4T BF16 checkpoint")
+	hf := filepath.Join(t.TempDir(), "hf")
+	if err := ExportHF(convertTo(t, b2, "i2_s", Options{}), hf, ExportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ck, _ := safetensors.OpenDir(hf)
+	st, _ := ck.Tensor("model.layers.1.mlp.up_proj.weight_scale")
+	var ws [1]float32
+	st.ReadFloat32(ws[:], 0, nil)
+	ck.Close()
+	for _, c := range []struct {
+		class string
+		want  float32
+	}{{"bitlinear", 1 / ws[0]}, {"autobitlinear", ws[0]}} {
+		b, _ := os.ReadFile(filepath.Join(hf, "config.json"))
+		var cfg map[string]any
+		json.Unmarshal(b, &cfg)
+		cfg["quantization_config"].(map[string]any)["linear_class"] = c.class
+		b, _ = json.Marshal(cfg)
+		os.WriteFile(filepath.Join(hf, "config.json"), b, 0o644)
+		f := open(t, convertTo(t, hf, "f32", Options{}))
+		ti, _ := f.Tensor("blk.1.ffn_up.weight")
+		d, _ := f.TensorData(ti)
+		nonzero := 0
+		for i := 0; i < len(d); i += 4 {
+			v := math.Float32frombits(binary.LittleEndian.Uint32(d[i:]))
+			if v != 0 {
+				nonzero++
+				if float32(math.Abs(float64(v))) != c.want {
+					t.Fatalf("%s: |value| %v, want %v", c.class, v, c.want)
+				}
+			}
+		}
+		if nonzero == 0 {
+			t.Fatalf("%s: all zero", c.class)
+		}
+	}
+}
