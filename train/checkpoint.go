@@ -29,23 +29,23 @@ const (
 
 // CheckpointHeader is the JSON part of a checkpoint.
 type CheckpointHeader struct {
-	Version    int          `json:"version"`
-	Config     Config       `json:"config"`
-	Options    Options      `json:"options"`
-	Step       int          `json:"step"` // completed optimizer steps
-	Tokens     int64        `json:"tokens"`
-	Sampler    SamplerState `json:"sampler"`
-	TrainSecs  float64      `json:"train_secs"` // training wall time so far
-	NumParams  int          `json:"num_params"`
-	LastLoss   float64      `json:"last_loss"`
-	LastValPPL float64      `json:"last_val_ppl,omitempty"`
+	Version    int               `json:"version"`
+	Config     Config            `json:"config"`
+	Options    Options           `json:"options"`
+	Step       int               `json:"step"` // completed optimizer steps
+	Tokens     int64             `json:"tokens"`
+	Batches    BatchSamplerState `json:"sampler"`    // the batch sampler's position
+	TrainSecs  float64           `json:"train_secs"` // training wall time so far
+	NumParams  int               `json:"num_params"`
+	LastLoss   float64           `json:"last_loss"`
+	LastValPPL float64           `json:"last_val_ppl,omitempty"`
 }
 
 // SaveCheckpoint writes the trainer's full state to path.
 func (t *Trainer) SaveCheckpoint(path string) error {
 	h := CheckpointHeader{
 		Version: ckptVersion, Config: t.Model.Config, Options: t.Opt, Step: t.step, Tokens: t.tokens,
-		Sampler: t.sampler.State(), TrainSecs: t.trainSecs, NumParams: len(t.Model.W), LastLoss: t.lastLoss,
+		Batches: t.sampler.State(), TrainSecs: t.trainSecs, NumParams: len(t.Model.W), LastLoss: t.lastLoss,
 	}
 	js, err := json.Marshal(h)
 	if err != nil {

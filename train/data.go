@@ -136,7 +136,7 @@ func ReadShard(path string) (ids []int32, vocab int, err error) {
 	return ids, vocab, nil
 }
 
-// Sampling modes of a Sampler.
+// Sampling modes of a BatchSampler.
 const (
 	// SampleRef is the reference run's recipe: each row is BOS + Ctx
 	// consecutive tokens, alternately starting at a random paragraph start
@@ -147,11 +147,11 @@ const (
 	SamplePacked = "packed"
 )
 
-// Sampler serves training rows from a token stream: inputs are BOS followed
+// BatchSampler serves training rows from a token stream: inputs are BOS followed
 // by Ctx−1 tokens, targets the Ctx tokens that follow each input. It is
 // deterministic given its seed, and its State (data position and RNG) can
 // be saved and restored exactly.
-type Sampler struct {
+type BatchSampler struct {
 	tokens []int32
 	starts []int32 // paragraph starts (SampleRef)
 	ctx    int
@@ -167,21 +167,21 @@ type Sampler struct {
 	perm  []int
 }
 
-// SamplerState is the resumable state of a Sampler.
-type SamplerState struct {
+// BatchSamplerState is the resumable state of a BatchSampler.
+type BatchSamplerState struct {
 	Rows  int64  `json:"rows"` // rows served so far
 	Epoch int    `json:"epoch"`
 	Index int    `json:"index"`
 	RNG   []byte `json:"rng"` // PCG state
 }
 
-// NewSampler makes a sampler over tokens. newline reports whether a token
+// NewBatchSampler makes a batch sampler over tokens. newline reports whether a token
 // ends a paragraph (its text holds a newline, or it is EOS).
-func NewSampler(tokens []int32, ctx int, bos int32, mode string, seed uint64, newline func(int32) bool) (*Sampler, error) {
+func NewBatchSampler(tokens []int32, ctx int, bos int32, mode string, seed uint64, newline func(int32) bool) (*BatchSampler, error) {
 	if len(tokens) < ctx+1 {
 		return nil, fmt.Errorf("sampler: %d tokens are fewer than one row of %d", len(tokens), ctx+1)
 	}
-	s := &Sampler{tokens: tokens, ctx: ctx, bos: bos, mode: mode, seed: seed}
+	s := &BatchSampler{tokens: tokens, ctx: ctx, bos: bos, mode: mode, seed: seed}
 	s.pcg = rand.NewPCG(seed, 0x73616d706c65) // "sample"
 	s.rng = rand.New(s.pcg)
 	switch mode {
@@ -201,14 +201,14 @@ func NewSampler(tokens []int32, ctx int, bos int32, mode string, seed uint64, ne
 	return s, nil
 }
 
-func (s *Sampler) newEpoch() {
+func (s *BatchSampler) newEpoch() {
 	r := rand.New(rand.NewPCG(s.seed, uint64(s.epoch)))
 	s.perm = r.Perm(len(s.tokens) / s.ctx)
 }
 
 // Next fills one row: in[0] = BOS, in[1:] and tgt the tokens from the row's
 // start.
-func (s *Sampler) Next(in, tgt []int32) {
+func (s *BatchSampler) Next(in, tgt []int32) {
 	var st int
 	switch s.mode {
 	case SampleRef:
@@ -234,13 +234,13 @@ func (s *Sampler) Next(in, tgt []int32) {
 }
 
 // State returns the sampler's position and RNG state.
-func (s *Sampler) State() SamplerState {
+func (s *BatchSampler) State() BatchSamplerState {
 	b, _ := s.pcg.MarshalBinary()
-	return SamplerState{Rows: s.rows, Epoch: s.epoch, Index: s.idx, RNG: b}
+	return BatchSamplerState{Rows: s.rows, Epoch: s.epoch, Index: s.idx, RNG: b}
 }
 
 // Restore sets the state saved by State.
-func (s *Sampler) Restore(st SamplerState) error {
+func (s *BatchSampler) Restore(st BatchSamplerState) error {
 	if err := s.pcg.UnmarshalBinary(st.RNG); err != nil {
 		return fmt.Errorf("sampler: %w", err)
 	}
@@ -256,7 +256,7 @@ func (s *Sampler) Restore(st SamplerState) error {
 }
 
 // Epochs is the number of passes over the stream served so far.
-func (s *Sampler) Epochs() float64 {
+func (s *BatchSampler) Epochs() float64 {
 	return float64(s.rows) * float64(s.ctx) / float64(len(s.tokens))
 }
 

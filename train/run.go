@@ -131,7 +131,7 @@ func Run(ctx context.Context, rc RunConfig) (*RunResult, error) {
 	}
 	bos := rc.Tokenizer.BOS()
 	newline := newlineTokens(rc.Tokenizer, c.Vocab)
-	sampler, err := NewSampler(trainTok, c.Ctx, bos, opt.Sampling, opt.Seed, newline)
+	sampler, err := NewBatchSampler(trainTok, c.Ctx, bos, opt.Sampling, opt.Seed, newline)
 	if err != nil {
 		return nil, err
 	}

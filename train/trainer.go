@@ -58,7 +58,7 @@ type Trainer struct {
 	grad     []float32
 	m, v     []float32
 	chunks   []optChunkRange
-	sampler  *Sampler
+	sampler  *BatchSampler
 	in, tgt  []int32
 	step     int
 	tokens   int64
@@ -79,7 +79,7 @@ type StepStats struct {
 }
 
 // NewTrainer prepares a run of m on the rows of s.
-func NewTrainer(m *Model, opt Options, s *Sampler) (*Trainer, error) {
+func NewTrainer(m *Model, opt Options, s *BatchSampler) (*Trainer, error) {
 	if err := opt.Validate(); err != nil {
 		return nil, err
 	}
@@ -117,7 +117,7 @@ func (t *Trainer) Restore(h CheckpointHeader, mv [2][]float32) error {
 	copy(t.m, mv[0])
 	copy(t.v, mv[1])
 	t.step, t.tokens, t.trainSecs, t.lastLoss = h.Step, h.Tokens, h.TrainSecs, h.LastLoss
-	return t.sampler.Restore(h.Sampler)
+	return t.sampler.Restore(h.Batches)
 }
 
 // Step takes one optimizer step: Batch rows in micro-batches of Micro rows,
