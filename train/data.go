@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"strings"
+
+	"github.com/bitnet-go/bitnet/internal/atomicfile"
 )
 
 // Tokenizer is what the data pipeline needs from a tokenizer; the runtime's
@@ -84,7 +86,7 @@ func WriteShard(path string, ids []int32, vocab int) error {
 			buf.Write(binary.LittleEndian.AppendUint32(nil, uint32(id)))
 		}
 	}
-	return writeFileAtomic(path, func(w io.Writer) error {
+	return atomicfile.WriteFile(path, atomicfile.Mode, func(w io.Writer) error {
 		_, err := w.Write(buf.Bytes())
 		return err
 	})
@@ -115,8 +117,17 @@ func ReadShard(path string) (ids []int32, vocab int, err error) {
 	if size == 0 {
 		return nil, 0, fmt.Errorf("shard %s: unknown dtype %d", path, dtype)
 	}
-	if st, err := f.Stat(); err == nil && uint64(st.Size()) != shardHeader+n*uint64(size) {
+	st, err := f.Stat()
+	if err != nil {
+		return nil, 0, err
+	}
+	// n is checked against the file before n·size is formed (a hostile
+	// count could wrap it) and before anything is allocated.
+	if body := uint64(st.Size()) - shardHeader; st.Size() < shardHeader || n > body/uint64(size) || body != n*uint64(size) {
 		return nil, 0, fmt.Errorf("shard %s: %d bytes, header promises %d ids of %d bytes", path, st.Size(), n, size)
+	}
+	if vocab <= 0 || vocab > MaxVocab {
+		return nil, 0, fmt.Errorf("shard %s: vocabulary of %d tokens", path, vocab)
 	}
 	ids = make([]int32, n)
 	b := make([]byte, size)
@@ -129,7 +140,7 @@ func ReadShard(path string) (ids []int32, vocab int, err error) {
 		} else {
 			ids[i] = int32(binary.LittleEndian.Uint32(b))
 		}
-		if int(ids[i]) >= vocab {
+		if ids[i] < 0 || int(ids[i]) >= vocab {
 			return nil, 0, fmt.Errorf("shard %s: id %d outside the vocabulary of %d", path, ids[i], vocab)
 		}
 	}
@@ -178,6 +189,12 @@ type BatchSamplerState struct {
 // NewBatchSampler makes a batch sampler over tokens. newline reports whether a token
 // ends a paragraph (its text holds a newline, or it is EOS).
 func NewBatchSampler(tokens []int32, ctx int, bos int32, mode string, seed uint64, newline func(int32) bool) (*BatchSampler, error) {
+	if len(tokens) > math.MaxInt32 {
+		return nil, fmt.Errorf("sampler: %d tokens: at most %d", len(tokens), math.MaxInt32)
+	}
+	if ctx < 2 {
+		return nil, fmt.Errorf("sampler: context %d: at least 2", ctx)
+	}
 	if len(tokens) < ctx+1 {
 		return nil, fmt.Errorf("sampler: %d tokens are fewer than one row of %d", len(tokens), ctx+1)
 	}
@@ -264,45 +281,12 @@ func (s *BatchSampler) Epochs() float64 {
 // each window is BOS + ctx tokens and scores ctx predictions; windows start
 // every ctx−1 tokens (the reference's "BOS + 256 tokens at stride 255").
 func ValWindows(n, ctx int) []int {
+	if ctx < 2 {
+		return nil // no window of one token advances (Config.Validate refuses ctx < 2)
+	}
 	var w []int
 	for s := 0; s+ctx <= n; s += ctx - 1 {
 		w = append(w, s)
 	}
 	return w
-}
-
-// writeFileAtomic writes path through a temporary file in the same
-// directory: written, synced, renamed over path, and the directory synced,
-// so a crash leaves either the old file or the new one.
-func writeFileAtomic(path string, write func(io.Writer) error) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	if err := write(bw); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := bw.Flush(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }
