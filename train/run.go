@@ -349,7 +349,7 @@ func Run(ctx context.Context, rc RunConfig) (*RunResult, error) {
 	var ema float64 // step seconds
 	for tr.StepsDone() < opt.Steps {
 		if err := ctx.Err(); err != nil {
-			pr.println("stopping: %v; checkpoint at step %d", err, tr.StepsDone())
+			pr.println("stopping at step %d with a checkpoint", tr.StepsDone())
 			if err := tr.SaveCheckpoint(ckpt); err != nil {
 				return nil, err
 			}

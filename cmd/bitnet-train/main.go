@@ -209,11 +209,12 @@ func (o *options) check() error {
 			return e
 		}
 	}
-	if o.steps == 0 && (o.tokens <= 0 || o.tokens/int64(o.batch*o.c.Ctx) < 1) {
-		return fmt.Errorf("-tokens %d is less than one step of -batch × -ctx = %d tokens", o.tokens, o.batch*o.c.Ctx)
-	}
-	if o.steps == 0 && o.tokens/int64(o.batch*o.c.Ctx) > train.MaxSteps {
-		return fmt.Errorf("-tokens %d makes more than %d steps", o.tokens, train.MaxSteps)
+	// With -resume, -tokens counts in the run's batch and context (checked
+	// in resumeSettings).
+	if !o.resume {
+		if err := o.checkTokens(o.batch, o.c.Ctx); err != nil {
+			return err
+		}
 	}
 	if !(o.temp >= 0) || math.IsInf(o.temp, 0) {
 		return fmt.Errorf("-temp %g: must be finite and not negative", o.temp)
@@ -229,8 +230,25 @@ func (o *options) check() error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
-	if err := o.trainOptions().Validate(); err != nil {
+	opt := o.trainOptions()
+	if o.resume {
+		opt.Steps, opt.Schedule.Steps = 1, 1
+	}
+	if err := opt.Validate(); err != nil {
 		return err
+	}
+	return nil
+}
+
+func (o *options) checkTokens(batch, ctx int) error {
+	if o.steps > 0 {
+		return nil
+	}
+	if o.tokens <= 0 || o.tokens/int64(batch*ctx) < 1 {
+		return fmt.Errorf("-tokens %d is less than one step of batch × ctx = %d tokens", o.tokens, batch*ctx)
+	}
+	if o.tokens/int64(batch*ctx) > train.MaxSteps {
+		return fmt.Errorf("-tokens %d makes more than %d steps", o.tokens, train.MaxSteps)
 	}
 	return nil
 }
@@ -256,7 +274,7 @@ func (o *options) trainOptions() train.Options {
 
 // resumeSettings are the checkpoint's shape and options with the flags
 // given on the command line put over them, for train.Run to compare.
-func (o *options) resumeSettings(h train.CheckpointHeader) (train.Config, train.Options) {
+func (o *options) resumeSettings(h train.CheckpointHeader) (train.Config, train.Options, error) {
 	c, opt := h.Config, h.Options
 	for name, p := range map[string]*int{"dim": &c.Dim, "layers": &c.Layers, "heads": &c.Heads, "kv-heads": &c.KVHeads,
 		"ffn": &c.FFN, "ctx": &c.Ctx, "batch": &opt.Batch, "micro": &opt.Micro, "warmup": &opt.Schedule.Warmup} {
@@ -286,6 +304,12 @@ func (o *options) resumeSettings(h train.CheckpointHeader) (train.Config, train.
 		opt.Sampling = o.sampling
 	}
 	if o.set["steps"] || o.set["tokens"] {
+		if c.Ctx < 2 || c.Ctx > train.MaxCtx || opt.Batch < 1 || opt.Batch > train.MaxBatch {
+			return c, opt, fmt.Errorf("checkpoint of %s: batch %d, context %d", o.out, opt.Batch, c.Ctx)
+		}
+		if err := o.checkTokens(opt.Batch, c.Ctx); err != nil {
+			return c, opt, err
+		}
 		opt.Steps = o.stepsFor(opt.Batch, c.Ctx)
 	}
 	opt.Schedule.Steps = opt.Steps
@@ -293,7 +317,7 @@ func (o *options) resumeSettings(h train.CheckpointHeader) (train.Config, train.
 	if o.set["t"] {
 		opt.Threads = o.threads
 	}
-	return c, opt
+	return c, opt, nil
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -352,8 +376,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Formats: o.fmts, Name: o.name, Resume: o.resume, Log: stderr,
 	}
 	rc.Model.Vocab = tok.NumTokens()
+	if !o.set["formats"] {
+		rc.Formats = nil // the defaults, less those the shape cannot be stored in
+	}
 	if o.resume {
-		rc.Model, rc.Options = o.resumeSettings(hdr)
+		if rc.Model, rc.Options, err = o.resumeSettings(hdr); err != nil {
+			return &usageError{err: err}
+		}
 		rc.Model.Vocab = tok.NumTokens()
 	} else {
 		if err := rc.Model.Validate(); err != nil {
