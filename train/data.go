@@ -2,7 +2,6 @@ package train
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -64,10 +63,22 @@ const (
 
 // WriteShard writes ids to path atomically, as u16 when the vocabulary fits.
 func WriteShard(path string, ids []int32, vocab int) error {
-	var buf bytes.Buffer
-	dtype := uint32(shardU32)
+	if vocab <= 0 || vocab > MaxVocab {
+		return fmt.Errorf("shard %s: vocabulary of %d tokens", path, vocab)
+	}
+	for _, id := range ids {
+		if id < 0 || int(id) >= vocab {
+			return fmt.Errorf("shard %s: id %d outside the vocabulary of %d", path, id, vocab)
+		}
+	}
+	return atomicfile.WriteFile(path, atomicfile.Mode, func(w io.Writer) error { return encodeShard(w, ids, vocab) })
+}
+
+// encodeShard writes the shard of ids (checked by the caller) to w.
+func encodeShard(w io.Writer, ids []int32, vocab int) error {
+	dtype, width := uint32(shardU32), 4
 	if vocab <= 1<<16 {
-		dtype = shardU16
+		dtype, width = shardU16, 2
 	}
 	h := make([]byte, shardHeader)
 	copy(h, shardMagic)
@@ -75,21 +86,24 @@ func WriteShard(path string, ids []int32, vocab int) error {
 	binary.LittleEndian.PutUint32(h[8:], dtype)
 	binary.LittleEndian.PutUint32(h[12:], uint32(vocab))
 	binary.LittleEndian.PutUint64(h[16:], uint64(len(ids)))
-	buf.Write(h)
-	for _, id := range ids {
-		if id < 0 || int(id) >= vocab {
-			return fmt.Errorf("shard %s: id %d outside the vocabulary of %d", path, id, vocab)
-		}
-		if dtype == shardU16 {
-			buf.Write(binary.LittleEndian.AppendUint16(nil, uint16(id)))
+	if _, err := w.Write(h); err != nil {
+		return err
+	}
+	buf := make([]byte, 0, 1<<16)
+	for i, id := range ids {
+		if width == 2 {
+			buf = binary.LittleEndian.AppendUint16(buf, uint16(id))
 		} else {
-			buf.Write(binary.LittleEndian.AppendUint32(nil, uint32(id)))
+			buf = binary.LittleEndian.AppendUint32(buf, uint32(id))
+		}
+		if len(buf) == cap(buf) || i == len(ids)-1 {
+			if _, err := w.Write(buf); err != nil {
+				return err
+			}
+			buf = buf[:0]
 		}
 	}
-	return atomicfile.WriteFile(path, atomicfile.Mode, func(w io.Writer) error {
-		_, err := w.Write(buf.Bytes())
-		return err
-	})
+	return nil
 }
 
 // ReadShard reads a shard written by WriteShard.
@@ -99,49 +113,56 @@ func ReadShard(path string) (ids []int32, vocab int, err error) {
 		return nil, 0, err
 	}
 	defer f.Close()
-	r := bufio.NewReader(f)
-	h := make([]byte, shardHeader)
-	if _, err := io.ReadFull(r, h); err != nil {
-		return nil, 0, fmt.Errorf("shard %s: header: %w", path, err)
-	}
-	if string(h[:4]) != shardMagic {
-		return nil, 0, fmt.Errorf("shard %s: bad magic %q", path, h[:4])
-	}
-	if v := binary.LittleEndian.Uint32(h[4:]); v != shardVersion {
-		return nil, 0, fmt.Errorf("shard %s: unsupported version %d", path, v)
-	}
-	dtype := binary.LittleEndian.Uint32(h[8:])
-	vocab = int(binary.LittleEndian.Uint32(h[12:]))
-	n := binary.LittleEndian.Uint64(h[16:])
-	size := map[uint32]int{shardU16: 2, shardU32: 4}[dtype]
-	if size == 0 {
-		return nil, 0, fmt.Errorf("shard %s: unknown dtype %d", path, dtype)
-	}
 	st, err := f.Stat()
 	if err != nil {
 		return nil, 0, err
 	}
-	// n is checked against the file before n·size is formed (a hostile
+	return decodeShard(bufio.NewReader(f), st.Size(), path)
+}
+
+// decodeShard reads a shard of size bytes from r (name is for errors).
+func decodeShard(r io.Reader, size int64, name string) (ids []int32, vocab int, err error) {
+	h := make([]byte, shardHeader)
+	if _, err := io.ReadFull(r, h); err != nil {
+		return nil, 0, fmt.Errorf("shard %s: header: %w", name, err)
+	}
+	if string(h[:4]) != shardMagic {
+		return nil, 0, fmt.Errorf("shard %s: bad magic %q", name, h[:4])
+	}
+	if v := binary.LittleEndian.Uint32(h[4:]); v != shardVersion {
+		return nil, 0, fmt.Errorf("shard %s: unsupported version %d", name, v)
+	}
+	dtype := binary.LittleEndian.Uint32(h[8:])
+	vocab = int(binary.LittleEndian.Uint32(h[12:]))
+	n := binary.LittleEndian.Uint64(h[16:])
+	width := map[uint32]int{shardU16: 2, shardU32: 4}[dtype]
+	if width == 0 {
+		return nil, 0, fmt.Errorf("shard %s: unknown dtype %d", name, dtype)
+	}
+	// n is checked against the file before n·width is formed (a hostile
 	// count could wrap it) and before anything is allocated.
-	if body := uint64(st.Size()) - shardHeader; st.Size() < shardHeader || n > body/uint64(size) || body != n*uint64(size) {
-		return nil, 0, fmt.Errorf("shard %s: %d bytes, header promises %d ids of %d bytes", path, st.Size(), n, size)
+	if body := uint64(size) - shardHeader; size < shardHeader || n > body/uint64(width) || body != n*uint64(width) {
+		return nil, 0, fmt.Errorf("shard %s: %d bytes, header promises %d ids of %d bytes", name, size, n, width)
 	}
 	if vocab <= 0 || vocab > MaxVocab {
-		return nil, 0, fmt.Errorf("shard %s: vocabulary of %d tokens", path, vocab)
+		return nil, 0, fmt.Errorf("shard %s: vocabulary of %d tokens", name, vocab)
+	}
+	if mem := systemMemory(); mem > 0 && n > mem/4 {
+		return nil, 0, fmt.Errorf("shard %s: %d ids do not fit in this machine's memory", name, n)
 	}
 	ids = make([]int32, n)
-	b := make([]byte, size)
+	b := make([]byte, width)
 	for i := range ids {
 		if _, err := io.ReadFull(r, b); err != nil {
-			return nil, 0, fmt.Errorf("shard %s: %w", path, err)
+			return nil, 0, fmt.Errorf("shard %s: %w", name, err)
 		}
-		if size == 2 {
+		if width == 2 {
 			ids[i] = int32(binary.LittleEndian.Uint16(b))
 		} else {
 			ids[i] = int32(binary.LittleEndian.Uint32(b))
 		}
 		if ids[i] < 0 || int(ids[i]) >= vocab {
-			return nil, 0, fmt.Errorf("shard %s: id %d outside the vocabulary of %d", path, ids[i], vocab)
+			return nil, 0, fmt.Errorf("shard %s: id %d outside the vocabulary of %d", name, ids[i], vocab)
 		}
 	}
 	return ids, vocab, nil
