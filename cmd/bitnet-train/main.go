@@ -90,6 +90,9 @@ func exitCode(err error, sig os.Signal, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "bitnet-train: %v\n", err)
 		}
 		return 2
+	case errors.As(err, &in) && sig != nil && in.steps == 0:
+		fmt.Fprintf(stderr, "bitnet-train: %v: stopped before the first step (nothing to resume)\n", signalName(sig))
+		return signalStatus(sig)
 	case errors.As(err, &in) && sig != nil:
 		fmt.Fprintf(stderr, "bitnet-train: %v: stopped after step %d; the checkpoint in %s holds it (continue with: bitnet-train -out %s -resume)\n",
 			signalName(sig), in.steps, in.out, in.out)

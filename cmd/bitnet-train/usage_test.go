@@ -3,11 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"flag"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/bitnet-go/bitnet/internal/testutil"
@@ -172,5 +176,29 @@ func TestResumeChangedFlags(t *testing.T) {
 	h, err := train.ReadCheckpointHeader(filepath.Join(out, train.CheckpointFile))
 	if err != nil || h.Step != 6 || h.Options.Schedule.Peak != 0.001 {
 		t.Fatalf("after -allow-changes: step %d, lr %g, %v", h.Step, h.Options.Schedule.Peak, err)
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	stopped := &interrupted{steps: 7, out: "runs/x", err: context.Canceled}
+	for _, c := range []struct {
+		err  error
+		sig  os.Signal
+		code int
+		msg  string
+	}{
+		{nil, nil, 0, ""},
+		{fmt.Errorf("x: %w", flag.ErrHelp), nil, 0, ""},
+		{usagef("-dim -1: bad"), nil, 2, "-dim -1: bad"},
+		{errors.New("disk full"), nil, 1, "disk full"},
+		{stopped, os.Interrupt, 130, "interrupted (SIGINT): stopped after step 7; the checkpoint in runs/x holds it (continue with: bitnet-train -out runs/x -resume)"},
+		{stopped, syscall.SIGTERM, 143, "terminated (SIGTERM): stopped after step 7"},
+		{&interrupted{out: "runs/x", err: context.Canceled}, os.Interrupt, 130, "stopped before the first step (nothing to resume)"},
+		{errors.New("open x: no such file"), os.Interrupt, 130, "no such file"},
+	} {
+		var b strings.Builder
+		if code := exitCode(c.err, c.sig, &b); code != c.code || !strings.Contains(b.String(), c.msg) || strings.Contains(b.String(), "context canceled") {
+			t.Errorf("%v after %v: exit %d, %q; want %d, %q", c.err, c.sig, code, b.String(), c.code, c.msg)
+		}
 	}
 }
