@@ -34,7 +34,8 @@ func TokenizeText(tok Tokenizer, text, docSep string) []int32 {
 	}
 	var out []int32
 	for _, doc := range strings.Split(text, docSep) {
-		doc = strings.TrimSpace(doc)
+		// (an invalid UTF-8 separator can cut a character in two)
+		doc = strings.TrimSpace(strings.ToValidUTF8(doc, ""))
 		if doc == "" {
 			continue
 		}

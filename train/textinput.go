@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -48,14 +49,32 @@ func ReadText(tok Tokenizer, path, docSep string) ([]int32, FileRecord, error) {
 // MaxTextBytes bounds a text ReadText reads (1 TiB), whatever the memory.
 const MaxTextBytes = 1<<40 - 1
 
-// TokenizeBytes tokenizes a text as TokenizeText does, after replacing each
-// run of invalid UTF-8 bytes by nothing (the tokenizer sees valid text
-// only). It is the text reader of bitnet-train: arbitrary bytes in, token
-// ids of the tokenizer's vocabulary out, documents joined with EOS when
-// docSep is set.
+// TokenizeBytes is the text reader of bitnet-train: arbitrary bytes in,
+// token ids of the tokenizer's vocabulary out. Invalid UTF-8 is dropped
+// (the tokenizer sees valid text only). Without docSep the text is one
+// document; otherwise the bytes are cut at docSep (matched as bytes, so a
+// separator that is not valid UTF-8 still cuts where it occurs) and each
+// document, trimmed of white space, is tokenized and closed with EOS, as
+// TokenizeText does.
 func TokenizeBytes(tok Tokenizer, b []byte, docSep string) []int32 {
-	if !utf8.Valid(b) {
-		b = bytes.ToValidUTF8(b, nil)
+	if docSep == "" {
+		return tok.Encode(validText(b), false, false)
 	}
-	return TokenizeText(tok, string(b), docSep)
+	var out []int32
+	for _, doc := range bytes.Split(b, []byte(docSep)) {
+		d := strings.TrimSpace(validText(doc))
+		if d == "" {
+			continue
+		}
+		out = append(out, tok.Encode(d, false, false)...)
+		out = append(out, tok.EOS())
+	}
+	return out
+}
+
+func validText(b []byte) string {
+	if utf8.Valid(b) {
+		return string(b)
+	}
+	return string(bytes.ToValidUTF8(b, nil))
 }
