@@ -338,3 +338,21 @@ func newLayoutSizeOrZero(c Config) int {
 	}
 	return newLayout(c).Size
 }
+
+// An output path that is not a regular file (here a directory where the
+// export goes) is refused before training, not after the whole run.
+func TestRunRefusesIrregularOutputUpFront(t *testing.T) {
+	dir := t.TempDir()
+	tr, va := writeCorpus(t, dir)
+	out := filepath.Join(dir, "run")
+	if err := os.MkdirAll(filepath.Join(out, ExportName(FormatF32)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Run(context.Background(), quickRun(out, tr, va))
+	if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Fatalf("Run: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(out, MetricsFile)); err == nil {
+		t.Error("trained before refusing the output path")
+	}
+}
