@@ -1,6 +1,9 @@
 package asm
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // GemmF32 computes C = op(A)·op(B), or C += op(A)·op(B) when acc is set, in
 // float32 (see ref.GemmF32 for the operand layout): op(A) is m×k, op(B) k×n,
@@ -10,8 +13,10 @@ import "fmt"
 //
 // It is a blocked GEMM: B is packed into NR-column panels (see PackedB), A
 // into MR-row panels, kc = 256 values of k at a time, and an MR×NR
-// register-tiled micro-kernel (AVX-512 12×32 or AVX2 6×16 where the CPU has
-// them, Go elsewhere) computes each tile of C. Sums are taken in blocks of
+// register-tiled micro-kernel computes each tile of C. The micro-kernel
+// belongs to the implementation in use (Impl, SetImpl): AVX-512 12×32 for
+// avx512vnni and avx512bw, AVX2 6×16 for avx2, Go 4×16 for the others
+// (GemmKernel names it). Sums are taken in blocks of
 // kc along k and added into C, so results differ from the reference in
 // rounding only, and not at all for integer-valued inputs whose sums stay
 // below 2^24.
@@ -47,19 +52,23 @@ type GemmWork struct {
 	pb      PackedB
 }
 
-// PackedB is the B operand of a product packed for the micro-kernel that
-// was selected when Reset was called: for each block of kc rows of op(B),
-// panels of NR columns, each kc×NR floats in k-major order, zero-padded to
-// whole panels.
+// PackedB is the B operand of a product packed for the micro-kernel of the
+// implementation in use when Reset was called: for each block of kc rows of
+// op(B), panels of NR columns, each kc×NR floats in k-major order,
+// zero-padded to whole panels. GemmF32Packed multiplies with that
+// micro-kernel even if SetImpl has changed the implementation since.
 type PackedB struct {
 	k, n, nr int
 	npad     int
 	data     []float32
+	kern     *gemmMicro
 }
 
-// Reset sizes p for a k×n operand.
+// Reset sizes p for a k×n operand and binds it to the micro-kernel of the
+// implementation in use.
 func (p *PackedB) Reset(k, n int) {
-	p.k, p.n, p.nr = k, n, gemmActive.nr
+	p.kern = gemmActive()
+	p.k, p.n, p.nr = k, n, p.kern.nr
 	p.npad = roundUp(n, p.nr)
 	if need := max(k, 1) * p.npad; cap(p.data) < need {
 		p.data = make([]float32, need)
@@ -85,7 +94,7 @@ func (p *PackedB) Pack(trans bool, b []float32, ldb, j0, j1 int) {
 		blk := p.data[pc*p.npad : pc*p.npad+kb*p.npad]
 		for jr := j0; jr < j1; jr += p.nr {
 			cols := min(p.nr, p.n-jr)
-			packBPanel(blk[jr*kb:jr*kb+kb*p.nr], trans, b, ldb, pc, kb, jr, cols, p.nr)
+			packBPanel(p.kern, blk[jr*kb:jr*kb+kb*p.nr], trans, b, ldb, pc, kb, jr, cols, p.nr)
 		}
 	}
 }
@@ -111,11 +120,8 @@ func GemmF32Packed(transA bool, m int, a []float32, lda int, pb *PackedB, c []fl
 		}
 		return
 	}
-	kern := gemmActive
+	kern := pb.kern
 	mr, nr := kern.mr, kern.nr
-	if pb.nr != nr {
-		panic("asm.GemmF32Packed: B was packed for another micro-kernel")
-	}
 	mc := min(roundUp(m, mr), gemmMC/mr*mr)
 	if need := mc * min(k, gemmKC); cap(w.a) < need {
 		w.a = make([]float32, need)
@@ -130,7 +136,7 @@ func GemmF32Packed(transA bool, m int, a []float32, lda int, pb *PackedB, c []fl
 		add := acc || pc > 0
 		for ic := 0; ic < m; ic += mc {
 			mb := min(mc, m-ic)
-			packA(w.a, transA, a, lda, ic, mb, pc, kb, mr)
+			packA(kern, w.a, transA, a, lda, ic, mb, pc, kb, mr)
 			for jr := 0; jr < n; jr += nr {
 				cols := min(nr, n-jr)
 				bp := bblk[jr*kb : jr*kb+nr*kb]
@@ -162,13 +168,22 @@ func GemmF32Packed(transA bool, m int, a []float32, lda int, pb *PackedB, c []fl
 	}
 }
 
-// GemmTile returns the register tile MR×NR of the selected micro-kernel:
-// callers that split a product between goroutines split C at multiples of
-// MR rows (or B at multiples of NR columns).
-func GemmTile() (mr, nr int) { return gemmActive.mr, gemmActive.nr }
+// GemmTile returns the register tile MR×NR of the micro-kernel of the
+// implementation in use: callers that split a product between goroutines
+// split C at multiples of MR rows (or B at multiples of NR columns). A
+// packed operand's own tile is PackedB.Tile.
+func GemmTile() (mr, nr int) {
+	k := gemmActive()
+	return k.mr, k.nr
+}
 
-// GemmKernel names the selected micro-kernel ("avx512", "avx2" or "go").
-func GemmKernel() string { return gemmActive.name }
+// Tile returns the register tile MR×NR of the micro-kernel p was packed
+// for (see GemmTile).
+func (p *PackedB) Tile() (mr, nr int) { return p.kern.mr, p.kern.nr }
+
+// GemmKernel names the micro-kernel of the implementation in use
+// ("avx512", "avx2" or "go").
+func GemmKernel() string { return gemmActive().name }
 
 func roundUp(x, m int) int { return (x + m - 1) / m * m }
 
@@ -181,33 +196,33 @@ func checkMat(what string, s []float32, rows, cols, ld int) {
 // packA copies rows [i0, i0+mb) × columns [p0, p0+kb) of op(A) into panels
 // of mr rows: panel q holds, for each p, the mr values of rows q·mr….
 // Rows past mb are zero.
-func packA(dst []float32, trans bool, a []float32, lda, i0, mb, p0, kb, mr int) {
+func packA(kern *gemmMicro, dst []float32, trans bool, a []float32, lda, i0, mb, p0, kb, mr int) {
 	for ir := 0; ir < mb; ir += mr {
 		rows := min(mr, mb-ir)
 		panel := dst[ir*kb : ir*kb+mr*kb]
 		if trans {
-			packContig(panel, a[(p0)*lda+i0+ir:], lda, kb, rows, mr)
+			packContig(kern, panel, a[(p0)*lda+i0+ir:], lda, kb, rows, mr)
 		} else {
-			packTransposed(panel, a[(i0+ir)*lda+p0:], lda, kb, rows, mr)
+			packTransposed(kern, panel, a[(i0+ir)*lda+p0:], lda, kb, rows, mr)
 		}
 	}
 }
 
 // packBPanel packs one panel: rows [p0, p0+kb) × columns [j0, j0+cols) of
 // op(B) into dst (kb×nr, columns past cols zero).
-func packBPanel(dst []float32, trans bool, b []float32, ldb, p0, kb, j0, cols, nr int) {
+func packBPanel(kern *gemmMicro, dst []float32, trans bool, b []float32, ldb, p0, kb, j0, cols, nr int) {
 	if trans {
-		packTransposed(dst, b[j0*ldb+p0:], ldb, kb, cols, nr)
+		packTransposed(kern, dst, b[j0*ldb+p0:], ldb, kb, cols, nr)
 	} else {
-		packContig(dst, b[p0*ldb+j0:], ldb, kb, cols, nr)
+		packContig(kern, dst, b[p0*ldb+j0:], ldb, kb, cols, nr)
 	}
 }
 
 // packContig writes dst[p*w+j] = src[p*ld+j] for p < kb, j < cols, and 0
 // for cols ≤ j < w (w is the panel width).
-func packContig(dst, src []float32, ld, kb, cols, w int) {
+func packContig(kern *gemmMicro, dst, src []float32, ld, kb, cols, w int) {
 	dst = dst[:kb*w]
-	if f := gemmActive.copy; f != nil && w <= 32 && kb > 0 {
+	if f := kern.copy; f != nil && w <= 32 && kb > 0 {
 		_ = src[(kb-1)*ld+cols-1]
 		f(dst, src, ld, kb, cols, w)
 		return
@@ -250,9 +265,9 @@ func packContig(dst, src []float32, ld, kb, cols, w int) {
 
 // packTransposed writes dst[p*w+j] = src[j*ld+p] for p < kb, j < cols, and
 // 0 for cols ≤ j < w: it interleaves cols rows of kb values.
-func packTransposed(dst, src []float32, ld, kb, cols, w int) {
+func packTransposed(kern *gemmMicro, dst, src []float32, ld, kb, cols, w int) {
 	dst = dst[:kb*w]
-	if f := gemmActive.gather; f != nil && w <= 32 && kb > 0 && ld < 1<<24 {
+	if f := kern.gather; f != nil && w <= 32 && kb > 0 && ld < 1<<24 {
 		_ = src[(cols-1)*ld+kb-1]
 		f(dst, src, ld, kb, cols, w)
 		return
@@ -324,20 +339,17 @@ func gemmKernelGo(k int, a, b, c []float32, ldc int, add bool) {
 	}
 }
 
-// gemmActive is the micro-kernel the products use: the best one
-// gemmKernels offers on this CPU.
-var gemmActive = gemmKernels()[0]
+// gemmActive is the micro-kernel of the implementation in use (see
+// gemmFor, which each implementation's kernels get at init).
+func gemmActive() *gemmMicro { return active.Load().gemm }
 
-// gemmSelect makes the kernel called name active (for tests and
-// benchmarks) and returns a function that restores the previous one; ok is
-// false when this CPU or build has no such kernel.
-func gemmSelect(name string) (restore func(), ok bool) {
-	prev := gemmActive
-	for _, k := range gemmKernels() {
-		if k.name == name {
-			gemmActive = k
-			return func() { gemmActive = prev }, true
+// gemmKernels lists the distinct micro-kernels of the implementations this
+// CPU can run, best first, with an implementation that selects each.
+func gemmKernels() (ks []*gemmMicro, impls []string) {
+	for _, k := range available {
+		if !slices.Contains(ks, k.gemm) {
+			ks, impls = append(ks, k.gemm), append(impls, k.name)
 		}
 	}
-	return func() {}, false
+	return ks, impls
 }

@@ -9,15 +9,19 @@ import (
 	"github.com/bitnet-go/bitnet/asm/ref"
 )
 
-// forEachGemmKernel runs f once per micro-kernel this CPU supports.
+// forEachGemmKernel runs f once per micro-kernel this CPU supports,
+// selecting each through SetImpl like every other kernel.
 func forEachGemmKernel(t *testing.T, f func(t *testing.T)) {
-	for _, k := range gemmKernels() {
+	ks, impls := gemmKernels()
+	defer SetImpl("")
+	for i, k := range ks {
 		t.Run(k.name, func(t *testing.T) {
-			restore, ok := gemmSelect(k.name)
-			if !ok {
-				t.Skip("kernel not available")
+			if err := SetImpl(impls[i]); err != nil {
+				t.Fatal(err)
 			}
-			defer restore()
+			if GemmKernel() != k.name {
+				t.Fatalf("SetImpl(%q) selected GEMM kernel %q, want %q", impls[i], GemmKernel(), k.name)
+			}
 			f(t)
 		})
 	}
@@ -136,11 +140,12 @@ func BenchmarkGemmF32(b *testing.B) {
 		{"dw", true, false, out, in, tokens, out, in, in, tokens * out, tokens * in, out * in},
 		{"attn-qk", false, true, 256, 256, 64, 512, 512, 256, 256 * 512, 256 * 512, 256 * 256},
 	}
-	for _, kern := range gemmKernels() {
+	ks, impls := gemmKernels()
+	defer SetImpl("")
+	for i, kern := range ks {
 		for _, c := range cases {
 			b.Run(kern.name+"/"+c.name, func(b *testing.B) {
-				restore, _ := gemmSelect(kern.name)
-				defer restore()
+				SetImpl(impls[i])
 				r := rand.New(rand.NewPCG(5, 6))
 				A := gemmRandSlice(r, c.asz, false)
 				B := gemmRandSlice(r, c.bsz, false)

@@ -29,6 +29,9 @@ type kernels struct {
 	f16AXPYStrided func(dst []float32, a []float32, x []uint16, stride int)
 	f16DotsStrided func(dst []float32, k []uint16, stride int, q []uint16)
 	i8Dots         func(dst []int32, w []int8, q []int8)
+	// gemm is the float32 GEMM micro-kernel (GemmF32) of this
+	// implementation, set at init from gemmFor(name).
+	gemm *gemmMicro
 }
 
 // refKernels forwards to package ref.
@@ -55,7 +58,12 @@ var available = append(platformKernels(), &refKernels)
 // active is the implementation in use.
 var active atomic.Pointer[kernels]
 
-func init() { active.Store(available[0]) }
+func init() {
+	for _, k := range available {
+		k.gemm = gemmFor(k.name)
+	}
+	active.Store(available[0])
+}
 
 // Impl returns the name of the implementation in use, e.g. "avx512vnni".
 func Impl() string { return active.Load().name }

@@ -52,6 +52,7 @@
 package sampler
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -101,6 +102,27 @@ func DefaultParams() Params {
 	}
 }
 
+// Validate reports parameters that have no meaning: NaN or infinite
+// values, and a repetition penalty that is not positive. (The Sampler
+// still accepts them, and still returns valid ids, but its distribution is
+// then unspecified.) Command-line tools check their flags with it.
+func (p Params) Validate() error {
+	finite := func(v float32) bool { return !math.IsNaN(float64(v)) && !math.IsInf(float64(v), 0) }
+	for _, f := range []struct {
+		name string
+		v    float32
+	}{{"temperature", p.Temp}, {"top-p", p.TopP}, {"min-p", p.MinP}, {"repeat penalty", p.RepeatPenalty},
+		{"frequency penalty", p.FreqPenalty}, {"presence penalty", p.PresencePenalty}} {
+		if !finite(f.v) {
+			return fmt.Errorf("sampler: %s %g is not a finite number", f.name, f.v)
+		}
+	}
+	if !(p.RepeatPenalty > 0) {
+		return fmt.Errorf("sampler: repeat penalty %g must be positive (1 disables it)", p.RepeatPenalty)
+	}
+	return nil
+}
+
 // seedStream is the second PCG word. It is a fixed constant, so Seed alone
 // determines the random stream.
 const seedStream = 0x9e3779b97f4a7c15
@@ -122,18 +144,24 @@ type Sampler struct {
 	work []float32   // penalized copy of the logits (only if penalties can apply)
 
 	// Penalty window: ring buffer of the last RepeatLastN accepted tokens
-	// and per-token occurrence counts within it.
+	// and per-token occurrence counts within it. The ring grows with the
+	// tokens accepted, up to RepeatLastN, so a huge RepeatLastN costs
+	// memory only for tokens that exist.
 	ring   []int32
-	head   int // index of the next slot to write
-	filled int // number of valid entries in ring
+	window int // RepeatLastN
+	head   int // index of the next slot to write once the ring is full
+	filled int // number of valid entries in ring (= len(ring))
 	counts []int32
 
 	src *rand.PCG
 	rng *rand.Rand
 }
 
-// New creates a Sampler for a vocabulary of nVocab tokens. It allocates all
-// buffers up front, so Sample does not allocate. It panics if nVocab <= 0.
+// New creates a Sampler for a vocabulary of nVocab tokens. It allocates its
+// buffers up front (the penalty window grows with the tokens accepted, up to
+// RepeatLastN), so Sample does not allocate. It panics if nVocab <= 0. Any
+// Params are accepted (see Params.Validate for the meaningful ones): Sample
+// always returns an id in [0, nVocab).
 func New(p Params, nVocab int) *Sampler {
 	if nVocab <= 0 {
 		panic("sampler: nVocab must be positive")
@@ -149,7 +177,8 @@ func New(p Params, nVocab int) *Sampler {
 	}
 	s.rng = rand.New(s.src)
 	if p.RepeatLastN > 0 {
-		s.ring = make([]int32, p.RepeatLastN)
+		s.window = p.RepeatLastN
+		s.ring = make([]int32, 0, min(p.RepeatLastN, 4096))
 		s.counts = make([]int32, nVocab)
 		s.work = make([]float32, nVocab)
 	}
@@ -165,22 +194,23 @@ func (s *Sampler) Params() Params { return s.p }
 // are kept. Ids outside [0, nVocab) still take a slot in the window but
 // are never penalized.
 func (s *Sampler) Accept(tok int32) {
-	n := len(s.ring)
+	n := s.window
 	if n == 0 {
 		return
 	}
-	if s.filled == n {
-		old := s.ring[s.head]
-		if old >= 0 && int(old) < s.nVocab {
-			s.counts[old]--
-		}
-	} else {
-		s.filled++
-	}
-	s.ring[s.head] = tok
 	if tok >= 0 && int(tok) < s.nVocab {
 		s.counts[tok]++
 	}
+	if s.filled < n {
+		s.ring = append(s.ring, tok)
+		s.filled++
+		return
+	}
+	old := s.ring[s.head]
+	if old >= 0 && int(old) < s.nVocab {
+		s.counts[old]--
+	}
+	s.ring[s.head] = tok
 	s.head++
 	if s.head == n {
 		s.head = 0
@@ -198,6 +228,7 @@ func (s *Sampler) Reset() {
 			s.counts[tok] = 0
 		}
 	}
+	s.ring = s.ring[:0]
 	s.head, s.filled = 0, 0
 	s.src.Seed(s.p.Seed, seedStream)
 }
@@ -523,12 +554,22 @@ func minP(cur []candidate, p float32, sorted bool) []candidate {
 		}
 		return cur[:i]
 	}
-	j := 0
+	j, best := 0, 0
 	for i := range cur {
+		if better(&cur[i], &cur[best]) {
+			best = i
+		}
 		if cur[i].logit >= minL {
 			cur[j] = cur[i]
 			j++
 		}
+	}
+	if j == 0 {
+		// MinP > 1 (or +Inf) lets nothing through: keep the best candidate,
+		// as the sorted path does and as llama.cpp's min_keep = 1 does.
+		// (cur was not modified: nothing was copied.)
+		cur[0] = cur[best]
+		return cur[:1]
 	}
 	return cur[:j]
 }

@@ -21,7 +21,7 @@ func BenchmarkStep(b *testing.B) {
 			for i := range stream {
 				stream[i] = int32(r.IntN(c.Vocab))
 			}
-			s, _ := NewSampler(stream, c.Ctx, 0, SamplePacked, 1, nil)
+			s, _ := NewBatchSampler(stream, c.Ctx, 0, SamplePacked, 1, nil)
 			o := DefaultOptions(1000)
 			o.Micro = micro
 			tr, err := NewTrainer(m, o, s)

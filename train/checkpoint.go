@@ -1,6 +1,8 @@
 package train
 
 import (
+	"github.com/bitnet-go/bitnet/internal/atomicfile"
+
 	"bufio"
 	"encoding/binary"
 	"encoding/json"
@@ -29,29 +31,33 @@ const (
 
 // CheckpointHeader is the JSON part of a checkpoint.
 type CheckpointHeader struct {
-	Version    int          `json:"version"`
-	Config     Config       `json:"config"`
-	Options    Options      `json:"options"`
-	Step       int          `json:"step"` // completed optimizer steps
-	Tokens     int64        `json:"tokens"`
-	Sampler    SamplerState `json:"sampler"`
-	TrainSecs  float64      `json:"train_secs"` // training wall time so far
-	NumParams  int          `json:"num_params"`
-	LastLoss   float64      `json:"last_loss"`
-	LastValPPL float64      `json:"last_val_ppl,omitempty"`
+	Version    int               `json:"version"`
+	Config     Config            `json:"config"`
+	Options    Options           `json:"options"`
+	Step       int               `json:"step"` // completed optimizer steps
+	Tokens     int64             `json:"tokens"`
+	Batches    BatchSamplerState `json:"sampler"`    // the batch sampler's position
+	TrainSecs  float64           `json:"train_secs"` // training wall time so far
+	NumParams  int               `json:"num_params"`
+	LastLoss   float64           `json:"last_loss"`
+	LastValPPL float64           `json:"last_val_ppl,omitempty"`
+	// Window is the part of a metrics line accumulated since the last one
+	// (a resumed run's next line covers the same steps as an uninterrupted
+	// run's).
+	Window LogWindow `json:"window"`
 }
 
 // SaveCheckpoint writes the trainer's full state to path.
 func (t *Trainer) SaveCheckpoint(path string) error {
 	h := CheckpointHeader{
 		Version: ckptVersion, Config: t.Model.Config, Options: t.Opt, Step: t.step, Tokens: t.tokens,
-		Sampler: t.sampler.State(), TrainSecs: t.trainSecs, NumParams: len(t.Model.W), LastLoss: t.lastLoss,
+		Batches: t.sampler.State(), Window: t.window, TrainSecs: t.trainSecs, NumParams: len(t.Model.W), LastLoss: t.lastLoss,
 	}
 	js, err := json.Marshal(h)
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, func(w io.Writer) error {
+	return atomicfile.WriteFile(path, atomicfile.Mode, func(w io.Writer) error {
 		pre := make([]byte, 16)
 		copy(pre, ckptMagic)
 		binary.LittleEndian.PutUint32(pre[4:], ckptVersion)
@@ -119,15 +125,32 @@ func LoadCheckpoint(path string) (*Model, CheckpointHeader, [2][]float32, error)
 	}
 	defer f.Close()
 	r := bufio.NewReaderSize(f, 1<<20)
-	if _, err := readCheckpointHeader(r, path, &h); err != nil {
+	hlen, err := readCheckpointHeader(r, path, &h)
+	if err != nil {
 		return nil, h, mv, err
+	}
+	// The header is checked against the file's size and the machine's
+	// memory before the model is allocated.
+	if err := h.Config.Validate(); err != nil {
+		return nil, h, mv, fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	if err := h.Options.Validate(); err != nil {
+		return nil, h, mv, fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	if err := CheckMemory(h.Config, h.Options); err != nil {
+		return nil, h, mv, fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	if n := newLayout(h.Config).Size; h.NumParams != n {
+		return nil, h, mv, fmt.Errorf("checkpoint %s: %d parameters, config needs %d", path, h.NumParams, n)
+	}
+	if st, err := f.Stat(); err != nil {
+		return nil, h, mv, err
+	} else if want := int64(hlen) + 12*int64(h.NumParams); st.Size() != want {
+		return nil, h, mv, fmt.Errorf("checkpoint %s: %d bytes, its header promises %d", path, st.Size(), want)
 	}
 	m, err := NewModel(h.Config, 0)
 	if err != nil {
 		return nil, h, mv, fmt.Errorf("checkpoint %s: %w", path, err)
-	}
-	if h.NumParams != len(m.W) {
-		return nil, h, mv, fmt.Errorf("checkpoint %s: %d parameters, config needs %d", path, h.NumParams, len(m.W))
 	}
 	mv[0], mv[1] = make([]float32, len(m.W)), make([]float32, len(m.W))
 	for _, v := range [][]float32{m.W, mv[0], mv[1]} {

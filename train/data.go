@@ -2,15 +2,16 @@ package train
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"strings"
+
+	"github.com/bitnet-go/bitnet/internal/atomicfile"
 )
 
 // Tokenizer is what the data pipeline needs from a tokenizer; the runtime's
@@ -33,7 +34,8 @@ func TokenizeText(tok Tokenizer, text, docSep string) []int32 {
 	}
 	var out []int32
 	for _, doc := range strings.Split(text, docSep) {
-		doc = strings.TrimSpace(doc)
+		// (an invalid UTF-8 separator can cut a character in two)
+		doc = strings.TrimSpace(strings.ToValidUTF8(doc, ""))
 		if doc == "" {
 			continue
 		}
@@ -62,10 +64,22 @@ const (
 
 // WriteShard writes ids to path atomically, as u16 when the vocabulary fits.
 func WriteShard(path string, ids []int32, vocab int) error {
-	var buf bytes.Buffer
-	dtype := uint32(shardU32)
+	if vocab <= 0 || vocab > MaxVocab {
+		return fmt.Errorf("shard %s: vocabulary of %d tokens", path, vocab)
+	}
+	for _, id := range ids {
+		if id < 0 || int(id) >= vocab {
+			return fmt.Errorf("shard %s: id %d outside the vocabulary of %d", path, id, vocab)
+		}
+	}
+	return atomicfile.WriteFile(path, atomicfile.Mode, func(w io.Writer) error { return encodeShard(w, ids, vocab) })
+}
+
+// encodeShard writes the shard of ids (checked by the caller) to w.
+func encodeShard(w io.Writer, ids []int32, vocab int) error {
+	dtype, width := uint32(shardU32), 4
 	if vocab <= 1<<16 {
-		dtype = shardU16
+		dtype, width = shardU16, 2
 	}
 	h := make([]byte, shardHeader)
 	copy(h, shardMagic)
@@ -73,21 +87,24 @@ func WriteShard(path string, ids []int32, vocab int) error {
 	binary.LittleEndian.PutUint32(h[8:], dtype)
 	binary.LittleEndian.PutUint32(h[12:], uint32(vocab))
 	binary.LittleEndian.PutUint64(h[16:], uint64(len(ids)))
-	buf.Write(h)
-	for _, id := range ids {
-		if id < 0 || int(id) >= vocab {
-			return fmt.Errorf("shard %s: id %d outside the vocabulary of %d", path, id, vocab)
-		}
-		if dtype == shardU16 {
-			buf.Write(binary.LittleEndian.AppendUint16(nil, uint16(id)))
+	if _, err := w.Write(h); err != nil {
+		return err
+	}
+	buf := make([]byte, 0, 1<<16)
+	for i, id := range ids {
+		if width == 2 {
+			buf = binary.LittleEndian.AppendUint16(buf, uint16(id))
 		} else {
-			buf.Write(binary.LittleEndian.AppendUint32(nil, uint32(id)))
+			buf = binary.LittleEndian.AppendUint32(buf, uint32(id))
+		}
+		if len(buf) == cap(buf) || i == len(ids)-1 {
+			if _, err := w.Write(buf); err != nil {
+				return err
+			}
+			buf = buf[:0]
 		}
 	}
-	return writeFileAtomic(path, func(w io.Writer) error {
-		_, err := w.Write(buf.Bytes())
-		return err
-	})
+	return nil
 }
 
 // ReadShard reads a shard written by WriteShard.
@@ -97,46 +114,62 @@ func ReadShard(path string) (ids []int32, vocab int, err error) {
 		return nil, 0, err
 	}
 	defer f.Close()
-	r := bufio.NewReader(f)
+	st, err := f.Stat()
+	if err != nil {
+		return nil, 0, err
+	}
+	return decodeShard(bufio.NewReader(f), st.Size(), path)
+}
+
+// decodeShard reads a shard of size bytes from r (name is for errors).
+func decodeShard(r io.Reader, size int64, name string) (ids []int32, vocab int, err error) {
 	h := make([]byte, shardHeader)
 	if _, err := io.ReadFull(r, h); err != nil {
-		return nil, 0, fmt.Errorf("shard %s: header: %w", path, err)
+		return nil, 0, fmt.Errorf("shard %s: header: %w", name, err)
 	}
 	if string(h[:4]) != shardMagic {
-		return nil, 0, fmt.Errorf("shard %s: bad magic %q", path, h[:4])
+		return nil, 0, fmt.Errorf("shard %s: bad magic %q", name, h[:4])
 	}
 	if v := binary.LittleEndian.Uint32(h[4:]); v != shardVersion {
-		return nil, 0, fmt.Errorf("shard %s: unsupported version %d", path, v)
+		return nil, 0, fmt.Errorf("shard %s: unsupported version %d", name, v)
 	}
 	dtype := binary.LittleEndian.Uint32(h[8:])
 	vocab = int(binary.LittleEndian.Uint32(h[12:]))
 	n := binary.LittleEndian.Uint64(h[16:])
-	size := map[uint32]int{shardU16: 2, shardU32: 4}[dtype]
-	if size == 0 {
-		return nil, 0, fmt.Errorf("shard %s: unknown dtype %d", path, dtype)
+	width := map[uint32]int{shardU16: 2, shardU32: 4}[dtype]
+	if width == 0 {
+		return nil, 0, fmt.Errorf("shard %s: unknown dtype %d", name, dtype)
 	}
-	if st, err := f.Stat(); err == nil && uint64(st.Size()) != shardHeader+n*uint64(size) {
-		return nil, 0, fmt.Errorf("shard %s: %d bytes, header promises %d ids of %d bytes", path, st.Size(), n, size)
+	// n is checked against the file before n·width is formed (a hostile
+	// count could wrap it) and before anything is allocated.
+	if body := uint64(size) - shardHeader; size < shardHeader || n > body/uint64(width) || body != n*uint64(width) {
+		return nil, 0, fmt.Errorf("shard %s: %d bytes, header promises %d ids of %d bytes", name, size, n, width)
+	}
+	if vocab <= 0 || vocab > MaxVocab {
+		return nil, 0, fmt.Errorf("shard %s: vocabulary of %d tokens", name, vocab)
+	}
+	if mem := systemMemory(); mem > 0 && n > mem/4 {
+		return nil, 0, fmt.Errorf("shard %s: %d ids do not fit in this machine's memory", name, n)
 	}
 	ids = make([]int32, n)
-	b := make([]byte, size)
+	b := make([]byte, width)
 	for i := range ids {
 		if _, err := io.ReadFull(r, b); err != nil {
-			return nil, 0, fmt.Errorf("shard %s: %w", path, err)
+			return nil, 0, fmt.Errorf("shard %s: %w", name, err)
 		}
-		if size == 2 {
+		if width == 2 {
 			ids[i] = int32(binary.LittleEndian.Uint16(b))
 		} else {
 			ids[i] = int32(binary.LittleEndian.Uint32(b))
 		}
-		if int(ids[i]) >= vocab {
-			return nil, 0, fmt.Errorf("shard %s: id %d outside the vocabulary of %d", path, ids[i], vocab)
+		if ids[i] < 0 || int(ids[i]) >= vocab {
+			return nil, 0, fmt.Errorf("shard %s: id %d outside the vocabulary of %d", name, ids[i], vocab)
 		}
 	}
 	return ids, vocab, nil
 }
 
-// Sampling modes of a Sampler.
+// Sampling modes of a BatchSampler.
 const (
 	// SampleRef is the reference run's recipe: each row is BOS + Ctx
 	// consecutive tokens, alternately starting at a random paragraph start
@@ -147,11 +180,11 @@ const (
 	SamplePacked = "packed"
 )
 
-// Sampler serves training rows from a token stream: inputs are BOS followed
+// BatchSampler serves training rows from a token stream: inputs are BOS followed
 // by Ctx−1 tokens, targets the Ctx tokens that follow each input. It is
 // deterministic given its seed, and its State (data position and RNG) can
 // be saved and restored exactly.
-type Sampler struct {
+type BatchSampler struct {
 	tokens []int32
 	starts []int32 // paragraph starts (SampleRef)
 	ctx    int
@@ -167,21 +200,27 @@ type Sampler struct {
 	perm  []int
 }
 
-// SamplerState is the resumable state of a Sampler.
-type SamplerState struct {
+// BatchSamplerState is the resumable state of a BatchSampler.
+type BatchSamplerState struct {
 	Rows  int64  `json:"rows"` // rows served so far
 	Epoch int    `json:"epoch"`
 	Index int    `json:"index"`
 	RNG   []byte `json:"rng"` // PCG state
 }
 
-// NewSampler makes a sampler over tokens. newline reports whether a token
+// NewBatchSampler makes a batch sampler over tokens. newline reports whether a token
 // ends a paragraph (its text holds a newline, or it is EOS).
-func NewSampler(tokens []int32, ctx int, bos int32, mode string, seed uint64, newline func(int32) bool) (*Sampler, error) {
+func NewBatchSampler(tokens []int32, ctx int, bos int32, mode string, seed uint64, newline func(int32) bool) (*BatchSampler, error) {
+	if len(tokens) > math.MaxInt32 {
+		return nil, fmt.Errorf("sampler: %d tokens: at most %d", len(tokens), math.MaxInt32)
+	}
+	if ctx < 2 {
+		return nil, fmt.Errorf("sampler: context %d: at least 2", ctx)
+	}
 	if len(tokens) < ctx+1 {
 		return nil, fmt.Errorf("sampler: %d tokens are fewer than one row of %d", len(tokens), ctx+1)
 	}
-	s := &Sampler{tokens: tokens, ctx: ctx, bos: bos, mode: mode, seed: seed}
+	s := &BatchSampler{tokens: tokens, ctx: ctx, bos: bos, mode: mode, seed: seed}
 	s.pcg = rand.NewPCG(seed, 0x73616d706c65) // "sample"
 	s.rng = rand.New(s.pcg)
 	switch mode {
@@ -201,14 +240,14 @@ func NewSampler(tokens []int32, ctx int, bos int32, mode string, seed uint64, ne
 	return s, nil
 }
 
-func (s *Sampler) newEpoch() {
+func (s *BatchSampler) newEpoch() {
 	r := rand.New(rand.NewPCG(s.seed, uint64(s.epoch)))
 	s.perm = r.Perm(len(s.tokens) / s.ctx)
 }
 
 // Next fills one row: in[0] = BOS, in[1:] and tgt the tokens from the row's
 // start.
-func (s *Sampler) Next(in, tgt []int32) {
+func (s *BatchSampler) Next(in, tgt []int32) {
 	var st int
 	switch s.mode {
 	case SampleRef:
@@ -234,13 +273,13 @@ func (s *Sampler) Next(in, tgt []int32) {
 }
 
 // State returns the sampler's position and RNG state.
-func (s *Sampler) State() SamplerState {
+func (s *BatchSampler) State() BatchSamplerState {
 	b, _ := s.pcg.MarshalBinary()
-	return SamplerState{Rows: s.rows, Epoch: s.epoch, Index: s.idx, RNG: b}
+	return BatchSamplerState{Rows: s.rows, Epoch: s.epoch, Index: s.idx, RNG: b}
 }
 
 // Restore sets the state saved by State.
-func (s *Sampler) Restore(st SamplerState) error {
+func (s *BatchSampler) Restore(st BatchSamplerState) error {
 	if err := s.pcg.UnmarshalBinary(st.RNG); err != nil {
 		return fmt.Errorf("sampler: %w", err)
 	}
@@ -256,7 +295,7 @@ func (s *Sampler) Restore(st SamplerState) error {
 }
 
 // Epochs is the number of passes over the stream served so far.
-func (s *Sampler) Epochs() float64 {
+func (s *BatchSampler) Epochs() float64 {
 	return float64(s.rows) * float64(s.ctx) / float64(len(s.tokens))
 }
 
@@ -264,45 +303,12 @@ func (s *Sampler) Epochs() float64 {
 // each window is BOS + ctx tokens and scores ctx predictions; windows start
 // every ctx−1 tokens (the reference's "BOS + 256 tokens at stride 255").
 func ValWindows(n, ctx int) []int {
+	if ctx < 2 {
+		return nil // no window of one token advances (Config.Validate refuses ctx < 2)
+	}
 	var w []int
 	for s := 0; s+ctx <= n; s += ctx - 1 {
 		w = append(w, s)
 	}
 	return w
-}
-
-// writeFileAtomic writes path through a temporary file in the same
-// directory: written, synced, renamed over path, and the directory synced,
-// so a crash leaves either the old file or the new one.
-func writeFileAtomic(path string, write func(io.Writer) error) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	if err := write(bw); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := bw.Flush(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }

@@ -41,18 +41,18 @@ func TestTokenizeTextDocuments(t *testing.T) {
 	}
 }
 
-func TestSampler(t *testing.T) {
+func TestBatchSampler(t *testing.T) {
 	stream := byteTokenizer{}.Encode("one two.\nthree four five.\nsix seven eight nine.\nten eleven twelve thirteen\n", false, false)
 	nl := func(t int32) bool { return t == '\n' }
 	const ctx = 8
 	for _, mode := range []string{SampleRef, SamplePacked} {
-		s, err := NewSampler(stream, ctx, 256, mode, 3, nl)
+		s, err := NewBatchSampler(stream, ctx, 256, mode, 3, nl)
 		if err != nil {
 			t.Fatal(err)
 		}
 		in, tg := make([]int32, ctx), make([]int32, ctx)
 		var rows [][]int32
-		var state SamplerState
+		var state BatchSamplerState
 		for r := 0; r < 40; r++ {
 			if r == 17 {
 				state = s.State()
@@ -73,7 +73,7 @@ func TestSampler(t *testing.T) {
 			rows = append(rows, slices.Clone(tg))
 		}
 		// Restoring a saved state replays the same rows.
-		s2, _ := NewSampler(stream, ctx, 256, mode, 3, nl)
+		s2, _ := NewBatchSampler(stream, ctx, 256, mode, 3, nl)
 		if err := s2.Restore(state); err != nil {
 			t.Fatal(err)
 		}

@@ -215,14 +215,14 @@ func (e *engine) packWeights() {
 func (e *engine) gemm(tA, tB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) {
 	pb := &e.pbAct
 	pb.Reset(k, n)
-	_, nr := asm.GemmTile()
+	_, nr := pb.Tile()
 	e.pool.For(n, nr, func(_, lo, hi int) { pb.Pack(tB, b, ldb, lo, hi) })
 	e.gemmPacked(tA, m, a, lda, pb, c, ldc, acc)
 }
 
 // gemmPacked computes C = op(A)·B for a packed B on the pool, split by rows.
 func (e *engine) gemmPacked(tA bool, m int, a []float32, lda int, pb *asm.PackedB, c []float32, ldc int, acc bool) {
-	mr, _ := asm.GemmTile()
+	mr, _ := pb.Tile()
 	e.pool.For(m, mr, func(w, lo, hi int) {
 		off := lo * lda
 		if tA {

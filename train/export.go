@@ -3,11 +3,13 @@ package train
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
 	"math"
 	"strings"
 
 	"github.com/bitnet-go/bitnet/asm/ref"
 	"github.com/bitnet-go/bitnet/gguf"
+	"github.com/bitnet-go/bitnet/internal/atomicfile"
 )
 
 // Format is a GGUF export format.
@@ -46,7 +48,10 @@ func Export(path string, m *Model, f Format, opt ExportOptions) error {
 	if err != nil {
 		return err
 	}
-	return w.WriteFile(path)
+	return atomicfile.WriteFile(path, atomicfile.Mode, func(out io.Writer) error {
+		_, err := w.WriteTo(out)
+		return err
+	})
 }
 
 // CanExport reports why a model of shape c cannot be stored in format f:

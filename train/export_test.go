@@ -35,7 +35,7 @@ func trainedTiny(t *testing.T, c Config, steps int) *Trainer {
 			stream[i] = int32(r.IntN(c.Vocab))
 		}
 	}
-	s, err := NewSampler(stream, c.Ctx, 1, SamplePacked, 5, func(int32) bool { return false })
+	s, err := NewBatchSampler(stream, c.Ctx, 1, SamplePacked, 5, func(int32) bool { return false })
 	if err != nil {
 		t.Fatal(err)
 	}

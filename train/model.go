@@ -47,19 +47,30 @@ func (c Config) QDim() int { return c.Heads * c.HeadDim() }
 // KVDim is the width of the key and value projections.
 func (c Config) KVDim() int { return c.KVHeads * c.HeadDim() }
 
-// Validate checks that the shape is consistent.
+// Validate checks that the shape is consistent and within the bounds
+// (MaxDim, MaxLayers, MaxCtx, MaxVocab).
 func (c Config) Validate() error {
 	switch {
 	case c.Vocab <= 0 || c.Dim <= 0 || c.Layers <= 0 || c.Heads <= 0 || c.KVHeads <= 0 || c.FFN <= 0 || c.Ctx <= 0:
 		return fmt.Errorf("train: non-positive dimension in %+v", c)
+	case c.Dim > MaxDim || c.FFN > MaxDim:
+		return fmt.Errorf("train: dim %d and FFN %d must be at most %d", c.Dim, c.FFN, MaxDim)
+	case c.Layers > MaxLayers:
+		return fmt.Errorf("train: %d layers: at most %d", c.Layers, MaxLayers)
+	case c.Vocab > MaxVocab:
+		return fmt.Errorf("train: vocabulary of %d tokens: at most %d", c.Vocab, MaxVocab)
+	case c.Ctx < 2 || c.Ctx > MaxCtx:
+		// A row is BOS plus Ctx−1 tokens; validation windows advance by
+		// Ctx−1 tokens, so a context of 1 would never move.
+		return fmt.Errorf("train: context %d: must be between 2 and %d", c.Ctx, MaxCtx)
 	case c.Dim%c.Heads != 0:
 		return fmt.Errorf("train: dim %d is not a multiple of %d heads", c.Dim, c.Heads)
 	case c.HeadDim()%2 != 0:
 		return fmt.Errorf("train: head dimension %d must be even (RoPE pairs)", c.HeadDim())
 	case c.Heads%c.KVHeads != 0:
 		return fmt.Errorf("train: %d heads is not a multiple of %d KV heads", c.Heads, c.KVHeads)
-	case !(c.NormEps > 0) || !(c.RopeBase > 0):
-		return fmt.Errorf("train: norm eps %g and rope base %g must be positive", c.NormEps, c.RopeBase)
+	case !(c.NormEps > 0) || !(c.RopeBase > 0) || math.IsInf(float64(c.NormEps), 0) || math.IsInf(float64(c.RopeBase), 0):
+		return fmt.Errorf("train: norm eps %g and rope base %g must be positive and finite", c.NormEps, c.RopeBase)
 	}
 	return nil
 }

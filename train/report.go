@@ -1,6 +1,8 @@
 package train
 
 import (
+	"github.com/bitnet-go/bitnet/internal/atomicfile"
+
 	"bufio"
 	"bytes"
 	"encoding/json"
@@ -67,7 +69,7 @@ func truncateMetrics(path string, step int) (*os.File, error) {
 			buf.WriteByte('\n')
 		}
 	}
-	if err := writeFileAtomic(path, func(w io.Writer) error { _, err := w.Write(buf.Bytes()); return err }); err != nil {
+	if err := atomicfile.WriteFile(path, atomicfile.Mode, func(w io.Writer) error { _, err := w.Write(buf.Bytes()); return err }); err != nil {
 		return nil, err
 	}
 	return os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o644)
@@ -142,7 +144,7 @@ func PlotSVG(metricsPath, svgPath string) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(svgPath, func(w io.Writer) error { return drawSVG(w, ms) })
+	return atomicfile.WriteFile(svgPath, atomicfile.Mode, func(w io.Writer) error { return drawSVG(w, ms) })
 }
 
 func drawSVG(out io.Writer, ms []Metrics) error {

@@ -1,6 +1,10 @@
 package train
 
 import (
+	"github.com/bitnet-go/bitnet/internal/atomicfile"
+	"slices"
+	"strings"
+
 	"bufio"
 	"bytes"
 	"context"
@@ -18,23 +22,40 @@ import (
 
 // RunConfig describes a training run (what bitnet-train's flags set).
 type RunConfig struct {
-	OutDir  string
-	Model   Config  // ignored when resuming (the checkpoint's is used)
-	Options Options // ignored when resuming, except Threads
+	OutDir string
+	// Model and Options are the run's shape and settings. When resuming,
+	// the checkpoint's are used; Model and Options, unless zero (Options
+	// with only Threads set counts as zero), must equal them — a
+	// difference is a *MismatchError naming the setting — except that the
+	// optimizer's settings may change when AllowChanges is set. Threads
+	// may always change.
+	Model        Config
+	Options      Options
+	AllowChanges bool
 
-	TrainText string // path of the training text
-	ValidText string // path of the validation text ("": hold out the last 5% of the training tokens)
+	// The inputs: paths of the training text, the validation text ("":
+	// hold out the last 5% of the training tokens) and the vocabulary GGUF
+	// (recorded in the manifest; optional). A resumed run trains on the
+	// shards it made; inputs given when resuming must equal the recorded
+	// ones.
+	TrainText string
+	ValidText string
+	VocabPath string
 	DocSep    string // document separator ("": the text is one document)
 	Tokenizer Tokenizer
 	Vocab     *gguf.File // copied into the exports' tokenizer keys (may be nil)
 
-	LogEvery   int      // steps between metrics lines (default 10)
-	ValEvery   int      // steps between validations (default 100)
-	ValWindows int      // windows of the periodic validation (0: all); the final one uses all
-	CkptEvery  int      // steps between checkpoints (default 100)
-	Formats    []Format // exports at the end (default f32, i2_s, tq2_0)
-	Name       string   // general.name of the exports
-	Resume     bool     // continue from OutDir/checkpoint.bin
+	LogEvery   int // steps between metrics lines (default 10)
+	ValEvery   int // steps between validations (default 100)
+	ValWindows int // windows of the periodic validation (0: all); the final one uses all
+	CkptEvery  int // steps between checkpoints (default 100)
+	// Formats are the exports written at the end. Nil means f32, i2_s and
+	// tq2_0, skipping those the shape cannot be stored in; a format named
+	// here that is unknown or does not fit the shape is an error before
+	// training starts.
+	Formats []Format
+	Name    string // general.name of the exports
+	Resume  bool   // continue from OutDir/checkpoint.bin
 
 	Log io.Writer // progress and messages (nil: silent)
 
@@ -69,14 +90,65 @@ const (
 	MetricsFile    = "metrics.jsonl"
 	PlotFile       = "loss.svg"
 	SummaryFile    = "summary.json"
+	TrainShardFile = "data/train.tok"
+	ValidShardFile = "data/valid.tok"
 )
 
 // ExportName is the file name of a format's export.
 func ExportName(f Format) string { return "model-" + string(f) + ".gguf" }
 
+// ParseFormats parses a comma-separated list of export formats (case and
+// spaces ignored); an unknown name is an error.
+func ParseFormats(s string) ([]Format, error) {
+	formats := []Format{}
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.ToLower(strings.TrimSpace(f)); f == "" {
+			continue
+		}
+		if _, ok := fileTypes[Format(f)]; !ok {
+			return nil, fmt.Errorf("unknown export format %q (want f32, i2_s or tq2_0)", f)
+		}
+		if !slices.Contains(formats, Format(f)) {
+			formats = append(formats, Format(f))
+		}
+	}
+	return formats, nil
+}
+
+// RunFiles are the files of a run directory that Run writes through
+// temporaries (relative to the directory).
+func RunFiles() []string {
+	fs := []string{CheckpointFile, MetricsFile, PlotFile, SummaryFile, ManifestFile, TrainShardFile, ValidShardFile, "samples.txt"}
+	for _, f := range []Format{FormatF32, FormatI2S, FormatTQ2} {
+		fs = append(fs, ExportName(f))
+	}
+	return fs
+}
+
+// RemoveStaleTemps removes the temporaries of dir's run files that a killed
+// process left behind (atomicfile's ".NAME.tmp*" names) and returns them.
+func RemoveStaleTemps(dir string) []string {
+	var removed []string
+	for _, f := range RunFiles() {
+		matches, _ := filepath.Glob(filepath.Join(dir, filepath.Dir(f), "."+filepath.Base(f)+".tmp*"))
+		for _, m := range matches {
+			if fi, err := os.Lstat(m); err == nil && fi.Mode().IsRegular() && os.Remove(m) == nil {
+				removed = append(removed, m)
+			}
+		}
+	}
+	return removed
+}
+
+func isZeroOptions(o Options) bool {
+	o.Threads = 0
+	return o == Options{}
+}
+
 // Run trains (or resumes) a model as rc describes, writing checkpoints,
 // metrics.jsonl and loss.svg into rc.OutDir and, at the end, the exports.
-// Cancelling ctx stops after the current step with a checkpoint.
+// Cancelling ctx stops after the current step with a checkpoint; the error
+// then wraps ctx's error and the result holds the steps done.
 func Run(ctx context.Context, rc RunConfig) (*RunResult, error) {
 	if rc.LogEvery <= 0 {
 		rc.LogEvery = 10
@@ -87,11 +159,14 @@ func Run(ctx context.Context, rc RunConfig) (*RunResult, error) {
 	if rc.CkptEvery <= 0 {
 		rc.CkptEvery = 100
 	}
-	if rc.Formats == nil {
+	explicitFormats := rc.Formats != nil
+	if !explicitFormats {
 		rc.Formats = []Format{FormatF32, FormatI2S, FormatTQ2}
 	}
-	if err := os.MkdirAll(filepath.Join(rc.OutDir, "data"), 0o755); err != nil {
-		return nil, err
+	for _, f := range rc.Formats {
+		if _, ok := fileTypes[f]; !ok {
+			return nil, fmt.Errorf("unknown export format %q (want f32, i2_s or tq2_0)", f)
+		}
 	}
 	pr := &progress{w: rc.Log, tty: isTerminal(rc.Log)}
 	ckpt := filepath.Join(rc.OutDir, CheckpointFile)
@@ -103,35 +178,128 @@ func Run(ctx context.Context, rc RunConfig) (*RunResult, error) {
 		mv  [2][]float32
 		err error
 	)
+	man, err := ReadManifest(rc.OutDir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
 	if rc.Resume {
-		m, hdr, mv, err = LoadCheckpoint(ckpt)
-		if err != nil {
+		if m, hdr, mv, err = LoadCheckpoint(ckpt); err != nil {
 			return nil, err
 		}
-		threads := opt.Threads
 		opt = hdr.Options
+		var changes []string
+		if askC, askO := rc.Model, rc.Options; askC != (Config{}) || !isZeroOptions(askO) {
+			if askC == (Config{}) {
+				askC = hdr.Config
+			}
+			if isZeroOptions(askO) {
+				askO = hdr.Options
+			}
+			askO.Threads = hdr.Options.Threads
+			askO.Schedule.Steps = askO.Steps
+			var refused []*MismatchError
+			diffs := diffSettings(hdr.Config, hdr.Options, askC, askO)
+			for _, d := range diffs {
+				if !d.Changeable || !rc.AllowChanges {
+					refused = append(refused, d)
+				}
+			}
+			if len(refused) > 0 {
+				return nil, fmt.Errorf("resuming %s: %w", rc.OutDir, joinMismatches(refused))
+			}
+			if len(diffs) > 0 {
+				if err := askO.Validate(); err != nil {
+					return nil, err
+				}
+				if askO.Steps < hdr.Step {
+					return nil, fmt.Errorf("resuming %s: -steps %d is fewer than the %d steps done", rc.OutDir, askO.Steps, hdr.Step)
+				}
+				opt = askO
+				for _, d := range diffs {
+					c := fmt.Sprintf("step %d: %s %s → %s", hdr.Step, d.Setting, d.Run, d.Asked)
+					changes = append(changes, c)
+					pr.println("changing %s", c)
+				}
+			}
+		}
+		threads := rc.Options.Threads
 		if threads > 0 && threads != opt.Threads {
 			pr.println("note: resuming with %d threads (the run used %d); results stay deterministic only for one thread count", threads, opt.Threads)
 			opt.Threads = threads
+		}
+		if err := CheckMemory(hdr.Config, opt); err != nil {
+			return nil, err
+		}
+		if man == nil {
+			pr.println("note: %s has no %s (made by an older version): its inputs and shards are not verified", rc.OutDir, ManifestFile)
+		} else {
+			if err := checkResumeInputs(rc, man); err != nil {
+				return nil, fmt.Errorf("resuming %s: %w", rc.OutDir, err)
+			}
+			if len(changes) > 0 {
+				man.Options, man.Changes = opt, append(man.Changes, changes...)
+			}
 		}
 		pr.println("resuming %s at step %d/%d", ckpt, hdr.Step, opt.Steps)
 	} else {
 		if _, err := os.Stat(ckpt); err == nil {
 			return nil, fmt.Errorf("%s exists: use -resume to continue that run or choose another -out", ckpt)
 		}
+		if err := rc.Model.Validate(); err != nil {
+			return nil, err
+		}
+		if err := opt.Validate(); err != nil {
+			return nil, err
+		}
+		if err := CheckMemory(rc.Model, opt); err != nil {
+			return nil, err
+		}
+	}
+	c := rc.Model
+	if rc.Resume {
+		c = hdr.Config
+	}
+	var formats []Format
+	for _, f := range rc.Formats {
+		if err := CanExport(c, f); err != nil {
+			if explicitFormats {
+				return nil, err
+			}
+			pr.println("note: no %s export: %v", f, err)
+			continue
+		}
+		formats = append(formats, f)
+	}
+	if err := os.MkdirAll(filepath.Join(rc.OutDir, "data"), 0o755); err != nil {
+		return nil, err
+	}
+	for _, f := range RunFiles() {
+		if err := atomicfile.CheckDestination(filepath.Join(rc.OutDir, f)); err != nil {
+			return nil, err
+		}
+	}
+	for _, f := range RemoveStaleTemps(rc.OutDir) {
+		pr.println("removed %s (left by a killed run)", f)
+	}
+	if !rc.Resume {
 		if m, err = NewModel(rc.Model, opt.Seed); err != nil {
 			return nil, err
 		}
 	}
-	c := m.Config
 
-	trainTok, validTok, err := loadData(rc, c.Vocab, pr)
+	trainTok, validTok, man, err := loadData(rc, c, opt, man, pr)
 	if err != nil {
 		return nil, err
 	}
+	if err := writeManifest(rc.OutDir, man); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return &RunResult{Steps: hdr.Step, Tokens: hdr.Tokens}, fmt.Errorf("train: stopped before training: %w", err)
+	}
 	bos := rc.Tokenizer.BOS()
 	newline := newlineTokens(rc.Tokenizer, c.Vocab)
-	sampler, err := NewSampler(trainTok, c.Ctx, bos, opt.Sampling, opt.Seed, newline)
+	sampler, err := NewBatchSampler(trainTok, c.Ctx, bos, opt.Sampling, opt.Seed, newline)
 	if err != nil {
 		return nil, err
 	}
@@ -144,6 +312,7 @@ func Run(ctx context.Context, rc RunConfig) (*RunResult, error) {
 		if err := tr.Restore(hdr, mv); err != nil {
 			return nil, err
 		}
+		mv = [2][]float32{}
 	}
 	windows := ValWindows(len(validTok), c.Ctx)
 	if len(windows) == 0 {
@@ -177,29 +346,23 @@ func Run(ctx context.Context, rc RunConfig) (*RunResult, error) {
 
 	res := &RunResult{}
 	wallStart, startTokens := time.Now(), tr.TokensSeen()
-	var (
-		lossSum   float64
-		nLoss     int
-		lastNorm  float64
-		intTokens int64
-		intSecs   float64
-		ema       float64 // step seconds
-	)
+	var ema float64 // step seconds
 	for tr.StepsDone() < opt.Steps {
 		if err := ctx.Err(); err != nil {
-			pr.println("stopping: %v; checkpoint at step %d", err, tr.StepsDone())
+			pr.println("stopping at step %d with a checkpoint", tr.StepsDone())
 			if err := tr.SaveCheckpoint(ckpt); err != nil {
 				return nil, err
 			}
-			return res, err
+			res.Steps, res.Tokens = tr.StepsDone(), tr.TokensSeen()
+			return res, fmt.Errorf("train: stopped after step %d with a checkpoint: %w", tr.StepsDone(), err)
 		}
 		st := tr.Step()
 		res.Losses = append(res.Losses, st.Loss)
-		lossSum += st.Loss
-		nLoss++
-		lastNorm = st.GradNorm
-		intTokens += int64(opt.Batch * c.Ctx)
-		intSecs += st.Duration.Seconds()
+		win := &tr.window
+		win.LossSum += st.Loss
+		win.Steps++
+		win.Tokens += int64(opt.Batch * c.Ctx)
+		win.Secs += st.Duration.Seconds()
 		if ema == 0 {
 			ema = st.Duration.Seconds()
 		} else {
@@ -212,10 +375,10 @@ func Run(ctx context.Context, rc RunConfig) (*RunResult, error) {
 		if st.Step%rc.LogEvery == 0 || last {
 			nT := float64(st.Ternary[0] + st.Ternary[1] + st.Ternary[2])
 			mt := Metrics{
-				Step: st.Step, Tokens: st.Tokens, Epoch: tr.Epochs(), TrainLoss: lossSum / float64(nLoss),
-				LR: st.LR, WD: st.WD, GradNorm: lastNorm,
+				Step: st.Step, Tokens: st.Tokens, Epoch: tr.Epochs(), TrainLoss: win.LossSum / float64(win.Steps),
+				LR: st.LR, WD: st.WD, GradNorm: st.GradNorm,
 				WNeg: float64(st.Ternary[0]) / nT, WZero: float64(st.Ternary[1]) / nT, WPos: float64(st.Ternary[2]) / nT,
-				TokPerSec: float64(intTokens) / intSecs, Elapsed: tr.trainSecs,
+				TokPerSec: float64(win.Tokens) / win.Secs, Elapsed: tr.trainSecs,
 			}
 			if st.Step%rc.ValEvery == 0 && !last {
 				vl, n := tr.Evaluate(validTok, subset, bos)
@@ -230,7 +393,7 @@ func Run(ctx context.Context, rc RunConfig) (*RunResult, error) {
 			if mt.ValLoss != nil {
 				plot()
 			}
-			lossSum, nLoss, intTokens, intSecs = 0, 0, 0, 0
+			*win = LogWindow{}
 		}
 		if st.Step%rc.CkptEvery == 0 || last {
 			if err := tr.SaveCheckpoint(ckpt); err != nil {
@@ -243,6 +406,10 @@ func Run(ctx context.Context, rc RunConfig) (*RunResult, error) {
 		if rc.StopAfter > 0 && st.Step >= rc.StopAfter && !last {
 			return res, nil
 		}
+	}
+	if err := ctx.Err(); err != nil {
+		res.Steps, res.Tokens = tr.StepsDone(), tr.TokensSeen()
+		return res, fmt.Errorf("train: stopped after step %d, before the final evaluation and exports (the checkpoint holds every step): %w", tr.StepsDone(), err)
 	}
 	res.WallSecs = time.Since(wallStart).Seconds()
 	res.WallTokensPerSec = float64(tr.TokensSeen()-startTokens) / res.WallSecs
@@ -263,12 +430,8 @@ func Run(ctx context.Context, rc RunConfig) (*RunResult, error) {
 	plot()
 	pr.println("done: %d steps, %d tokens in %s of training steps (%.0f tokens/s; %.0f tokens/s over the wall time with validations and checkpoints); final train loss %.4f; validation loss %.4f nats/token (ppl %.2f) over %d tokens",
 		res.Steps, res.Tokens, fmtDur(tr.TrainTime()), res.TokensPerSec, res.WallTokensPerSec, res.FinalTrainLoss, vl, ppl, n)
-	for _, f := range rc.Formats {
+	for _, f := range formats {
 		path := filepath.Join(rc.OutDir, ExportName(f))
-		if err := CanExport(c, f); err != nil {
-			pr.println("skipping %s: %v", f, err)
-			continue
-		}
 		if err := Export(path, m, f, ExportOptions{Name: rc.Name, Vocab: rc.Vocab}); err != nil {
 			return res, err
 		}
@@ -280,64 +443,173 @@ func Run(ctx context.Context, rc RunConfig) (*RunResult, error) {
 		Options Options   `json:"options"`
 		Result  RunResult `json:"result"`
 	}{c, opt, *res}, "", "  ")
-	if err := writeFileAtomic(filepath.Join(rc.OutDir, SummaryFile), func(w io.Writer) error { _, err := w.Write(sum); return err }); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(rc.OutDir, SummaryFile), atomicfile.Mode, func(w io.Writer) error { _, err := w.Write(sum); return err }); err != nil {
 		return res, err
 	}
 	return res, nil
 }
 
-// loadData returns the training and validation token streams, tokenizing
-// the texts on the first run and reading the shards in OutDir/data after.
-func loadData(rc RunConfig, vocab int, pr *progress) (train, valid []int32, err error) {
-	trainShard := filepath.Join(rc.OutDir, "data", "train.tok")
-	validShard := filepath.Join(rc.OutDir, "data", "valid.tok")
-	read := func(path string) ([]int32, error) {
+// checkResumeInputs compares the inputs rc names with the run's record.
+func checkResumeInputs(rc RunConfig, man *Manifest) error {
+	var errs []error
+	if rc.TrainText != "" {
+		errs = append(errs, checkInput("train", rc.TrainText, &man.Train))
+	}
+	if rc.ValidText != "" {
+		errs = append(errs, checkInput("valid", rc.ValidText, man.Valid))
+	}
+	if rc.VocabPath != "" && man.Vocab != nil {
+		errs = append(errs, checkInput("vocab", rc.VocabPath, man.Vocab))
+	}
+	if rc.DocSep != "" && rc.DocSep != man.DocSep {
+		errs = append(errs, &MismatchError{Setting: "doc-sep", Run: fmt.Sprintf("%q", man.DocSep), Asked: fmt.Sprintf("%q", rc.DocSep)})
+	}
+	return errors.Join(errs...)
+}
+
+// loadData returns the training and validation token streams and the
+// run's manifest. A resumed run reads the shards in OutDir/data, which
+// must match the manifest's record. A fresh run reuses the shards only
+// when the manifest records the same inputs (texts, vocabulary, document
+// separator) and the shards are intact; otherwise it tokenizes the texts
+// and writes the shards.
+func loadData(rc RunConfig, c Config, opt Options, man *Manifest, pr *progress) (train, valid []int32, _ *Manifest, err error) {
+	trainShard := filepath.Join(rc.OutDir, TrainShardFile)
+	validShard := filepath.Join(rc.OutDir, ValidShardFile)
+	read := func(path string, rec *FileRecord) ([]int32, error) {
+		if rec != nil {
+			got, err := HashFile(path)
+			if err != nil {
+				return nil, err
+			}
+			if !got.same(*rec) {
+				return nil, fmt.Errorf("%s changed since the run made it: %s, recorded %s", path, got, rec)
+			}
+		}
 		ids, v, err := ReadShard(path)
-		if err == nil && v != vocab {
-			err = fmt.Errorf("shard %s has vocabulary %d, the model %d", path, v, vocab)
+		if err == nil && v != c.Vocab {
+			err = fmt.Errorf("shard %s has vocabulary %d, the model %d", path, v, c.Vocab)
 		}
 		return ids, err
 	}
-	if train, err = read(trainShard); err == nil {
-		if valid, err = read(validShard); err == nil {
-			return train, valid, nil
+	if rc.Resume {
+		var tr, vr *FileRecord
+		if man != nil {
+			tr, vr = &man.TrainShard, &man.ValidShard
 		}
+		if train, err = read(trainShard, tr); err == nil {
+			valid, err = read(validShard, vr)
+		}
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if man == nil {
+			// An older run directory: record what it has now.
+			man = &Manifest{Config: c, Options: opt}
+			if r, err := HashFile(trainShard); err == nil {
+				man.TrainShard = r
+			}
+			if r, err := HashFile(validShard); err == nil {
+				man.ValidShard = r
+			}
+		}
+		return train, valid, man, nil
 	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return nil, nil, err
+
+	// A fresh run: reuse the shards only if they come from these inputs.
+	if man != nil {
+		if ok, why := sameInputs(rc, man); ok {
+			if train, err = read(trainShard, &man.TrainShard); err == nil {
+				valid, err = read(validShard, &man.ValidShard)
+			}
+			if err == nil {
+				pr.println("data: reusing %s and %s (made from the same inputs)", trainShard, validShard)
+				man.Config, man.Options, man.Changes = c, opt, nil
+				return train, valid, man, nil
+			}
+			pr.println("data: tokenizing again: %v", err)
+		} else {
+			pr.println("data: tokenizing again: the shards in %s were made from %s", filepath.Join(rc.OutDir, "data"), why)
+		}
 	}
 	if rc.Tokenizer == nil {
-		return nil, nil, errors.New("train: a tokenizer is needed to tokenize the texts")
+		return nil, nil, nil, errors.New("train: a tokenizer is needed to tokenize the texts")
 	}
-	tokenize := func(path string) ([]int32, error) {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return nil, err
-		}
+	man = &Manifest{DocSep: rc.DocSep, Config: c, Options: opt}
+	tokenize := func(path string) ([]int32, FileRecord, error) {
 		t0 := time.Now()
-		ids := TokenizeText(rc.Tokenizer, string(bytes.ToValidUTF8(b, nil)), rc.DocSep)
-		pr.println("tokenized %s: %d bytes → %d tokens in %s", path, len(b), len(ids), time.Since(t0).Round(time.Millisecond))
-		return ids, nil
+		ids, rec, err := ReadText(rc.Tokenizer, path, rc.DocSep)
+		if err != nil {
+			return nil, rec, err
+		}
+		pr.println("tokenized %s: %d bytes → %d tokens in %s", path, rec.Size, len(ids), time.Since(t0).Round(time.Millisecond))
+		return ids, rec, nil
 	}
-	if train, err = tokenize(rc.TrainText); err != nil {
-		return nil, nil, err
+	if train, man.Train, err = tokenize(rc.TrainText); err != nil {
+		return nil, nil, nil, err
 	}
 	if rc.ValidText != "" {
-		if valid, err = tokenize(rc.ValidText); err != nil {
-			return nil, nil, err
+		var rec FileRecord
+		if valid, rec, err = tokenize(rc.ValidText); err != nil {
+			return nil, nil, nil, err
 		}
+		man.Valid = &rec
 	} else {
 		cut := len(train) * 95 / 100
 		train, valid = train[:cut], train[cut:]
 		pr.println("validation split: the last %d training tokens", len(valid))
 	}
-	if err := WriteShard(trainShard, train, vocab); err != nil {
-		return nil, nil, err
+	if rc.VocabPath != "" {
+		rec, err := HashFile(rc.VocabPath)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		man.Vocab = &rec
 	}
-	if err := WriteShard(validShard, valid, vocab); err != nil {
-		return nil, nil, err
+	if err := WriteShard(trainShard, train, c.Vocab); err != nil {
+		return nil, nil, nil, err
 	}
-	return train, valid, nil
+	if err := WriteShard(validShard, valid, c.Vocab); err != nil {
+		return nil, nil, nil, err
+	}
+	if man.TrainShard, err = HashFile(trainShard); err != nil {
+		return nil, nil, nil, err
+	}
+	if man.ValidShard, err = HashFile(validShard); err != nil {
+		return nil, nil, nil, err
+	}
+	return train, valid, man, nil
+}
+
+// sameInputs reports whether rc names the inputs man records, and if not,
+// which differ.
+func sameInputs(rc RunConfig, man *Manifest) (bool, string) {
+	tr, err := HashFile(rc.TrainText)
+	if err != nil || !tr.same(man.Train) {
+		return false, "another training text (" + man.Train.String() + ")"
+	}
+	switch {
+	case rc.ValidText == "" && man.Valid != nil:
+		return false, "a separate validation text"
+	case rc.ValidText != "" && man.Valid == nil:
+		return false, "a held-out part of the training text"
+	case rc.ValidText != "":
+		if vr, err := HashFile(rc.ValidText); err != nil || !vr.same(*man.Valid) {
+			return false, "another validation text (" + man.Valid.String() + ")"
+		}
+	}
+	if rc.DocSep != man.DocSep {
+		return false, fmt.Sprintf("another document separator (%q)", man.DocSep)
+	}
+	if (rc.VocabPath == "") != (man.Vocab == nil) {
+		return false, "another vocabulary"
+	}
+	if rc.VocabPath != "" {
+		if vr, err := HashFile(rc.VocabPath); err != nil || !vr.same(*man.Vocab) {
+			return false, "another vocabulary (" + man.Vocab.String() + ")"
+		}
+	}
+	return true, ""
 }
 
 // newlineTokens reports which tokens end a paragraph: those whose text

@@ -31,19 +31,36 @@ func DefaultOptions(steps int) Options {
 	}
 }
 
-// Validate checks the options against a model shape.
+// Validate checks the options: sizes within MaxBatch, MaxSteps and
+// MaxThreads, finite rates and coefficients in their ranges.
 func (o Options) Validate() error {
+	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+	s, a := o.Schedule, o.Optimizer
 	switch {
 	case o.Batch <= 0 || o.Micro <= 0 || o.Steps <= 0:
 		return fmt.Errorf("train: batch %d, micro-batch %d and steps %d must be positive", o.Batch, o.Micro, o.Steps)
+	case o.Batch > MaxBatch || o.Steps > MaxSteps:
+		return fmt.Errorf("train: batch %d and steps %d must be at most %d and %d", o.Batch, o.Steps, MaxBatch, MaxSteps)
 	case o.Micro > o.Batch:
 		return fmt.Errorf("train: micro-batch %d exceeds the batch %d", o.Micro, o.Batch)
-	case o.Schedule.Steps != o.Steps:
-		return fmt.Errorf("train: schedule of %d steps for a run of %d", o.Schedule.Steps, o.Steps)
-	case !(o.Schedule.Peak > 0):
-		return fmt.Errorf("train: learning rate %g must be positive", o.Schedule.Peak)
+	case o.Threads < 0 || o.Threads > MaxThreads:
+		return fmt.Errorf("train: %d threads: must be between 1 and %d", o.Threads, MaxThreads)
+	case s.Steps != o.Steps:
+		return fmt.Errorf("train: schedule of %d steps for a run of %d", s.Steps, o.Steps)
+	case !(s.Peak > 0) || !finite(s.Peak):
+		return fmt.Errorf("train: learning rate %g must be positive and finite", s.Peak)
+	case s.Warmup < 0:
+		return fmt.Errorf("train: warm-up of %d steps", s.Warmup)
+	case !(s.Stage1Floor > 0 && s.Stage1Floor <= 1) || !(s.Stage2Start > 0 && s.Stage2Start <= 1):
+		return fmt.Errorf("train: stage fractions %g and %g must be in (0, 1]", s.Stage1Floor, s.Stage2Start)
+	case !(s.MinLR >= 0) || !finite(s.MinLR) || !(s.WD >= 0) || !finite(s.WD):
+		return fmt.Errorf("train: minimum learning rate %g and weight decay %g must be finite and not negative", s.MinLR, s.WD)
+	case !(a.Beta1 >= 0 && a.Beta1 < 1) || !(a.Beta2 >= 0 && a.Beta2 < 1):
+		return fmt.Errorf("train: AdamW betas %g and %g must be in [0, 1)", a.Beta1, a.Beta2)
+	case !(a.Eps > 0) || !finite(a.Eps) || !(a.Clip >= 0) || !finite(a.Clip):
+		return fmt.Errorf("train: AdamW epsilon %g must be positive and clipping %g not negative (both finite)", a.Eps, a.Clip)
 	case o.Sampling != SampleRef && o.Sampling != SamplePacked:
-		return fmt.Errorf("train: unknown sampling %q", o.Sampling)
+		return fmt.Errorf("train: unknown sampling %q (want %s or %s)", o.Sampling, SampleRef, SamplePacked)
 	}
 	return nil
 }
@@ -58,13 +75,23 @@ type Trainer struct {
 	grad     []float32
 	m, v     []float32
 	chunks   []optChunkRange
-	sampler  *Sampler
+	sampler  *BatchSampler
 	in, tgt  []int32
 	step     int
 	tokens   int64
 	lastLoss float64
 
 	trainSecs float64 // wall time spent in Step, across resumes
+
+	window LogWindow // steps since the last metrics line (Run keeps it)
+}
+
+// LogWindow accumulates the steps since the last metrics line.
+type LogWindow struct {
+	LossSum float64 `json:"loss_sum"` // Σ step losses
+	Steps   int     `json:"steps"`
+	Tokens  int64   `json:"tokens"`
+	Secs    float64 `json:"secs"` // time in Step
 }
 
 // StepStats describes one optimizer step.
@@ -79,7 +106,7 @@ type StepStats struct {
 }
 
 // NewTrainer prepares a run of m on the rows of s.
-func NewTrainer(m *Model, opt Options, s *Sampler) (*Trainer, error) {
+func NewTrainer(m *Model, opt Options, s *BatchSampler) (*Trainer, error) {
 	if err := opt.Validate(); err != nil {
 		return nil, err
 	}
@@ -117,7 +144,8 @@ func (t *Trainer) Restore(h CheckpointHeader, mv [2][]float32) error {
 	copy(t.m, mv[0])
 	copy(t.v, mv[1])
 	t.step, t.tokens, t.trainSecs, t.lastLoss = h.Step, h.Tokens, h.TrainSecs, h.LastLoss
-	return t.sampler.Restore(h.Sampler)
+	t.window = h.Window
+	return t.sampler.Restore(h.Batches)
 }
 
 // Step takes one optimizer step: Batch rows in micro-batches of Micro rows,

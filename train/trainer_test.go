@@ -18,7 +18,7 @@ func tinyTrainer(t *testing.T, micro, threads int) *Trainer {
 	for i := range stream {
 		stream[i] = int32(r.IntN(c.Vocab))
 	}
-	s, err := NewSampler(stream, c.Ctx, 0, SampleRef, 9, func(t int32) bool { return t == 3 })
+	s, err := NewBatchSampler(stream, c.Ctx, 0, SampleRef, 9, func(t int32) bool { return t == 3 })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,80 +20,202 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/bitnet-go/bitnet/asm/ref"
 	"github.com/bitnet-go/bitnet/gguf"
+	"github.com/bitnet-go/bitnet/internal/atomicfile"
 )
 
 const defaultVocab = "../shared/testdata/tokenizers/ggml-vocab-bitnet-2b4t-nopre.gguf"
 
 func main() {
-	if err := run(os.Args[1:], os.Stderr); err != nil {
-		fmt.Fprintf(os.Stderr, "bitnet-synth: %v\n", err)
-		os.Exit(1)
+	stop := cleanupOnSignal()
+	err := run(os.Args[1:], os.Stderr)
+	stop()
+	os.Exit(exitCode(err, os.Stderr))
+}
+
+// usageError is a misuse of the command line: exit status 2.
+type usageError struct {
+	err     error
+	printed bool // the flag package printed it already
+}
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func exitCode(err error, stderr io.Writer) int {
+	var ue *usageError
+	switch {
+	case err == nil || errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		if !ue.printed {
+			fmt.Fprintf(stderr, "bitnet-synth: %v\n", err)
+		}
+		return 2
 	}
+	fmt.Fprintf(stderr, "bitnet-synth: %v\n", err)
+	return 1
+}
+
+// cleanupOnSignal removes the partly written output on SIGINT or SIGTERM
+// and exits with the conventional status (128 + the signal's number).
+func cleanupOnSignal() (stop func()) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-ch:
+			atomicfile.Cleanup()
+			fmt.Fprintf(os.Stderr, "bitnet-synth: %v: stopped; nothing written\n", s)
+			code := 1
+			if n, ok := s.(syscall.Signal); ok {
+				code = 128 + int(n)
+			}
+			os.Exit(code)
+		case <-done:
+		}
+	}()
+	return func() { signal.Stop(ch); close(done) }
 }
 
 type shape struct {
 	dim, layers, heads, kvHeads, ffn, ctx int
 }
 
-func run(args []string, stderr io.Writer) error {
+// options are bitnet-synth's flags.
+type options struct {
+	out, vocab, arch string
+	shape
+	seed uint64
+}
+
+// Bounds of the flags: far beyond any real model, well inside what the
+// loader accepts (metadata values up to 2^24) and what a file can hold.
+const (
+	maxDim    = 1 << 20
+	maxLayers = 1 << 12
+	maxCtx    = 1 << 24
+	maxBytes  = 1 << 40 // 1 TiB
+)
+
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
 	fs := flag.NewFlagSet("bitnet-synth", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	out := fs.String("o", "", "output GGUF `file` (required)")
-	vocab := fs.String("vocab", "", "GGUF `file` whose tokenizer.* keys the model gets (default "+defaultVocab+")")
-	arch := fs.String("arch", "bitnet-b1.58", "architecture: bitnet-b1.58, bitnet-25 or bitnet")
-	var s shape
-	fs.IntVar(&s.dim, "dim", 2560, "hidden size")
-	fs.IntVar(&s.layers, "layers", 30, "number of layers")
-	fs.IntVar(&s.heads, "heads", 20, "attention heads")
-	fs.IntVar(&s.kvHeads, "kv-heads", 5, "key/value heads")
-	fs.IntVar(&s.ffn, "ffn", 6912, "FFN size")
-	fs.IntVar(&s.ctx, "ctx", 4096, "training context length written to the metadata")
-	seed := fs.Uint64("seed", 1, "random seed")
+	fs.StringVar(&o.out, "o", "", "output GGUF `file` (required)")
+	fs.StringVar(&o.vocab, "vocab", "", "GGUF `file` whose tokenizer.* keys the model gets (default "+defaultVocab+")")
+	fs.StringVar(&o.arch, "arch", "bitnet-b1.58", "architecture: bitnet-b1.58, bitnet-25 or bitnet")
+	fs.IntVar(&o.dim, "dim", 2560, "hidden size (a multiple of 128)")
+	fs.IntVar(&o.layers, "layers", 30, "number of layers")
+	fs.IntVar(&o.heads, "heads", 20, "attention heads (dividing -dim into even head dimensions)")
+	fs.IntVar(&o.kvHeads, "kv-heads", 5, "key/value heads (dividing -heads)")
+	fs.IntVar(&o.ffn, "ffn", 6912, "FFN size (a multiple of 128)")
+	fs.IntVar(&o.ctx, "ctx", 4096, "training context length written to the metadata")
+	fs.Uint64Var(&o.seed, "seed", 1, "random seed")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return nil
+			return nil, err
 		}
-		return err
+		return nil, &usageError{err: err, printed: true}
 	}
-	if *out == "" {
+	if fs.NArg() > 0 {
+		return nil, &usageError{err: fmt.Errorf("unexpected arguments %q", fs.Args())}
+	}
+	if err := o.validate(); err != nil {
+		return nil, &usageError{err: err}
+	}
+	return o, nil
+}
+
+// validate checks every flag before anything is read or written, so that
+// whatever it accepts the loader loads: I2_S rows (dim, ffn) are multiples
+// of 128, head dimensions are even, every size is bounded.
+func (o *options) validate() error {
+	if o.out == "" {
 		return errors.New("no output file: give -o FILE")
 	}
-	switch *arch {
+	switch o.arch {
 	case "bitnet-b1.58", "bitnet-25", "bitnet":
 	default:
-		return fmt.Errorf("unknown architecture %q", *arch)
+		return fmt.Errorf("-arch %q: unknown architecture (want bitnet-b1.58, bitnet-25 or bitnet)", o.arch)
 	}
-	if s.dim%128 != 0 || s.ffn%128 != 0 || s.heads <= 0 || s.kvHeads <= 0 || s.heads%s.kvHeads != 0 || s.dim%s.heads != 0 || s.layers <= 0 {
-		return fmt.Errorf("bad shape %+v: dim and ffn must be multiples of 128 (I2_S rows), heads a multiple of kv-heads and a divisor of dim", s)
-	}
-	if *vocab == "" {
-		*vocab = defaultVocab
-		if _, err := os.Stat(*vocab); err != nil {
-			return fmt.Errorf("no vocabulary: give -vocab FILE (a GGUF with tokenizer.* keys); the default %s is missing", defaultVocab)
+	for _, f := range []struct {
+		name      string
+		v, lo, hi int
+	}{
+		{"dim", o.dim, 128, maxDim}, {"ffn", o.ffn, 128, maxDim}, {"layers", o.layers, 1, maxLayers},
+		{"heads", o.heads, 1, o.dim}, {"kv-heads", o.kvHeads, 1, o.heads}, {"ctx", o.ctx, 1, maxCtx},
+	} {
+		if f.v < f.lo || f.v > f.hi {
+			return fmt.Errorf("-%s %d: must be between %d and %d", f.name, f.v, f.lo, f.hi)
 		}
 	}
-	vf, err := gguf.Open(*vocab)
+	switch {
+	case o.dim%128 != 0 || o.ffn%128 != 0:
+		return fmt.Errorf("-dim %d and -ffn %d must be multiples of 128 (I2_S rows)", o.dim, o.ffn)
+	case o.dim%o.heads != 0 || (o.dim/o.heads)%2 != 0:
+		return fmt.Errorf("-heads %d must divide -dim %d into even head dimensions (RoPE rotates pairs)", o.heads, o.dim)
+	case o.heads%o.kvHeads != 0:
+		return fmt.Errorf("-heads %d is not a multiple of -kv-heads %d", o.heads, o.kvHeads)
+	}
+	if err := atomicfile.CheckDestination(o.out); err != nil {
+		return fmt.Errorf("-o: %w", err)
+	}
+	return nil
+}
+
+// fileBytes estimates the output's size (the tensor data) for a vocabulary
+// of nVocab tokens.
+func (s shape) fileBytes(nVocab int) float64 {
+	d, f, kv := float64(s.dim), float64(s.ffn), float64(s.kvHeads*(s.dim/s.heads))
+	perLayer := (d*d+2*d*kv+d*d+3*d*f)/4 + 7*32 + 4*(3*d+f)
+	return 2*d*float64(nVocab) + float64(s.layers)*perLayer + 4*d
+}
+
+func run(args []string, stderr io.Writer) error {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	if o.vocab == "" {
+		o.vocab = defaultVocab
+		if _, err := os.Stat(o.vocab); err != nil {
+			return &usageError{err: fmt.Errorf("no vocabulary: give -vocab FILE (a GGUF with tokenizer.* keys); the default %s is missing", defaultVocab)}
+		}
+	}
+	vf, err := gguf.Open(o.vocab)
 	if err != nil {
 		return err
 	}
 	defer vf.Close()
-	w, err := build(*arch, s, vf, *seed)
+	w, nVocab, err := build(o.arch, o.shape, vf, o.seed)
+	if err != nil {
+		return fmt.Errorf("%s: %w", o.vocab, err)
+	}
+	if n := o.fileBytes(nVocab); n > maxBytes {
+		return &usageError{err: fmt.Errorf("this shape makes a file of %.0f GiB; at most %d GiB", n/(1<<30), maxBytes>>30)}
+	}
+	if err := atomicfile.WriteFile(o.out, atomicfile.Mode, func(out io.Writer) error {
+		_, err := w.WriteTo(out)
+		return err
+	}); err != nil {
+		return err
+	}
+	st, err := os.Stat(o.out)
 	if err != nil {
 		return err
 	}
-	if err := w.WriteFile(*out); err != nil {
-		return err
-	}
-	st, _ := os.Stat(*out)
-	fmt.Fprintf(stderr, "wrote %s: %s, %d layers, dim %d, ffn %d, %d/%d heads, %.2f GiB\n", *out, *arch, s.layers, s.dim, s.ffn, s.heads, s.kvHeads, float64(st.Size())/(1<<30))
+	fmt.Fprintf(stderr, "wrote %s: %s, %d layers, dim %d, ffn %d, %d/%d heads, %.2f GiB\n", o.out, o.arch, o.layers, o.dim, o.ffn, o.heads, o.kvHeads, float64(st.Size())/(1<<30))
 	return nil
 }
 
-func build(arch string, s shape, vf *gguf.File, seed uint64) (*gguf.Writer, error) {
+func build(arch string, s shape, vf *gguf.File, seed uint64) (*gguf.Writer, int, error) {
 	var nVocab int
 	var tokKVs []gguf.KV
 	for _, kv := range vf.KVs {
@@ -106,7 +228,10 @@ func build(arch string, s shape, vf *gguf.File, seed uint64) (*gguf.Writer, erro
 		}
 	}
 	if nVocab == 0 {
-		return nil, errors.New("the vocabulary file has no tokenizer.ggml.tokens")
+		return nil, 0, errors.New("the vocabulary file has no tokenizer.ggml.tokens")
+	}
+	if nVocab > 1<<24 {
+		return nil, 0, fmt.Errorf("a vocabulary of %d tokens: at most %d", nVocab, 1<<24)
 	}
 	headDim := s.dim / s.heads
 	w := &gguf.Writer{}
@@ -140,6 +265,8 @@ func build(arch string, s shape, vf *gguf.File, seed uint64) (*gguf.Writer, erro
 		}
 		return b
 	}
+	// One shared buffer per norm width (the writer only reads them).
+	onesDim, onesFFN := ones(s.dim), ones(s.ffn)
 	qdim, kvdim := s.dim, s.kvHeads*headDim
 	for l := 0; l < s.layers; l++ {
 		b := fmt.Sprintf("blk.%d.", l)
@@ -149,20 +276,20 @@ func build(arch string, s shape, vf *gguf.File, seed uint64) (*gguf.Writer, erro
 				WriteData: randomI2S(rng.Uint64(), in*outDim, float32(1/math.Sqrt(float64(in)))),
 			})
 		}
-		w.AddTensor(b+"attn_norm.weight", gguf.F32, []uint64{uint64(s.dim)}, ones(s.dim))
+		w.AddTensor(b+"attn_norm.weight", gguf.F32, []uint64{uint64(s.dim)}, onesDim)
 		mat("attn_q", s.dim, qdim)
 		mat("attn_k", s.dim, kvdim)
 		mat("attn_v", s.dim, kvdim)
 		mat("attn_output", qdim, s.dim)
-		w.AddTensor(b+"ffn_norm.weight", gguf.F32, []uint64{uint64(s.dim)}, ones(s.dim))
+		w.AddTensor(b+"ffn_norm.weight", gguf.F32, []uint64{uint64(s.dim)}, onesDim)
 		mat("ffn_gate", s.dim, s.ffn)
 		mat("ffn_up", s.dim, s.ffn)
 		mat("ffn_down", s.ffn, s.dim)
-		w.AddTensor(b+"attn_sub_norm.weight", gguf.F32, []uint64{uint64(qdim)}, ones(qdim))
-		w.AddTensor(b+"ffn_sub_norm.weight", gguf.F32, []uint64{uint64(s.ffn)}, ones(s.ffn))
+		w.AddTensor(b+"attn_sub_norm.weight", gguf.F32, []uint64{uint64(qdim)}, onesDim)
+		w.AddTensor(b+"ffn_sub_norm.weight", gguf.F32, []uint64{uint64(s.ffn)}, onesFFN)
 	}
-	w.AddTensor("output_norm.weight", gguf.F32, []uint64{uint64(s.dim)}, ones(s.dim))
-	return w, nil
+	w.AddTensor("output_norm.weight", gguf.F32, []uint64{uint64(s.dim)}, onesDim)
+	return w, nVocab, nil
 }
 
 // randomI2S streams n random ternary weights in the I2_S layout followed by

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"os"
 	"path/filepath"
@@ -49,7 +50,7 @@ func TestEndToEnd(t *testing.T) {
 		"-kv-heads", "1", "-ffn", "256", "-ctx", "64", "-batch", "4", "-micro", "2", "-steps", "6", "-warmup", "2",
 		"-log-every", "2", "-val-every", "4", "-ckpt-every", "3", "-samples", "1", "-sample-tokens", "8"}
 	var stdout, stderr bytes.Buffer
-	if err := run(args, &stdout, &stderr); err != nil {
+	if err := run(context.Background(), args, &stdout, &stderr); err != nil {
 		t.Fatalf("%v\n%s", err, stderr.String())
 	}
 	for _, f := range []string{"model-f32.gguf", "model-i2_s.gguf", "model-tq2_0.gguf", train.MetricsFile, train.PlotFile,
@@ -67,18 +68,18 @@ func TestEndToEnd(t *testing.T) {
 	}
 	// A finished run resumes straight to the final evaluation and exports.
 	stdout.Reset()
-	if err := run([]string{"-out", out, "-resume", "-samples", "0"}, &stdout, &stderr); err != nil {
+	if err := run(context.Background(), []string{"-out", out, "-resume", "-samples", "0"}, &stdout, &stderr); err != nil {
 		t.Fatalf("resume: %v\n%s", err, stderr.String())
 	}
 	if !strings.Contains(stdout.String(), "final: 6 steps") {
 		t.Errorf("resume stdout:\n%s", stdout.String())
 	}
 	stdout.Reset()
-	if err := run([]string{"-plot", out}, &stdout, io.Discard); err != nil || !strings.Contains(stdout.String(), "loss.svg") {
+	if err := run(context.Background(), []string{"-plot", out}, &stdout, io.Discard); err != nil || !strings.Contains(stdout.String(), "loss.svg") {
 		t.Errorf("-plot: %v %q", err, stdout.String())
 	}
 	// A second run into the same directory without -resume is refused.
-	if err := run(args, io.Discard, io.Discard); err == nil {
+	if err := run(context.Background(), args, io.Discard, io.Discard); err == nil {
 		t.Error("a new run over an existing checkpoint was accepted")
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,7 +28,7 @@ func TestTokenizerErrorPrefixOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	var stdout, stderr bytes.Buffer
-	err := run([]string{"-train", text, "-vocab", vocab, "-out", filepath.Join(dir, "out")}, &stdout, &stderr)
+	err := run(context.Background(), []string{"-train", text, "-vocab", vocab, "-out", filepath.Join(dir, "out")}, &stdout, &stderr)
 	if err == nil {
 		t.Fatal("no error for an unknown pre-tokenizer")
 	}
