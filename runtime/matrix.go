@@ -241,11 +241,10 @@ type matmulJob struct {
 	raws   [maxGroup][]int32 // I2S/I8Row: integer dots, n×Rows each
 	starts [maxGroup + 1]int // first concatenated row of each matrix
 
-	x    []float32
-	xf   []float32 // F16: the activations the weights multiply (x or its F16 rounding)
-	n    int
-	s    *Scratch
-	kind int // ref.KRow kind for the Q8_K formats
+	x  []float32
+	xf []float32 // F16: the activations the weights multiply (x or its F16 rounding)
+	n  int
+	s  *Scratch
 
 	// the matrix a tile works on
 	m   *Matrix
@@ -313,22 +312,14 @@ func MatMulGroup(ms []*Matrix, ys [][]float32, x []float32, n int, p *Pool, s *S
 		for t := 0; t < n; t++ {
 			ref.QuantizeQ8K(s.q8k[t*nb:(t+1)*nb], x[t*cols:(t+1)*cols])
 		}
-		switch m0.Format {
-		case TQ1_0:
-			j.kind = ref.KRowTQ1
-		case TQ2_0:
-			j.kind = ref.KRowTQ2
-		case Q4_K:
-			j.kind = ref.KRowQ4K
-		case Q6_K:
-			j.kind = ref.KRowQ6K
+		if m0.Format == Q4_K {
+			s.krows = grow(s.krows, p.Threads())
 		}
-		s.krows = grow(s.krows, p.Threads())
 	case Q8_0:
 		rb := m0.Format.RowBytes(cols)
 		s.bytes = grow(s.bytes, n*rb)
 		for t := 0; t < n; t++ {
-			ref.QuantizeQ8_0(s.bytes[t*rb:(t+1)*rb], x[t*cols:(t+1)*cols])
+			ref.QuantizeQ8_0Act(s.bytes[t*rb:(t+1)*rb], x[t*cols:(t+1)*cols])
 		}
 	case F16:
 		// For a single token ggml converts the activations to F16 before the
@@ -396,12 +387,24 @@ func (j *matmulJob) tile(w, lo, hi int) {
 				yt[i] = float32(d) / s.scales[t] * m.RowScales[lo+i]
 			}
 		}
-	case TQ1_0, TQ2_0, Q4_K, Q6_K:
+	case TQ1_0, TQ2_0, Q6_K:
+		nb := cols / ref.QK_K
+		for r := lo; r < hi; r++ {
+			wr := m.row(r)
+			for t := 0; t < n; t++ {
+				if m.Format == Q6_K {
+					y[t*rows+r] = ref.DotQ6K(wr, s.q8k[t*nb:(t+1)*nb])
+				} else {
+					y[t*rows+r] = ref.DotTQ(wr, s.q8k[t*nb:(t+1)*nb], m.Format == TQ1_0)
+				}
+			}
+		}
+	case Q4_K:
 		// Decode each row once, then multiply it with every token.
 		nb := cols / ref.QK_K
 		kr := &s.krows[w]
 		for r := lo; r < hi; r++ {
-			ref.DecodeKRow(kr, j.kind, m.row(r), cols)
+			ref.DecodeKRow(kr, m.row(r), cols)
 			for t := 0; t < n; t++ {
 				y[t*rows+r] = ref.DotKRow(kr, s.q8k[t*nb:(t+1)*nb])
 			}
