@@ -29,6 +29,10 @@ type kernels struct {
 	f16AXPYStrided func(dst []float32, a []float32, x []uint16, stride int)
 	f16DotsStrided func(dst []float32, k []uint16, stride int, q []uint16)
 	i8Dots         func(dst []int32, w []int8, q []int8)
+	// The block-format GEMVs (blocks.go) get len(dst) ≥ 1, len(y) ≥ 1
+	// block and w long enough.
+	q6kDots, tq1Dots, tq2Dots func(dst []float32, w []byte, y []ref.BlockQ8K)
+	q80Dots                   func(dst []float32, w []byte, y []byte)
 }
 
 // refKernels forwards to package ref.
@@ -45,6 +49,10 @@ var refKernels = kernels{
 	f16AXPYStrided: ref.F16AXPYStrided,
 	f16DotsStrided: ref.F16DotsStrided,
 	i8Dots:         ref.I8Dots,
+	q6kDots:        q6kDotsRef,
+	tq1Dots:        tqDotsRef(true),
+	tq2Dots:        tqDotsRef(false),
+	q80Dots:        q80DotsRef,
 }
 
 // available lists the implementations this CPU can run, best first; ref is

@@ -59,6 +59,10 @@ func platformKernels() []*kernels {
 			f16AXPYStrided: f16AXPYStridedAsm(f16AXPYStridedAVX2, 8),
 			f16DotsStrided: f16DotsStridedAsm(f16DotsStridedAVX2, 8),
 			i8Dots:         i8DotsAsm(i8DotsAVX2),
+			q6kDots:        q8kDotsAsm(q6kDotsAVX2, 210),
+			tq1Dots:        q8kDotsAsm(tq1DotsAVX2, 54),
+			tq2Dots:        q8kDotsAsm(tq2DotsAVX2, 66),
+			q80Dots:        q80DotsAsm(q80DotsAVX2),
 		})
 	}
 	return ks
@@ -78,6 +82,10 @@ func avx512Floats(name string) *kernels {
 		f16AXPY:        f16AXPYAsm(f16AXPYAVX512, 16),
 		f16AXPYStrided: f16AXPYStridedAsm(f16AXPYStridedAVX512, 16),
 		f16DotsStrided: f16DotsStridedAsm(f16DotsStridedAVX512, 16),
+		q6kDots:        q8kDotsAsm(q6kDotsAVX2, 210),
+		tq1Dots:        q8kDotsAsm(tq1DotsAVX2, 54),
+		tq2Dots:        q8kDotsAsm(tq2DotsAVX2, 66),
+		q80Dots:        q80DotsAsm(q80DotsAVX2),
 	}
 }
 
@@ -323,3 +331,36 @@ func memSum(b []byte) uint64 {
 	}
 	return s + memSumGo(b[m:])
 }
+
+// blockKernel is the signature of the generated block-format GEMVs.
+type blockKernel func(dst *float32, w *byte, y *byte, rows int, nblk int)
+
+// q8kDotsAsm wraps a Q8_K-activation GEMV over rows of bs-byte blocks.
+func q8kDotsAsm(kern blockKernel, bs int) func([]float32, []byte, []ref.BlockQ8K) {
+	return func(dst []float32, w []byte, y []ref.BlockQ8K) {
+		nb := len(y)
+		w = w[:len(dst)*nb*bs]
+		raceRead(unsafe.Pointer(&w[0]), len(w))
+		raceRead(unsafe.Pointer(&y[0]), nb*int(unsafe.Sizeof(y[0])))
+		raceWrite(unsafe.Pointer(&dst[0]), 4*len(dst))
+		kern(&dst[0], &w[0], (*byte)(unsafe.Pointer(&y[0])), len(dst), nb)
+	}
+}
+
+func q80DotsAsm(kern blockKernel) func([]float32, []byte, []byte) {
+	return func(dst []float32, w []byte, y []byte) {
+		w = w[:len(dst)*len(y)]
+		raceRead(unsafe.Pointer(&w[0]), len(w))
+		raceRead(unsafe.Pointer(&y[0]), len(y))
+		raceWrite(unsafe.Pointer(&dst[0]), 4*len(dst))
+		kern(&dst[0], &w[0], &y[0], len(dst), len(y)/ref.Q8_0BlockBytes)
+	}
+}
+
+// The kernels address ref.BlockQ8K as D at 0, Qs at 4, Bsums at 260, 292
+// bytes per block (gen/amd64/blocks.go); these fail to compile otherwise.
+var (
+	_ = [1]struct{}{}[unsafe.Sizeof(ref.BlockQ8K{})^292]
+	_ = [1]struct{}{}[unsafe.Offsetof(ref.BlockQ8K{}.Qs)^4]
+	_ = [1]struct{}{}[unsafe.Offsetof(ref.BlockQ8K{}.Bsums)^260]
+)

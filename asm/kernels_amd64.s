@@ -196,6 +196,151 @@ GLOBL packPerm<>(SB), RODATA|NOPTR, $32
 DATA x80<>+0(SB)/4, $0x80808080
 GLOBL x80<>(SB), RODATA|NOPTR, $4
 
+DATA m15<>+0(SB)/4, $0x0f0f0f0f
+GLOBL m15<>(SB), RODATA|NOPTR, $4
+
+DATA m30<>+0(SB)/4, $0x30303030
+GLOBL m30<>(SB), RODATA|NOPTR, $4
+
+DATA m32<>+0(SB)/4, $0x20202020
+GLOBL m32<>(SB), RODATA|NOPTR, $4
+
+DATA trit1<>+0(SB)/4, $0xd5d5d5d5
+GLOBL trit1<>(SB), RODATA|NOPTR, $4
+
+DATA trit2<>+0(SB)/4, $0x2a2a2a2a
+GLOBL trit2<>(SB), RODATA|NOPTR, $4
+
+DATA q6Shuf<>+0(SB)/1, $0x00
+DATA q6Shuf<>+1(SB)/1, $0x00
+DATA q6Shuf<>+2(SB)/1, $0x00
+DATA q6Shuf<>+3(SB)/1, $0x00
+DATA q6Shuf<>+4(SB)/1, $0x00
+DATA q6Shuf<>+5(SB)/1, $0x00
+DATA q6Shuf<>+6(SB)/1, $0x00
+DATA q6Shuf<>+7(SB)/1, $0x00
+DATA q6Shuf<>+8(SB)/1, $0x01
+DATA q6Shuf<>+9(SB)/1, $0x01
+DATA q6Shuf<>+10(SB)/1, $0x01
+DATA q6Shuf<>+11(SB)/1, $0x01
+DATA q6Shuf<>+12(SB)/1, $0x01
+DATA q6Shuf<>+13(SB)/1, $0x01
+DATA q6Shuf<>+14(SB)/1, $0x01
+DATA q6Shuf<>+15(SB)/1, $0x01
+DATA q6Shuf<>+16(SB)/1, $0x02
+DATA q6Shuf<>+17(SB)/1, $0x02
+DATA q6Shuf<>+18(SB)/1, $0x02
+DATA q6Shuf<>+19(SB)/1, $0x02
+DATA q6Shuf<>+20(SB)/1, $0x02
+DATA q6Shuf<>+21(SB)/1, $0x02
+DATA q6Shuf<>+22(SB)/1, $0x02
+DATA q6Shuf<>+23(SB)/1, $0x02
+DATA q6Shuf<>+24(SB)/1, $0x03
+DATA q6Shuf<>+25(SB)/1, $0x03
+DATA q6Shuf<>+26(SB)/1, $0x03
+DATA q6Shuf<>+27(SB)/1, $0x03
+DATA q6Shuf<>+28(SB)/1, $0x03
+DATA q6Shuf<>+29(SB)/1, $0x03
+DATA q6Shuf<>+30(SB)/1, $0x03
+DATA q6Shuf<>+31(SB)/1, $0x03
+DATA q6Shuf<>+32(SB)/1, $0x04
+DATA q6Shuf<>+33(SB)/1, $0x04
+DATA q6Shuf<>+34(SB)/1, $0x04
+DATA q6Shuf<>+35(SB)/1, $0x04
+DATA q6Shuf<>+36(SB)/1, $0x04
+DATA q6Shuf<>+37(SB)/1, $0x04
+DATA q6Shuf<>+38(SB)/1, $0x04
+DATA q6Shuf<>+39(SB)/1, $0x04
+DATA q6Shuf<>+40(SB)/1, $0x05
+DATA q6Shuf<>+41(SB)/1, $0x05
+DATA q6Shuf<>+42(SB)/1, $0x05
+DATA q6Shuf<>+43(SB)/1, $0x05
+DATA q6Shuf<>+44(SB)/1, $0x05
+DATA q6Shuf<>+45(SB)/1, $0x05
+DATA q6Shuf<>+46(SB)/1, $0x05
+DATA q6Shuf<>+47(SB)/1, $0x05
+DATA q6Shuf<>+48(SB)/1, $0x06
+DATA q6Shuf<>+49(SB)/1, $0x06
+DATA q6Shuf<>+50(SB)/1, $0x06
+DATA q6Shuf<>+51(SB)/1, $0x06
+DATA q6Shuf<>+52(SB)/1, $0x06
+DATA q6Shuf<>+53(SB)/1, $0x06
+DATA q6Shuf<>+54(SB)/1, $0x06
+DATA q6Shuf<>+55(SB)/1, $0x06
+DATA q6Shuf<>+56(SB)/1, $0x07
+DATA q6Shuf<>+57(SB)/1, $0x07
+DATA q6Shuf<>+58(SB)/1, $0x07
+DATA q6Shuf<>+59(SB)/1, $0x07
+DATA q6Shuf<>+60(SB)/1, $0x07
+DATA q6Shuf<>+61(SB)/1, $0x07
+DATA q6Shuf<>+62(SB)/1, $0x07
+DATA q6Shuf<>+63(SB)/1, $0x07
+DATA q6Shuf<>+64(SB)/1, $0x08
+DATA q6Shuf<>+65(SB)/1, $0x08
+DATA q6Shuf<>+66(SB)/1, $0x08
+DATA q6Shuf<>+67(SB)/1, $0x08
+DATA q6Shuf<>+68(SB)/1, $0x08
+DATA q6Shuf<>+69(SB)/1, $0x08
+DATA q6Shuf<>+70(SB)/1, $0x08
+DATA q6Shuf<>+71(SB)/1, $0x08
+DATA q6Shuf<>+72(SB)/1, $0x09
+DATA q6Shuf<>+73(SB)/1, $0x09
+DATA q6Shuf<>+74(SB)/1, $0x09
+DATA q6Shuf<>+75(SB)/1, $0x09
+DATA q6Shuf<>+76(SB)/1, $0x09
+DATA q6Shuf<>+77(SB)/1, $0x09
+DATA q6Shuf<>+78(SB)/1, $0x09
+DATA q6Shuf<>+79(SB)/1, $0x09
+DATA q6Shuf<>+80(SB)/1, $0x0a
+DATA q6Shuf<>+81(SB)/1, $0x0a
+DATA q6Shuf<>+82(SB)/1, $0x0a
+DATA q6Shuf<>+83(SB)/1, $0x0a
+DATA q6Shuf<>+84(SB)/1, $0x0a
+DATA q6Shuf<>+85(SB)/1, $0x0a
+DATA q6Shuf<>+86(SB)/1, $0x0a
+DATA q6Shuf<>+87(SB)/1, $0x0a
+DATA q6Shuf<>+88(SB)/1, $0x0b
+DATA q6Shuf<>+89(SB)/1, $0x0b
+DATA q6Shuf<>+90(SB)/1, $0x0b
+DATA q6Shuf<>+91(SB)/1, $0x0b
+DATA q6Shuf<>+92(SB)/1, $0x0b
+DATA q6Shuf<>+93(SB)/1, $0x0b
+DATA q6Shuf<>+94(SB)/1, $0x0b
+DATA q6Shuf<>+95(SB)/1, $0x0b
+DATA q6Shuf<>+96(SB)/1, $0x0c
+DATA q6Shuf<>+97(SB)/1, $0x0c
+DATA q6Shuf<>+98(SB)/1, $0x0c
+DATA q6Shuf<>+99(SB)/1, $0x0c
+DATA q6Shuf<>+100(SB)/1, $0x0c
+DATA q6Shuf<>+101(SB)/1, $0x0c
+DATA q6Shuf<>+102(SB)/1, $0x0c
+DATA q6Shuf<>+103(SB)/1, $0x0c
+DATA q6Shuf<>+104(SB)/1, $0x0d
+DATA q6Shuf<>+105(SB)/1, $0x0d
+DATA q6Shuf<>+106(SB)/1, $0x0d
+DATA q6Shuf<>+107(SB)/1, $0x0d
+DATA q6Shuf<>+108(SB)/1, $0x0d
+DATA q6Shuf<>+109(SB)/1, $0x0d
+DATA q6Shuf<>+110(SB)/1, $0x0d
+DATA q6Shuf<>+111(SB)/1, $0x0d
+DATA q6Shuf<>+112(SB)/1, $0x0e
+DATA q6Shuf<>+113(SB)/1, $0x0e
+DATA q6Shuf<>+114(SB)/1, $0x0e
+DATA q6Shuf<>+115(SB)/1, $0x0e
+DATA q6Shuf<>+116(SB)/1, $0x0e
+DATA q6Shuf<>+117(SB)/1, $0x0e
+DATA q6Shuf<>+118(SB)/1, $0x0e
+DATA q6Shuf<>+119(SB)/1, $0x0e
+DATA q6Shuf<>+120(SB)/1, $0x0f
+DATA q6Shuf<>+121(SB)/1, $0x0f
+DATA q6Shuf<>+122(SB)/1, $0x0f
+DATA q6Shuf<>+123(SB)/1, $0x0f
+DATA q6Shuf<>+124(SB)/1, $0x0f
+DATA q6Shuf<>+125(SB)/1, $0x0f
+DATA q6Shuf<>+126(SB)/1, $0x0f
+DATA q6Shuf<>+127(SB)/1, $0x0f
+GLOBL q6Shuf<>(SB), RODATA|NOPTR, $128
+
 // func i2sDotsAVX2N1(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nblk int)
 // Requires: AVX, AVX2, MMX+
 TEXT ·i2sDotsAVX2N1(SB), NOSPLIT, $0-56
@@ -6525,5 +6670,407 @@ i8DotsVNNI_tile1_loop:
 	JMP           i8DotsVNNI_tile1
 
 i8DotsVNNI_done:
+	VZEROUPPER
+	RET
+
+// func q6kDotsAVX2(dst *float32, w *byte, y *byte, rows int, nblk int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·q6kDotsAVX2(SB), NOSPLIT, $0-40
+	MOVQ         dst+0(FP), AX
+	MOVQ         w+8(FP), CX
+	MOVQ         y+16(FP), DX
+	MOVQ         rows+24(FP), BX
+	MOVQ         nblk+32(FP), SI
+	VPBROADCASTD m15<>+0(SB), Y0
+	VPBROADCASTD m30<>+0(SB), Y1
+	VPBROADCASTD m32<>+0(SB), Y2
+
+q6kDotsAVX2_row:
+	VXORPS Y3, Y3, Y3
+	MOVQ   DX, DI
+	MOVQ   SI, R8
+
+q6kDotsAVX2_blk:
+	PREFETCHT0   1024(CX)
+	VPXOR        Y4, Y4, Y4
+	VMOVDQU      192(CX), X5
+	VMOVDQU      (CX), Y6
+	VMOVDQU      32(CX), Y7
+	VMOVDQU      128(CX), Y8
+	VPAND        Y0, Y6, Y9
+	VPSLLW       $0x04, Y8, Y10
+	VPAND        Y1, Y10, Y10
+	VPOR         Y10, Y9, Y9
+	VPMADDUBSW   4(DI), Y9, Y9
+	VPMADDUBSW   4(DI), Y2, Y10
+	VPSUBW       Y10, Y9, Y9
+	VPSHUFB      q6Shuf<>+0(SB), X5, X10
+	VPMOVSXBW    X10, Y10
+	VPMADDWD     Y10, Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VPAND        Y0, Y7, Y9
+	VPSLLW       $0x02, Y8, Y10
+	VPAND        Y1, Y10, Y10
+	VPOR         Y10, Y9, Y9
+	VPMADDUBSW   36(DI), Y9, Y9
+	VPMADDUBSW   36(DI), Y2, Y10
+	VPSUBW       Y10, Y9, Y9
+	VPSHUFB      q6Shuf<>+16(SB), X5, X10
+	VPMOVSXBW    X10, Y10
+	VPMADDWD     Y10, Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VPSRLW       $0x04, Y6, Y6
+	VPAND        Y0, Y6, Y6
+	VPAND        Y1, Y8, Y9
+	VPOR         Y9, Y6, Y6
+	VPMADDUBSW   68(DI), Y6, Y6
+	VPMADDUBSW   68(DI), Y2, Y9
+	VPSUBW       Y9, Y6, Y6
+	VPSHUFB      q6Shuf<>+32(SB), X5, X9
+	VPMOVSXBW    X9, Y9
+	VPMADDWD     Y9, Y6, Y6
+	VPADDD       Y6, Y4, Y4
+	VPSRLW       $0x04, Y7, Y6
+	VPAND        Y0, Y6, Y6
+	VPSRLW       $0x02, Y8, Y7
+	VPAND        Y1, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPMADDUBSW   100(DI), Y6, Y6
+	VPMADDUBSW   100(DI), Y2, Y7
+	VPSUBW       Y7, Y6, Y6
+	VPSHUFB      q6Shuf<>+48(SB), X5, X7
+	VPMOVSXBW    X7, Y7
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y4, Y4
+	VMOVDQU      64(CX), Y6
+	VMOVDQU      96(CX), Y7
+	VMOVDQU      160(CX), Y8
+	VPAND        Y0, Y6, Y9
+	VPSLLW       $0x04, Y8, Y10
+	VPAND        Y1, Y10, Y10
+	VPOR         Y10, Y9, Y9
+	VPMADDUBSW   132(DI), Y9, Y9
+	VPMADDUBSW   132(DI), Y2, Y10
+	VPSUBW       Y10, Y9, Y9
+	VPSHUFB      q6Shuf<>+64(SB), X5, X10
+	VPMOVSXBW    X10, Y10
+	VPMADDWD     Y10, Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VPAND        Y0, Y7, Y9
+	VPSLLW       $0x02, Y8, Y10
+	VPAND        Y1, Y10, Y10
+	VPOR         Y10, Y9, Y9
+	VPMADDUBSW   164(DI), Y9, Y9
+	VPMADDUBSW   164(DI), Y2, Y10
+	VPSUBW       Y10, Y9, Y9
+	VPSHUFB      q6Shuf<>+80(SB), X5, X10
+	VPMOVSXBW    X10, Y10
+	VPMADDWD     Y10, Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VPSRLW       $0x04, Y6, Y6
+	VPAND        Y0, Y6, Y6
+	VPAND        Y1, Y8, Y9
+	VPOR         Y9, Y6, Y6
+	VPMADDUBSW   196(DI), Y6, Y6
+	VPMADDUBSW   196(DI), Y2, Y9
+	VPSUBW       Y9, Y6, Y6
+	VPSHUFB      q6Shuf<>+96(SB), X5, X9
+	VPMOVSXBW    X9, Y9
+	VPMADDWD     Y9, Y6, Y6
+	VPADDD       Y6, Y4, Y4
+	VPSRLW       $0x04, Y7, Y6
+	VPAND        Y0, Y6, Y6
+	VPSRLW       $0x02, Y8, Y7
+	VPAND        Y1, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPMADDUBSW   228(DI), Y6, Y6
+	VPMADDUBSW   228(DI), Y2, Y7
+	VPSUBW       Y7, Y6, Y6
+	VPSHUFB      q6Shuf<>+112(SB), X5, X5
+	VPMOVSXBW    X5, Y5
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	MOVWLZX      208(CX), R9
+	VMOVD        R9, X5
+	VCVTPH2PS    X5, X5
+	VMULSS       (DI), X5, X5
+	VBROADCASTSS X5, Y5
+	VFMADD231PS  Y4, Y5, Y3
+	ADDQ         $0x000000d2, CX
+	ADDQ         $0x00000124, DI
+	DECQ         R8
+	JNZ          q6kDotsAVX2_blk
+	VEXTRACTF128 $0x01, Y3, X4
+	VADDPS       X3, X4, X4
+	VMOVHLPS     X4, X4, X3
+	VADDPS       X3, X4, X4
+	VMOVSHDUP    X4, X3
+	VADDSS       X3, X4, X4
+	VMOVSS       X4, (AX)
+	ADDQ         $0x04, AX
+	DECQ         BX
+	JNZ          q6kDotsAVX2_row
+	VZEROUPPER
+	RET
+
+// func tq2DotsAVX2(dst *float32, w *byte, y *byte, rows int, nblk int)
+// Requires: AVX, AVX2, F16C, MMX+
+TEXT ·tq2DotsAVX2(SB), NOSPLIT, $0-40
+	MOVQ         dst+0(FP), AX
+	MOVQ         w+8(FP), CX
+	MOVQ         y+16(FP), DX
+	MOVQ         rows+24(FP), BX
+	MOVQ         nblk+32(FP), SI
+	VPBROADCASTD i2sMask3<>+0(SB), Y0
+	VPBROADCASTD ones16<>+0(SB), Y1
+
+tq2DotsAVX2_row:
+	VXORPS Y2, Y2, Y2
+	MOVQ   DX, DI
+	MOVQ   SI, R8
+
+tq2DotsAVX2_blk:
+	PREFETCHT0   1024(CX)
+	VMOVDQU      (CX), Y3
+	VPAND        Y0, Y3, Y4
+	VPMADDUBSW   4(DI), Y4, Y4
+	VPSRLW       $0x02, Y3, Y5
+	VPAND        Y0, Y5, Y5
+	VPMADDUBSW   36(DI), Y5, Y5
+	VPADDW       Y5, Y4, Y4
+	VPSRLW       $0x04, Y3, Y5
+	VPAND        Y0, Y5, Y5
+	VPMADDUBSW   68(DI), Y5, Y5
+	VPADDW       Y5, Y4, Y4
+	VPSRLW       $0x06, Y3, Y3
+	VPAND        Y0, Y3, Y3
+	VPMADDUBSW   100(DI), Y3, Y3
+	VPADDW       Y3, Y4, Y4
+	VMOVDQU      32(CX), Y3
+	VPAND        Y0, Y3, Y5
+	VPMADDUBSW   132(DI), Y5, Y5
+	VPADDW       Y5, Y4, Y4
+	VPSRLW       $0x02, Y3, Y5
+	VPAND        Y0, Y5, Y5
+	VPMADDUBSW   164(DI), Y5, Y5
+	VPADDW       Y5, Y4, Y4
+	VPSRLW       $0x04, Y3, Y5
+	VPAND        Y0, Y5, Y5
+	VPMADDUBSW   196(DI), Y5, Y5
+	VPADDW       Y5, Y4, Y4
+	VPSRLW       $0x06, Y3, Y3
+	VPAND        Y0, Y3, Y3
+	VPMADDUBSW   228(DI), Y3, Y3
+	VPADDW       Y3, Y4, Y4
+	VPSUBW       260(DI), Y4, Y4
+	VPMADDWD     Y1, Y4, Y4
+	VCVTDQ2PS    Y4, Y3
+	MOVWLZX      64(CX), R9
+	VMOVD        R9, X4
+	VCVTPH2PS    X4, X4
+	VMULSS       (DI), X4, X4
+	VBROADCASTSS X4, Y4
+	VMULPS       Y4, Y3, Y3
+	VADDPS       Y3, Y2, Y2
+	ADDQ         $0x00000042, CX
+	ADDQ         $0x00000124, DI
+	DECQ         R8
+	JNZ          tq2DotsAVX2_blk
+	VEXTRACTF128 $0x01, Y2, X3
+	VADDPS       X2, X3, X3
+	VMOVHLPS     X3, X3, X2
+	VADDPS       X2, X3, X3
+	VMOVSHDUP    X3, X2
+	VADDSS       X2, X3, X3
+	VMOVSS       X3, (AX)
+	ADDQ         $0x04, AX
+	DECQ         BX
+	JNZ          tq2DotsAVX2_row
+	VZEROUPPER
+	RET
+
+// func tq1DotsAVX2(dst *float32, w *byte, y *byte, rows int, nblk int)
+// Requires: AVX, AVX2, F16C, MMX+
+TEXT ·tq1DotsAVX2(SB), NOSPLIT, $0-40
+	MOVQ         dst+0(FP), AX
+	MOVQ         w+8(FP), CX
+	MOVQ         y+16(FP), DX
+	MOVQ         rows+24(FP), BX
+	MOVQ         nblk+32(FP), SI
+	VPBROADCASTD x80<>+0(SB), Y0
+	VPBROADCASTD trit1<>+0(SB), Y1
+	VPBROADCASTD trit2<>+0(SB), Y2
+	VPBROADCASTD ones16<>+0(SB), Y3
+	VPXOR        Y4, Y4, Y4
+
+tq1DotsAVX2_row:
+	VXORPS Y5, Y5, Y5
+	MOVQ   DX, DI
+	MOVQ   SI, R8
+
+tq1DotsAVX2_blk:
+	PREFETCHT0   1024(CX)
+	VMOVDQU      (CX), Y6
+	VPXOR        Y0, Y6, Y7
+	VPCMPGTB     Y1, Y7, Y8
+	VPCMPGTB     Y2, Y7, Y7
+	VPADDB       Y7, Y8, Y8
+	VPSUBB       Y8, Y4, Y8
+	VPMADDUBSW   4(DI), Y8, Y8
+	VPADDB       Y6, Y6, Y7
+	VPADDB       Y6, Y7, Y7
+	VPXOR        Y0, Y7, Y6
+	VPCMPGTB     Y1, Y6, Y12
+	VPCMPGTB     Y2, Y6, Y6
+	VPADDB       Y6, Y12, Y12
+	VPSUBB       Y12, Y4, Y12
+	VPMADDUBSW   36(DI), Y12, Y12
+	VPADDW       Y12, Y8, Y8
+	VPADDB       Y7, Y7, Y6
+	VPADDB       Y7, Y6, Y6
+	VPXOR        Y0, Y6, Y7
+	VPCMPGTB     Y1, Y7, Y12
+	VPCMPGTB     Y2, Y7, Y7
+	VPADDB       Y7, Y12, Y12
+	VPSUBB       Y12, Y4, Y12
+	VPMADDUBSW   68(DI), Y12, Y12
+	VPADDW       Y12, Y8, Y8
+	VPADDB       Y6, Y6, Y7
+	VPADDB       Y6, Y7, Y7
+	VPXOR        Y0, Y7, Y6
+	VPCMPGTB     Y1, Y6, Y12
+	VPCMPGTB     Y2, Y6, Y6
+	VPADDB       Y6, Y12, Y12
+	VPSUBB       Y12, Y4, Y12
+	VPMADDUBSW   100(DI), Y12, Y12
+	VPADDW       Y12, Y8, Y8
+	VPADDB       Y7, Y7, Y6
+	VPADDB       Y7, Y6, Y6
+	VPXOR        Y0, Y6, Y6
+	VPCMPGTB     Y1, Y6, Y7
+	VPCMPGTB     Y2, Y6, Y6
+	VPADDB       Y6, Y7, Y7
+	VPSUBB       Y7, Y4, Y7
+	VPMADDUBSW   132(DI), Y7, Y7
+	VPADDW       Y7, Y8, Y8
+	VMOVDQU      32(CX), X9
+	VPADDB       X9, X9, X6
+	VPADDB       X9, X6, X6
+	VPADDB       X6, X6, X10
+	VPADDB       X6, X10, X10
+	VPADDB       X10, X10, X7
+	VPADDB       X10, X7, X7
+	VPADDB       X7, X7, X11
+	VPADDB       X7, X11, X11
+	VPBROADCASTD 48(CX), X12
+	VPADDB       X12, X12, X13
+	VPADDB       X12, X13, X13
+	VPADDB       X13, X13, X14
+	VPADDB       X13, X14, X14
+	VPADDB       X14, X14, X15
+	VPADDB       X14, X15, X15
+	VPBLENDD     $0x02, X13, X12, X12
+	VPBLENDD     $0x04, X14, X12, X12
+	VPBLENDD     $0x08, X15, X12, X12
+	VINSERTI128  $0x01, X6, Y9, Y6
+	VPXOR        Y0, Y6, Y6
+	VPCMPGTB     Y1, Y6, Y13
+	VPCMPGTB     Y2, Y6, Y6
+	VPADDB       Y6, Y13, Y13
+	VPSUBB       Y13, Y4, Y13
+	VPMADDUBSW   164(DI), Y13, Y13
+	VPADDW       Y13, Y8, Y8
+	VINSERTI128  $0x01, X7, Y10, Y6
+	VPXOR        Y0, Y6, Y6
+	VPCMPGTB     Y1, Y6, Y7
+	VPCMPGTB     Y2, Y6, Y6
+	VPADDB       Y6, Y7, Y7
+	VPSUBB       Y7, Y4, Y7
+	VPMADDUBSW   196(DI), Y7, Y7
+	VPADDW       Y7, Y8, Y8
+	VINSERTI128  $0x01, X12, Y11, Y6
+	VPXOR        Y0, Y6, Y6
+	VPCMPGTB     Y1, Y6, Y7
+	VPCMPGTB     Y2, Y6, Y6
+	VPADDB       Y6, Y7, Y7
+	VPSUBB       Y7, Y4, Y7
+	VPMADDUBSW   228(DI), Y7, Y7
+	VPADDW       Y7, Y8, Y8
+	VPSUBW       260(DI), Y8, Y8
+	VPMADDWD     Y3, Y8, Y8
+	VCVTDQ2PS    Y8, Y6
+	MOVWLZX      52(CX), R9
+	VMOVD        R9, X7
+	VCVTPH2PS    X7, X7
+	VMULSS       (DI), X7, X7
+	VBROADCASTSS X7, Y7
+	VMULPS       Y7, Y6, Y6
+	VADDPS       Y6, Y5, Y5
+	ADDQ         $0x00000036, CX
+	ADDQ         $0x00000124, DI
+	DECQ         R8
+	JNZ          tq1DotsAVX2_blk
+	VEXTRACTF128 $0x01, Y5, X6
+	VADDPS       X5, X6, X6
+	VMOVHLPS     X6, X6, X5
+	VADDPS       X5, X6, X6
+	VMOVSHDUP    X6, X5
+	VADDSS       X5, X6, X6
+	VMOVSS       X6, (AX)
+	ADDQ         $0x04, AX
+	DECQ         BX
+	JNZ          tq1DotsAVX2_row
+	VZEROUPPER
+	RET
+
+// func q80DotsAVX2(dst *float32, w *byte, y *byte, rows int, nblk int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·q80DotsAVX2(SB), NOSPLIT, $0-40
+	MOVQ         dst+0(FP), AX
+	MOVQ         w+8(FP), CX
+	MOVQ         y+16(FP), DX
+	MOVQ         rows+24(FP), BX
+	MOVQ         nblk+32(FP), SI
+	VPBROADCASTD ones16<>+0(SB), Y0
+
+q80DotsAVX2_row:
+	VXORPS Y1, Y1, Y1
+	MOVQ   DX, DI
+	MOVQ   SI, R8
+
+q80DotsAVX2_blk:
+	PREFETCHT0   1024(CX)
+	VMOVDQU      2(CX), Y2
+	VMOVDQU      2(DI), Y3
+	VPSIGNB      Y2, Y2, Y4
+	VPSIGNB      Y2, Y3, Y3
+	VPMADDUBSW   Y3, Y4, Y3
+	VPMADDWD     Y0, Y3, Y3
+	VCVTDQ2PS    Y3, Y2
+	MOVWLZX      (CX), R9
+	MOVWLZX      (DI), R10
+	SHLL         $0x10, R10
+	ORL          R10, R9
+	VMOVD        R9, X3
+	VCVTPH2PS    X3, X3
+	VMOVSHDUP    X3, X4
+	VMULSS       X4, X3, X3
+	VBROADCASTSS X3, Y3
+	VFMADD231PS  Y2, Y3, Y1
+	ADDQ         $0x00000022, CX
+	ADDQ         $0x00000022, DI
+	DECQ         R8
+	JNZ          q80DotsAVX2_blk
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPS       X1, X2, X2
+	VMOVHLPS     X2, X2, X1
+	VADDPS       X1, X2, X2
+	VMOVSHDUP    X2, X1
+	VADDSS       X1, X2, X2
+	VMOVSS       X2, (AX)
+	ADDQ         $0x04, AX
+	DECQ         BX
+	JNZ          q80DotsAVX2_row
 	VZEROUPPER
 	RET
