@@ -389,15 +389,16 @@ func (j *matmulJob) tile(w, lo, hi int) {
 		}
 	case TQ1_0, TQ2_0, Q6_K:
 		nb := cols / ref.QK_K
-		for r := lo; r < hi; r++ {
-			wr := m.row(r)
-			for t := 0; t < n; t++ {
-				if m.Format == Q6_K {
-					y[t*rows+r] = ref.DotQ6K(wr, s.q8k[t*nb:(t+1)*nb])
-				} else {
-					y[t*rows+r] = ref.DotTQ(wr, s.q8k[t*nb:(t+1)*nb], m.Format == TQ1_0)
-				}
-			}
+		rb := m.Format.RowBytes(cols)
+		dots := asm.Q6KDots
+		switch m.Format {
+		case TQ1_0:
+			dots = asm.TQ1Dots
+		case TQ2_0:
+			dots = asm.TQ2Dots
+		}
+		for t := 0; t < n; t++ {
+			dots(y[t*rows+lo:t*rows+hi], m.Data[lo*rb:hi*rb], s.q8k[t*nb:(t+1)*nb])
 		}
 	case Q4_K:
 		// Decode each row once, then multiply it with every token.
@@ -411,11 +412,8 @@ func (j *matmulJob) tile(w, lo, hi int) {
 		}
 	case Q8_0:
 		rb := m.Format.RowBytes(cols)
-		for r := lo; r < hi; r++ {
-			wr := m.row(r)
-			for t := 0; t < n; t++ {
-				y[t*rows+r] = ref.DotQ8_0(wr, s.bytes[t*rb:(t+1)*rb], cols)
-			}
+		for t := 0; t < n; t++ {
+			asm.Q8_0Dots(y[t*rows+lo:t*rows+hi], m.Data[lo*rb:hi*rb], s.bytes[t*rb:(t+1)*rb])
 		}
 	case F16:
 		wAll := u16s(m.Data)
