@@ -354,3 +354,21 @@ func tq1DotsAVX2(dst *float32, w *byte, y *byte, rows int, nblk int)
 //
 //go:noescape
 func q80DotsAVX2(dst *float32, w *byte, y *byte, rows int, nblk int)
+
+// q6kDotsAVX512 sets dst[r] = ref.DotQ6K(row r, y) for Q6_K rows (210 bytes per block) and Q8_K activations.
+// See asm/ref/lanes.go for the summation order.
+//
+//go:noescape
+func q6kDotsAVX512(dst *float32, w *byte, y *byte, rows int, nblk int)
+
+// tq2DotsAVX512 sets dst[r] = ref.DotTQ(row r, y, false) for TQ2_0 rows (66 bytes per block) and Q8_K activations.
+// See asm/ref/lanes.go for the summation order.
+//
+//go:noescape
+func tq2DotsAVX512(dst *float32, w *byte, y *byte, rows int, nblk int)
+
+// tq2DotsVNNI sets dst[r] = ref.DotTQ(row r, y, false) for TQ2_0 rows (66 bytes per block) and Q8_K activations.
+// See asm/ref/lanes.go for the summation order.
+//
+//go:noescape
+func tq2DotsVNNI(dst *float32, w *byte, y *byte, rows int, nblk int)

@@ -341,6 +341,238 @@ DATA q6Shuf<>+126(SB)/1, $0x0f
 DATA q6Shuf<>+127(SB)/1, $0x0f
 GLOBL q6Shuf<>(SB), RODATA|NOPTR, $128
 
+DATA q6Perm<>+0(SB)/2, $0x0000
+DATA q6Perm<>+2(SB)/2, $0x0000
+DATA q6Perm<>+4(SB)/2, $0x0000
+DATA q6Perm<>+6(SB)/2, $0x0000
+DATA q6Perm<>+8(SB)/2, $0x0000
+DATA q6Perm<>+10(SB)/2, $0x0000
+DATA q6Perm<>+12(SB)/2, $0x0000
+DATA q6Perm<>+14(SB)/2, $0x0000
+DATA q6Perm<>+16(SB)/2, $0x0001
+DATA q6Perm<>+18(SB)/2, $0x0001
+DATA q6Perm<>+20(SB)/2, $0x0001
+DATA q6Perm<>+22(SB)/2, $0x0001
+DATA q6Perm<>+24(SB)/2, $0x0001
+DATA q6Perm<>+26(SB)/2, $0x0001
+DATA q6Perm<>+28(SB)/2, $0x0001
+DATA q6Perm<>+30(SB)/2, $0x0001
+DATA q6Perm<>+32(SB)/2, $0x0002
+DATA q6Perm<>+34(SB)/2, $0x0002
+DATA q6Perm<>+36(SB)/2, $0x0002
+DATA q6Perm<>+38(SB)/2, $0x0002
+DATA q6Perm<>+40(SB)/2, $0x0002
+DATA q6Perm<>+42(SB)/2, $0x0002
+DATA q6Perm<>+44(SB)/2, $0x0002
+DATA q6Perm<>+46(SB)/2, $0x0002
+DATA q6Perm<>+48(SB)/2, $0x0003
+DATA q6Perm<>+50(SB)/2, $0x0003
+DATA q6Perm<>+52(SB)/2, $0x0003
+DATA q6Perm<>+54(SB)/2, $0x0003
+DATA q6Perm<>+56(SB)/2, $0x0003
+DATA q6Perm<>+58(SB)/2, $0x0003
+DATA q6Perm<>+60(SB)/2, $0x0003
+DATA q6Perm<>+62(SB)/2, $0x0003
+DATA q6Perm<>+64(SB)/2, $0x0004
+DATA q6Perm<>+66(SB)/2, $0x0004
+DATA q6Perm<>+68(SB)/2, $0x0004
+DATA q6Perm<>+70(SB)/2, $0x0004
+DATA q6Perm<>+72(SB)/2, $0x0004
+DATA q6Perm<>+74(SB)/2, $0x0004
+DATA q6Perm<>+76(SB)/2, $0x0004
+DATA q6Perm<>+78(SB)/2, $0x0004
+DATA q6Perm<>+80(SB)/2, $0x0005
+DATA q6Perm<>+82(SB)/2, $0x0005
+DATA q6Perm<>+84(SB)/2, $0x0005
+DATA q6Perm<>+86(SB)/2, $0x0005
+DATA q6Perm<>+88(SB)/2, $0x0005
+DATA q6Perm<>+90(SB)/2, $0x0005
+DATA q6Perm<>+92(SB)/2, $0x0005
+DATA q6Perm<>+94(SB)/2, $0x0005
+DATA q6Perm<>+96(SB)/2, $0x0006
+DATA q6Perm<>+98(SB)/2, $0x0006
+DATA q6Perm<>+100(SB)/2, $0x0006
+DATA q6Perm<>+102(SB)/2, $0x0006
+DATA q6Perm<>+104(SB)/2, $0x0006
+DATA q6Perm<>+106(SB)/2, $0x0006
+DATA q6Perm<>+108(SB)/2, $0x0006
+DATA q6Perm<>+110(SB)/2, $0x0006
+DATA q6Perm<>+112(SB)/2, $0x0007
+DATA q6Perm<>+114(SB)/2, $0x0007
+DATA q6Perm<>+116(SB)/2, $0x0007
+DATA q6Perm<>+118(SB)/2, $0x0007
+DATA q6Perm<>+120(SB)/2, $0x0007
+DATA q6Perm<>+122(SB)/2, $0x0007
+DATA q6Perm<>+124(SB)/2, $0x0007
+DATA q6Perm<>+126(SB)/2, $0x0007
+DATA q6Perm<>+128(SB)/2, $0x0008
+DATA q6Perm<>+130(SB)/2, $0x0008
+DATA q6Perm<>+132(SB)/2, $0x0008
+DATA q6Perm<>+134(SB)/2, $0x0008
+DATA q6Perm<>+136(SB)/2, $0x0008
+DATA q6Perm<>+138(SB)/2, $0x0008
+DATA q6Perm<>+140(SB)/2, $0x0008
+DATA q6Perm<>+142(SB)/2, $0x0008
+DATA q6Perm<>+144(SB)/2, $0x0009
+DATA q6Perm<>+146(SB)/2, $0x0009
+DATA q6Perm<>+148(SB)/2, $0x0009
+DATA q6Perm<>+150(SB)/2, $0x0009
+DATA q6Perm<>+152(SB)/2, $0x0009
+DATA q6Perm<>+154(SB)/2, $0x0009
+DATA q6Perm<>+156(SB)/2, $0x0009
+DATA q6Perm<>+158(SB)/2, $0x0009
+DATA q6Perm<>+160(SB)/2, $0x000a
+DATA q6Perm<>+162(SB)/2, $0x000a
+DATA q6Perm<>+164(SB)/2, $0x000a
+DATA q6Perm<>+166(SB)/2, $0x000a
+DATA q6Perm<>+168(SB)/2, $0x000a
+DATA q6Perm<>+170(SB)/2, $0x000a
+DATA q6Perm<>+172(SB)/2, $0x000a
+DATA q6Perm<>+174(SB)/2, $0x000a
+DATA q6Perm<>+176(SB)/2, $0x000b
+DATA q6Perm<>+178(SB)/2, $0x000b
+DATA q6Perm<>+180(SB)/2, $0x000b
+DATA q6Perm<>+182(SB)/2, $0x000b
+DATA q6Perm<>+184(SB)/2, $0x000b
+DATA q6Perm<>+186(SB)/2, $0x000b
+DATA q6Perm<>+188(SB)/2, $0x000b
+DATA q6Perm<>+190(SB)/2, $0x000b
+DATA q6Perm<>+192(SB)/2, $0x000c
+DATA q6Perm<>+194(SB)/2, $0x000c
+DATA q6Perm<>+196(SB)/2, $0x000c
+DATA q6Perm<>+198(SB)/2, $0x000c
+DATA q6Perm<>+200(SB)/2, $0x000c
+DATA q6Perm<>+202(SB)/2, $0x000c
+DATA q6Perm<>+204(SB)/2, $0x000c
+DATA q6Perm<>+206(SB)/2, $0x000c
+DATA q6Perm<>+208(SB)/2, $0x000d
+DATA q6Perm<>+210(SB)/2, $0x000d
+DATA q6Perm<>+212(SB)/2, $0x000d
+DATA q6Perm<>+214(SB)/2, $0x000d
+DATA q6Perm<>+216(SB)/2, $0x000d
+DATA q6Perm<>+218(SB)/2, $0x000d
+DATA q6Perm<>+220(SB)/2, $0x000d
+DATA q6Perm<>+222(SB)/2, $0x000d
+DATA q6Perm<>+224(SB)/2, $0x000e
+DATA q6Perm<>+226(SB)/2, $0x000e
+DATA q6Perm<>+228(SB)/2, $0x000e
+DATA q6Perm<>+230(SB)/2, $0x000e
+DATA q6Perm<>+232(SB)/2, $0x000e
+DATA q6Perm<>+234(SB)/2, $0x000e
+DATA q6Perm<>+236(SB)/2, $0x000e
+DATA q6Perm<>+238(SB)/2, $0x000e
+DATA q6Perm<>+240(SB)/2, $0x000f
+DATA q6Perm<>+242(SB)/2, $0x000f
+DATA q6Perm<>+244(SB)/2, $0x000f
+DATA q6Perm<>+246(SB)/2, $0x000f
+DATA q6Perm<>+248(SB)/2, $0x000f
+DATA q6Perm<>+250(SB)/2, $0x000f
+DATA q6Perm<>+252(SB)/2, $0x000f
+DATA q6Perm<>+254(SB)/2, $0x000f
+GLOBL q6Perm<>(SB), RODATA|NOPTR, $256
+
+DATA sh42<>+0(SB)/2, $0x0004
+DATA sh42<>+2(SB)/2, $0x0004
+DATA sh42<>+4(SB)/2, $0x0004
+DATA sh42<>+6(SB)/2, $0x0004
+DATA sh42<>+8(SB)/2, $0x0004
+DATA sh42<>+10(SB)/2, $0x0004
+DATA sh42<>+12(SB)/2, $0x0004
+DATA sh42<>+14(SB)/2, $0x0004
+DATA sh42<>+16(SB)/2, $0x0004
+DATA sh42<>+18(SB)/2, $0x0004
+DATA sh42<>+20(SB)/2, $0x0004
+DATA sh42<>+22(SB)/2, $0x0004
+DATA sh42<>+24(SB)/2, $0x0004
+DATA sh42<>+26(SB)/2, $0x0004
+DATA sh42<>+28(SB)/2, $0x0004
+DATA sh42<>+30(SB)/2, $0x0004
+DATA sh42<>+32(SB)/2, $0x0002
+DATA sh42<>+34(SB)/2, $0x0002
+DATA sh42<>+36(SB)/2, $0x0002
+DATA sh42<>+38(SB)/2, $0x0002
+DATA sh42<>+40(SB)/2, $0x0002
+DATA sh42<>+42(SB)/2, $0x0002
+DATA sh42<>+44(SB)/2, $0x0002
+DATA sh42<>+46(SB)/2, $0x0002
+DATA sh42<>+48(SB)/2, $0x0002
+DATA sh42<>+50(SB)/2, $0x0002
+DATA sh42<>+52(SB)/2, $0x0002
+DATA sh42<>+54(SB)/2, $0x0002
+DATA sh42<>+56(SB)/2, $0x0002
+DATA sh42<>+58(SB)/2, $0x0002
+DATA sh42<>+60(SB)/2, $0x0002
+DATA sh42<>+62(SB)/2, $0x0002
+GLOBL sh42<>(SB), RODATA|NOPTR, $64
+
+DATA sh02<>+0(SB)/2, $0x0000
+DATA sh02<>+2(SB)/2, $0x0000
+DATA sh02<>+4(SB)/2, $0x0000
+DATA sh02<>+6(SB)/2, $0x0000
+DATA sh02<>+8(SB)/2, $0x0000
+DATA sh02<>+10(SB)/2, $0x0000
+DATA sh02<>+12(SB)/2, $0x0000
+DATA sh02<>+14(SB)/2, $0x0000
+DATA sh02<>+16(SB)/2, $0x0000
+DATA sh02<>+18(SB)/2, $0x0000
+DATA sh02<>+20(SB)/2, $0x0000
+DATA sh02<>+22(SB)/2, $0x0000
+DATA sh02<>+24(SB)/2, $0x0000
+DATA sh02<>+26(SB)/2, $0x0000
+DATA sh02<>+28(SB)/2, $0x0000
+DATA sh02<>+30(SB)/2, $0x0000
+DATA sh02<>+32(SB)/2, $0x0002
+DATA sh02<>+34(SB)/2, $0x0002
+DATA sh02<>+36(SB)/2, $0x0002
+DATA sh02<>+38(SB)/2, $0x0002
+DATA sh02<>+40(SB)/2, $0x0002
+DATA sh02<>+42(SB)/2, $0x0002
+DATA sh02<>+44(SB)/2, $0x0002
+DATA sh02<>+46(SB)/2, $0x0002
+DATA sh02<>+48(SB)/2, $0x0002
+DATA sh02<>+50(SB)/2, $0x0002
+DATA sh02<>+52(SB)/2, $0x0002
+DATA sh02<>+54(SB)/2, $0x0002
+DATA sh02<>+56(SB)/2, $0x0002
+DATA sh02<>+58(SB)/2, $0x0002
+DATA sh02<>+60(SB)/2, $0x0002
+DATA sh02<>+62(SB)/2, $0x0002
+GLOBL sh02<>(SB), RODATA|NOPTR, $64
+
+DATA sh46<>+0(SB)/2, $0x0004
+DATA sh46<>+2(SB)/2, $0x0004
+DATA sh46<>+4(SB)/2, $0x0004
+DATA sh46<>+6(SB)/2, $0x0004
+DATA sh46<>+8(SB)/2, $0x0004
+DATA sh46<>+10(SB)/2, $0x0004
+DATA sh46<>+12(SB)/2, $0x0004
+DATA sh46<>+14(SB)/2, $0x0004
+DATA sh46<>+16(SB)/2, $0x0004
+DATA sh46<>+18(SB)/2, $0x0004
+DATA sh46<>+20(SB)/2, $0x0004
+DATA sh46<>+22(SB)/2, $0x0004
+DATA sh46<>+24(SB)/2, $0x0004
+DATA sh46<>+26(SB)/2, $0x0004
+DATA sh46<>+28(SB)/2, $0x0004
+DATA sh46<>+30(SB)/2, $0x0004
+DATA sh46<>+32(SB)/2, $0x0006
+DATA sh46<>+34(SB)/2, $0x0006
+DATA sh46<>+36(SB)/2, $0x0006
+DATA sh46<>+38(SB)/2, $0x0006
+DATA sh46<>+40(SB)/2, $0x0006
+DATA sh46<>+42(SB)/2, $0x0006
+DATA sh46<>+44(SB)/2, $0x0006
+DATA sh46<>+46(SB)/2, $0x0006
+DATA sh46<>+48(SB)/2, $0x0006
+DATA sh46<>+50(SB)/2, $0x0006
+DATA sh46<>+52(SB)/2, $0x0006
+DATA sh46<>+54(SB)/2, $0x0006
+DATA sh46<>+56(SB)/2, $0x0006
+DATA sh46<>+58(SB)/2, $0x0006
+DATA sh46<>+60(SB)/2, $0x0006
+DATA sh46<>+62(SB)/2, $0x0006
+GLOBL sh46<>(SB), RODATA|NOPTR, $64
+
 // func i2sDotsAVX2N1(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nblk int)
 // Requires: AVX, AVX2, MMX+
 TEXT ·i2sDotsAVX2N1(SB), NOSPLIT, $0-56
@@ -7072,5 +7304,234 @@ q80DotsAVX2_blk:
 	ADDQ         $0x04, AX
 	DECQ         BX
 	JNZ          q80DotsAVX2_row
+	VZEROUPPER
+	RET
+
+// func q6kDotsAVX512(dst *float32, w *byte, y *byte, rows int, nblk int)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, F16C, FMA3, MMX+
+TEXT ·q6kDotsAVX512(SB), NOSPLIT, $0-40
+	MOVQ         dst+0(FP), AX
+	MOVQ         w+8(FP), CX
+	MOVQ         y+16(FP), DX
+	MOVQ         rows+24(FP), BX
+	MOVQ         nblk+32(FP), SI
+	VPBROADCASTD m15<>+0(SB), Z0
+	VPBROADCASTD m30<>+0(SB), Z1
+	VPBROADCASTD m32<>+0(SB), Z2
+	VMOVDQU64    sh42<>+0(SB), Z3
+	VMOVDQU64    sh02<>+0(SB), Z4
+	VMOVDQU64    q6Perm<>+0(SB), Z5
+	VMOVDQU64    q6Perm<>+64(SB), Z6
+	VMOVDQU64    q6Perm<>+128(SB), Z7
+	VMOVDQU64    q6Perm<>+192(SB), Z8
+
+q6kDotsAVX512_row:
+	VPXORD Y9, Y9, Y9
+	MOVQ   DX, DI
+	MOVQ   SI, R8
+
+q6kDotsAVX512_blk:
+	PREFETCHT0      1024(CX)
+	VPXORD          Z10, Z10, Z10
+	VPMOVSXBW       192(CX), Y11
+	VMOVDQU64       (CX), Z12
+	VBROADCASTI64X4 128(CX), Z13
+	VPANDD          Z0, Z12, Z14
+	VPSLLVW         Z3, Z13, Z15
+	VPANDD          Z1, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPMADDUBSW      4(DI), Z14, Z14
+	VPMADDUBSW      4(DI), Z2, Z15
+	VPSUBW          Z15, Z14, Z14
+	VPERMW          Z11, Z5, Z15
+	VPMADDWD        Z15, Z14, Z14
+	VPADDD          Z14, Z10, Z10
+	VPSRLW          $0x04, Z12, Z12
+	VPANDD          Z0, Z12, Z12
+	VPSRLVW         Z4, Z13, Z13
+	VPANDD          Z1, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VPMADDUBSW      68(DI), Z12, Z12
+	VPMADDUBSW      68(DI), Z2, Z13
+	VPSUBW          Z13, Z12, Z12
+	VPERMW          Z11, Z6, Z13
+	VPMADDWD        Z13, Z12, Z12
+	VPADDD          Z12, Z10, Z10
+	VMOVDQU64       64(CX), Z12
+	VBROADCASTI64X4 160(CX), Z13
+	VPANDD          Z0, Z12, Z14
+	VPSLLVW         Z3, Z13, Z15
+	VPANDD          Z1, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPMADDUBSW      132(DI), Z14, Z14
+	VPMADDUBSW      132(DI), Z2, Z15
+	VPSUBW          Z15, Z14, Z14
+	VPERMW          Z11, Z7, Z15
+	VPMADDWD        Z15, Z14, Z14
+	VPADDD          Z14, Z10, Z10
+	VPSRLW          $0x04, Z12, Z12
+	VPANDD          Z0, Z12, Z12
+	VPSRLVW         Z4, Z13, Z13
+	VPANDD          Z1, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VPMADDUBSW      196(DI), Z12, Z12
+	VPMADDUBSW      196(DI), Z2, Z13
+	VPSUBW          Z13, Z12, Z12
+	VPERMW          Z11, Z8, Z13
+	VPMADDWD        Z13, Z12, Z12
+	VPADDD          Z12, Z10, Z10
+	VEXTRACTI64X4   $0x01, Z10, Y11
+	VPADDD          Y10, Y11, Y11
+	VCVTDQ2PS       Y11, Y11
+	MOVWLZX         208(CX), R9
+	VMOVD           R9, X12
+	VCVTPH2PS       X12, X12
+	VMULSS          (DI), X12, X12
+	VBROADCASTSS    X12, Y12
+	VFMADD231PS     Y11, Y12, Y9
+	ADDQ            $0x000000d2, CX
+	ADDQ            $0x00000124, DI
+	DECQ            R8
+	JNZ             q6kDotsAVX512_blk
+	VEXTRACTF32X4   $0x01, Y9, X11
+	VADDPS          X9, X11, X11
+	VMOVHLPS        X11, X11, X12
+	VADDPS          X12, X11, X11
+	VMOVSHDUP       X11, X12
+	VADDSS          X12, X11, X11
+	VMOVSS          X11, (AX)
+	ADDQ            $0x04, AX
+	DECQ            BX
+	JNZ             q6kDotsAVX512_row
+	VZEROUPPER
+	RET
+
+// func tq2DotsAVX512(dst *float32, w *byte, y *byte, rows int, nblk int)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, F16C, MMX+
+TEXT ·tq2DotsAVX512(SB), NOSPLIT, $0-40
+	MOVQ         dst+0(FP), AX
+	MOVQ         w+8(FP), CX
+	MOVQ         y+16(FP), DX
+	MOVQ         rows+24(FP), BX
+	MOVQ         nblk+32(FP), SI
+	VPBROADCASTD i2sMask3<>+0(SB), Z0
+	VPBROADCASTD ones16<>+0(SB), Z1
+	VMOVDQU64    sh02<>+0(SB), Z2
+	VMOVDQU64    sh46<>+0(SB), Z3
+
+tq2DotsAVX512_row:
+	VPXORD Y4, Y4, Y4
+	MOVQ   DX, DI
+	MOVQ   SI, R8
+
+tq2DotsAVX512_blk:
+	PREFETCHT0      1024(CX)
+	VBROADCASTI64X4 (CX), Z5
+	VPSRLVW         Z2, Z5, Z6
+	VPANDD          Z0, Z6, Z6
+	VPMADDUBSW      4(DI), Z6, Z6
+	VPSRLVW         Z3, Z5, Z5
+	VPANDD          Z0, Z5, Z5
+	VPMADDUBSW      68(DI), Z5, Z5
+	VPADDW          Z5, Z6, Z6
+	VBROADCASTI64X4 32(CX), Z5
+	VPSRLVW         Z2, Z5, Z7
+	VPANDD          Z0, Z7, Z7
+	VPMADDUBSW      132(DI), Z7, Z7
+	VPADDW          Z7, Z6, Z6
+	VPSRLVW         Z3, Z5, Z5
+	VPANDD          Z0, Z5, Z5
+	VPMADDUBSW      196(DI), Z5, Z5
+	VPADDW          Z5, Z6, Z6
+	VEXTRACTI64X4   $0x01, Z6, Y5
+	VPADDW          Y6, Y5, Y5
+	VPSUBW          260(DI), Y5, Y5
+	VPMADDWD        Y1, Y5, Y5
+	VCVTDQ2PS       Y5, Y5
+	MOVWLZX         64(CX), R9
+	VMOVD           R9, X6
+	VCVTPH2PS       X6, X6
+	VMULSS          (DI), X6, X6
+	VBROADCASTSS    X6, Y6
+	VMULPS          Y6, Y5, Y5
+	VADDPS          Y5, Y4, Y4
+	ADDQ            $0x00000042, CX
+	ADDQ            $0x00000124, DI
+	DECQ            R8
+	JNZ             tq2DotsAVX512_blk
+	VEXTRACTF32X4   $0x01, Y4, X5
+	VADDPS          X4, X5, X5
+	VMOVHLPS        X5, X5, X6
+	VADDPS          X6, X5, X5
+	VMOVSHDUP       X5, X6
+	VADDSS          X6, X5, X5
+	VMOVSS          X5, (AX)
+	ADDQ            $0x04, AX
+	DECQ            BX
+	JNZ             tq2DotsAVX512_row
+	VZEROUPPER
+	RET
+
+// func tq2DotsVNNI(dst *float32, w *byte, y *byte, rows int, nblk int)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, MMX+
+TEXT ·tq2DotsVNNI(SB), NOSPLIT, $0-40
+	MOVQ         dst+0(FP), AX
+	MOVQ         w+8(FP), CX
+	MOVQ         y+16(FP), DX
+	MOVQ         rows+24(FP), BX
+	MOVQ         nblk+32(FP), SI
+	VPBROADCASTD i2sMask3<>+0(SB), Z0
+	VPBROADCASTD ones16<>+0(SB), Z1
+	VMOVDQU64    sh02<>+0(SB), Z2
+	VMOVDQU64    sh46<>+0(SB), Z3
+
+tq2DotsVNNI_row:
+	VPXORD Y4, Y4, Y4
+	MOVQ   DX, DI
+	MOVQ   SI, R8
+
+tq2DotsVNNI_blk:
+	PREFETCHT0      1024(CX)
+	VPXORD          Z5, Z5, Z5
+	VBROADCASTI64X4 (CX), Z6
+	VPSRLVW         Z2, Z6, Z7
+	VPANDD          Z0, Z7, Z7
+	VPDPBUSD        4(DI), Z7, Z5
+	VPSRLVW         Z3, Z6, Z6
+	VPANDD          Z0, Z6, Z6
+	VPDPBUSD        68(DI), Z6, Z5
+	VBROADCASTI64X4 32(CX), Z6
+	VPSRLVW         Z2, Z6, Z7
+	VPANDD          Z0, Z7, Z7
+	VPDPBUSD        132(DI), Z7, Z5
+	VPSRLVW         Z3, Z6, Z6
+	VPANDD          Z0, Z6, Z6
+	VPDPBUSD        196(DI), Z6, Z5
+	VEXTRACTI64X4   $0x01, Z5, Y6
+	VPADDD          Y5, Y6, Y6
+	VPMADDWD        260(DI), Y1, Y7
+	VPSUBD          Y7, Y6, Y6
+	VCVTDQ2PS       Y6, Y6
+	MOVWLZX         64(CX), R9
+	VMOVD           R9, X7
+	VCVTPH2PS       X7, X7
+	VMULSS          (DI), X7, X7
+	VBROADCASTSS    X7, Y7
+	VMULPS          Y7, Y6, Y6
+	VADDPS          Y6, Y4, Y4
+	ADDQ            $0x00000042, CX
+	ADDQ            $0x00000124, DI
+	DECQ            R8
+	JNZ             tq2DotsVNNI_blk
+	VEXTRACTF32X4   $0x01, Y4, X6
+	VADDPS          X4, X6, X6
+	VMOVHLPS        X6, X6, X7
+	VADDPS          X7, X6, X6
+	VMOVSHDUP       X6, X7
+	VADDSS          X7, X6, X6
+	VMOVSS          X6, (AX)
+	ADDQ            $0x04, AX
+	DECQ            BX
+	JNZ             tq2DotsVNNI_row
 	VZEROUPPER
 	RET

@@ -38,6 +38,10 @@ var (
 	constTrit1  Mem // 85^0x80 bytes: q·3>>8 ≥ 1 iff (q^0x80) > this, signed (dword)
 	constTrit2  Mem // 170^0x80 bytes (dword)
 	constQ6Shuf Mem // 8×16 bytes: VPSHUFB picking scale 2v (8 bytes) and 2v+1 (8 bytes)
+	constQ6Perm Mem // 4×64 bytes: VPERMW picking scales 2v..2v+3 (8 words each), v = 0, 2, 4, 6
+	constSh42   Mem // VPSLLVW counts: 16 words of 4, 16 of 2
+	constSh02   Mem // VPSRLVW counts: 16 words of 0, 16 of 2
+	constSh46   Mem // VPSRLVW counts: 16 words of 4, 16 of 6
 )
 
 func blockConstants() {
@@ -57,6 +61,26 @@ func blockConstants() {
 			DATA(16*v+i, U8(uint8(2*v+i/8)))
 		}
 	}
+	constQ6Perm = GLOBL("q6Perm", RODATA|NOPTR)
+	for p := 0; p < 4; p++ {
+		for i := 0; i < 32; i++ {
+			DATA(64*p+2*i, U16(uint16(4*p+i/8)))
+		}
+	}
+	words := func(name string, a, b uint16) Mem {
+		m := GLOBL(name, RODATA|NOPTR)
+		for i := 0; i < 32; i++ {
+			v := a
+			if i >= 16 {
+				v = b
+			}
+			DATA(2*i, U16(v))
+		}
+		return m
+	}
+	constSh42 = words("sh42", 4, 2)
+	constSh02 = words("sh02", 0, 2)
+	constSh46 = words("sh46", 4, 6)
 }
 
 func blockKernels() {
@@ -64,6 +88,9 @@ func blockKernels() {
 	tq2DotsAVX2()
 	tq1DotsAVX2()
 	q80DotsAVX2()
+	q6kDotsAVX512()
+	tq2DotsAVX512(avx512)
+	tq2DotsAVX512(vnni)
 }
 
 // blockGEMV emits the row and block loops shared by the kernels: body
@@ -74,6 +101,7 @@ type blockGEMV struct {
 	name, doc        string
 	wBytes, yBytes   int
 	fused            bool
+	zmm              bool // AVX-512 kernel: EVEX forms only in the shared code
 	body             func(w, y GPVirtual) VecVirtual
 	dscale           func(w, y GPVirtual) VecVirtual
 	setup            func()
@@ -94,7 +122,11 @@ func (g *blockGEMV) emit() {
 	}
 	Label(g.name + "_row")
 	acc := YMM()
-	VXORPS(acc, acc, acc)
+	if g.zmm {
+		VPXORD(acc, acc, acc)
+	} else {
+		VXORPS(acc, acc, acc)
+	}
 	yp, c := GP64(), GP64()
 	MOVQ(y0, yp)
 	MOVQ(nblk, c)
@@ -118,7 +150,11 @@ func (g *blockGEMV) emit() {
 	JNZ(LabelRef(g.name + "_blk"))
 	// hsum_float_8: ((a0+a4)+(a2+a6)) + ((a1+a5)+(a3+a7)).
 	hi, t := XMM(), XMM()
-	VEXTRACTF128(U8(1), acc, hi)
+	if g.zmm {
+		VEXTRACTF32X4(U8(1), acc, hi)
+	} else {
+		VEXTRACTF128(U8(1), acc, hi)
+	}
 	VADDPS(acc.AsX(), hi, hi)
 	VMOVHLPS(hi, hi, t)
 	VADDPS(t, hi, hi)
@@ -389,6 +425,144 @@ func q80DotsAVX2() {
 		VMOVSHDUP(x, t)
 		VMULSS(t, x, x)
 		return x
+	}
+	g.emit()
+}
+
+func bcastConstZ(m Mem) VecVirtual {
+	v := ZMM()
+	VPBROADCASTD(m, v)
+	return v
+}
+
+// fold512 adds the 256-bit halves of an int32 zmm into a ymm.
+func fold512(v VecVirtual) VecVirtual {
+	h := YMM()
+	VEXTRACTI64X4(U8(1), v, h)
+	VPADDD(v.AsY(), h, h)
+	return h
+}
+
+// q6kDotsAVX512: q6kDotsAVX2 with two 32-element chunks per zmm; the
+// scales come from one VPMOVSXBW and a VPERMW per chunk pair, and the
+// int32 lanes of the two chunks are added at the end of the block (exact,
+// so the lanes are those of the AVX2 kernel).
+func q6kDotsAVX512() {
+	var m15, m30, m32, sh42, sh02 VecVirtual
+	perm := make([]VecVirtual, 4)
+	g := &blockGEMV{
+		name: "q6kDotsAVX512", wBytes: 210, yBytes: q8kBytes, fused: true, zmm: true,
+		doc: "sets dst[r] = ref.DotQ6K(row r, y) for Q6_K rows (210 bytes per block) and Q8_K activations.",
+		setup: func() {
+			m15, m30, m32 = bcastConstZ(constM15), bcastConstZ(constM30), bcastConstZ(constM32)
+			sh42, sh02 = ZMM(), ZMM()
+			VMOVDQU64(constSh42, sh42)
+			VMOVDQU64(constSh02, sh02)
+			for i := range perm {
+				perm[i] = ZMM()
+				VMOVDQU64(constQ6Perm.Offset(64*i), perm[i])
+			}
+		},
+	}
+	g.body = func(w, y GPVirtual) VecVirtual {
+		sum := ZMM()
+		VPXORD(sum, sum, sum)
+		sc := ZMM()
+		VPMOVSXBW(Mem{Base: w, Disp: 192}, sc.AsY())
+		for j := 0; j < 2; j++ {
+			l, h := ZMM(), ZMM()
+			VMOVDQU64(Mem{Base: w, Disp: 64 * j}, l)
+			VBROADCASTI64X4(Mem{Base: w, Disp: 128 + 32*j}, h)
+			for p := 0; p < 2; p++ { // chunks 4j+2p, 4j+2p+1
+				lo, hb := ZMM(), ZMM()
+				if p == 0 {
+					VPANDD(m15, l, lo)
+					VPSLLVW(sh42, h, hb) // (h<<4 | h<<2) & 0x30
+				} else {
+					VPSRLW(U8(4), l, lo)
+					VPANDD(m15, lo, lo)
+					VPSRLVW(sh02, h, hb) // (h | h>>2) & 0x30
+				}
+				VPANDD(m30, hb, hb)
+				VPORD(hb, lo, lo)
+				q8 := Mem{Base: y, Disp: q8kQs + 128*j + 64*p}
+				pr, o := ZMM(), ZMM()
+				VPMADDUBSW(q8, lo, pr)
+				VPMADDUBSW(q8, m32, o)
+				VPSUBW(o, pr, pr)
+				s16 := ZMM()
+				VPERMW(sc, perm[2*j+p], s16)
+				VPMADDWD(s16, pr, pr)
+				VPADDD(pr, sum, sum)
+			}
+		}
+		return fold512(sum)
+	}
+	g.dscale = func(w, y GPVirtual) VecVirtual {
+		return f16Scale(Mem{Base: w, Disp: 208}, Mem{Base: y, Disp: q8kD})
+	}
+	g.emit()
+}
+
+// tq2DotsAVX512: tq2DotsAVX2 with each 32-byte half broadcast to a zmm
+// and shifted per 256-bit half (codes of two chunks per zmm). VNNI sums
+// the u8×s8 products straight into int32 lanes (VPDPBUSD: lane m of a
+// 32-byte chunk is its elements 4m..4m+3, as in ggml's lanes); the
+// AVX-512BW form adds int16 pairs and folds them like the AVX2 kernel.
+func tq2DotsAVX512(s isa) {
+	var m3, ones, sh02, sh46 VecVirtual
+	g := &blockGEMV{
+		name: "tq2Dots" + s.name, wBytes: 66, yBytes: q8kBytes, zmm: true,
+		doc: "sets dst[r] = ref.DotTQ(row r, y, false) for TQ2_0 rows (66 bytes per block) and Q8_K activations.",
+		setup: func() {
+			m3, ones = bcastConstZ(constMask3), bcastConstZ(constOnes16)
+			sh02, sh46 = ZMM(), ZMM()
+			VMOVDQU64(constSh02, sh02)
+			VMOVDQU64(constSh46, sh46)
+		},
+	}
+	g.body = func(w, y GPVirtual) VecVirtual {
+		var sum VecVirtual
+		if s.vnni {
+			sum = ZMM()
+			VPXORD(sum, sum, sum)
+		}
+		for j := 0; j < 2; j++ {
+			x := ZMM()
+			VBROADCASTI64X4(Mem{Base: w, Disp: 32 * j}, x)
+			for p, sh := range []VecVirtual{sh02, sh46} {
+				c := ZMM()
+				VPSRLVW(sh, x, c)
+				VPANDD(m3, c, c)
+				q8 := Mem{Base: y, Disp: q8kQs + 128*j + 64*p}
+				if s.vnni {
+					VPDPBUSD(q8, c, sum)
+					continue
+				}
+				VPMADDUBSW(q8, c, c)
+				if sum == nil {
+					sum = c
+				} else {
+					VPADDW(c, sum, sum)
+				}
+			}
+		}
+		if s.vnni {
+			l := fold512(sum)
+			b := YMM()
+			VPMADDWD(Mem{Base: y, Disp: q8kBsums}, ones.AsY(), b)
+			VPSUBD(b, l, l)
+			return l
+		}
+		h := YMM()
+		VEXTRACTI64X4(U8(1), sum, h)
+		VPADDW(sum.AsY(), h, h)
+		VPSUBW(Mem{Base: y, Disp: q8kBsums}, h, h)
+		VPMADDWD(ones.AsY(), h, h)
+		return h
+	}
+	g.dscale = func(w, y GPVirtual) VecVirtual {
+		return f16Scale(Mem{Base: w, Disp: 64}, Mem{Base: y, Disp: q8kD})
 	}
 	g.emit()
 }
