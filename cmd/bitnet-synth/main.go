@@ -53,6 +53,7 @@ func run(args []string, stderr io.Writer) error {
 	fs.IntVar(&s.ffn, "ffn", 6912, "FFN size")
 	fs.IntVar(&s.ctx, "ctx", 4096, "training context length written to the metadata")
 	seed := fs.Uint64("seed", 1, "random seed")
+	fmts := addFormatFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -70,6 +71,9 @@ func run(args []string, stderr io.Writer) error {
 	if s.dim%128 != 0 || s.ffn%128 != 0 || s.heads <= 0 || s.kvHeads <= 0 || s.heads%s.kvHeads != 0 || s.dim%s.heads != 0 || s.layers <= 0 {
 		return fmt.Errorf("bad shape %+v: dim and ffn must be multiples of 128 (I2_S rows), heads a multiple of kv-heads and a divisor of dim", s)
 	}
+	if err := fmts.resolve(fs, arch, s); err != nil {
+		return err
+	}
 	if *vocab == "" {
 		*vocab = defaultVocab
 		if _, err := os.Stat(*vocab); err != nil {
@@ -81,7 +85,7 @@ func run(args []string, stderr io.Writer) error {
 		return err
 	}
 	defer vf.Close()
-	w, err := build(*arch, s, vf, *seed)
+	w, err := build(*arch, s, vf, *seed, fmts)
 	if err != nil {
 		return err
 	}
@@ -89,11 +93,11 @@ func run(args []string, stderr io.Writer) error {
 		return err
 	}
 	st, _ := os.Stat(*out)
-	fmt.Fprintf(stderr, "wrote %s: %s, %d layers, dim %d, ffn %d, %d/%d heads, %.2f GiB\n", *out, *arch, s.layers, s.dim, s.ffn, s.heads, s.kvHeads, float64(st.Size())/(1<<30))
+	fmt.Fprintf(stderr, "wrote %s: %s, %s matrices, %s head, %d layers, dim %d, ffn %d, %d/%d heads, %.2f GiB\n", *out, *arch, fmts.typ, fmts.head, s.layers, s.dim, s.ffn, s.heads, s.kvHeads, float64(st.Size())/(1<<30))
 	return nil
 }
 
-func build(arch string, s shape, vf *gguf.File, seed uint64) (*gguf.Writer, error) {
+func build(arch string, s shape, vf *gguf.File, seed uint64, fmts *formats) (*gguf.Writer, error) {
 	var nVocab int
 	var tokKVs []gguf.KV
 	for _, kv := range vf.KVs {
@@ -123,15 +127,15 @@ func build(arch string, s shape, vf *gguf.File, seed uint64) (*gguf.Writer, erro
 	w.Set(p+"attention.head_count_kv", gguf.Uint32(uint32(s.kvHeads)))
 	w.Set(p+"attention.layer_norm_rms_epsilon", gguf.Float32(1e-5))
 	w.Set(p+"rope.freq_base", gguf.Float32(500000))
-	w.Set("general.file_type", gguf.Uint32(40)) // MOSTLY_I2_S in the fork
+	w.Set("general.file_type", gguf.Uint32(fmts.fileType()))
 	w.KVs = append(w.KVs, tokKVs...)
 	w.Set("general.quantization_version", gguf.Uint32(2))
 
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
-	// token_embd: F16, N(0, 1) scaled like a trained embedding.
+	// token_embd (the tied head): N(0, 0.05²) like a trained embedding.
+	et, ed := fmts.embedding(rng.Uint64(), s.dim, nVocab, 0.05)
 	w.Tensors = append(w.Tensors, gguf.WriterTensor{
-		Name: "token_embd.weight", Type: gguf.F16, Dims: []uint64{uint64(s.dim), uint64(nVocab)},
-		WriteData: randomF16(rng.Uint64(), s.dim*nVocab, 0.05),
+		Name: "token_embd.weight", Type: et, Dims: []uint64{uint64(s.dim), uint64(nVocab)}, WriteData: ed,
 	})
 	ones := func(n int) []byte {
 		b := make([]byte, 4*n)
@@ -144,9 +148,9 @@ func build(arch string, s shape, vf *gguf.File, seed uint64) (*gguf.Writer, erro
 	for l := 0; l < s.layers; l++ {
 		b := fmt.Sprintf("blk.%d.", l)
 		mat := func(name string, in, outDim int) {
+			t, data := fmts.matrix(rng.Uint64(), in, outDim, float32(1/math.Sqrt(float64(in))))
 			w.Tensors = append(w.Tensors, gguf.WriterTensor{
-				Name: b + name + ".weight", Type: gguf.I2_S, Dims: []uint64{uint64(in), uint64(outDim)},
-				WriteData: randomI2S(rng.Uint64(), in*outDim, float32(1/math.Sqrt(float64(in)))),
+				Name: b + name + ".weight", Type: t, Dims: []uint64{uint64(in), uint64(outDim)}, WriteData: data,
 			})
 		}
 		w.AddTensor(b+"attn_norm.weight", gguf.F32, []uint64{uint64(s.dim)}, ones(s.dim))
