@@ -59,30 +59,3 @@ func blockArgs(name string, dst []float32, wlen, nblk, bs int) bool {
 	}
 	return rows > 0 && nblk > 0
 }
-
-func q6kDotsRef(dst []float32, w []byte, y []ref.BlockQ8K) {
-	rb := len(y) * ref.Q6_KBlockBytes
-	for r := range dst {
-		dst[r] = ref.DotQ6K(w[r*rb:(r+1)*rb], y)
-	}
-}
-
-func tqDotsRef(tq1 bool) func(dst []float32, w []byte, y []ref.BlockQ8K) {
-	bs := ref.TQ2_0BlockBytes
-	if tq1 {
-		bs = ref.TQ1_0BlockBytes
-	}
-	return func(dst []float32, w []byte, y []ref.BlockQ8K) {
-		rb := len(y) * bs
-		for r := range dst {
-			dst[r] = ref.DotTQ(w[r*rb:(r+1)*rb], y, tq1)
-		}
-	}
-}
-
-func q80DotsRef(dst []float32, w []byte, y []byte) {
-	rb := len(y)
-	for r := range dst {
-		dst[r] = ref.DotQ8_0(w[r*rb:(r+1)*rb], y, rb/ref.Q8_0BlockBytes*ref.Q8_0Block)
-	}
-}

@@ -49,10 +49,12 @@ var refKernels = kernels{
 	f16AXPYStrided: ref.F16AXPYStrided,
 	f16DotsStrided: ref.F16DotsStrided,
 	i8Dots:         ref.I8Dots,
-	q6kDots:        q6kDotsRef,
-	tq1Dots:        tqDotsRef(true),
-	tq2Dots:        tqDotsRef(false),
-	q80Dots:        q80DotsRef,
+	// The block formats run their portable Go versions (blocks_generic.go),
+	// which the tests compare with the references.
+	q6kDots: q6kDotsGo,
+	tq1Dots: tq1DotsGo,
+	tq2Dots: tq2DotsGo,
+	q80Dots: q80DotsGo,
 }
 
 // available lists the implementations this CPU can run, best first; ref is

@@ -23,8 +23,18 @@ func Hsum8(a *[8]float32) float32 {
 // FMA32 returns a·b + c rounded once to float32 (VFMADD231PS).
 func FMA32(a, b, c float32) float32 {
 	p := float64(a) * float64(b) // exact: 24+24 bits
-	cc := float64(c)
-	s := p + cc
+	s := p + float64(c)
+	// float32(s) rounds twice (to float64, then float32); that differs from
+	// one rounding only when s lies exactly halfway between two float32
+	// values, that is when its 29 low mantissa bits are 1 followed by
+	// zeros (normal float32 range) — or, below it, in the subnormals.
+	if bits := math.Float64bits(s); bits&(1<<29-1) != 1<<28 && math.Abs(s) >= 0x1p-125 {
+		return float32(s)
+	}
+	return fma32Slow(p, float64(c), s)
+}
+
+func fma32Slow(p, cc, s float64) float32 {
 	// TwoSum: p + c = s + e exactly.
 	bb := s - p
 	e := (p - (s - bb)) + (cc - bb)
