@@ -6,8 +6,8 @@ import (
 	"github.com/bitnet-go/bitnet/asm/ref"
 )
 
-// Portable Go versions of the block-format GEMVs for builds and CPUs
-// without assembly for them (arm64 today, purego, other architectures):
+// Portable Go versions of the block-format GEMVs for builds without
+// assembly (purego, gccgo, other architectures):
 // the same lanes and float order as the references in package ref (which
 // stay the oracle the tests compare against), written for speed — one pass
 // over each block's bytes, fixed-size arrays, no per-element decode calls.

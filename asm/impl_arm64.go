@@ -11,10 +11,20 @@ import (
 func platformKernels() []*kernels {
 	var ks []*kernels
 	if cpu.ARM64.HasASIMDDP {
-		ks = append(ks, neonKernels("neondot", i2sDotsSDOT))
+		k := neonKernels("neondot", i2sDotsSDOT)
+		k.q6kDots = q8kDotsAsm(q6kDotsSDOT, 210)
+		k.tq1Dots = q8kDotsAsm(tq1DotsSDOT, 54)
+		k.tq2Dots = q8kDotsAsm(tq2DotsSDOT, 66)
+		k.q80Dots = q80DotsAsm(q80DotsSDOT)
+		ks = append(ks, k)
 	}
 	// Advanced SIMD is part of every arm64 CPU Go supports.
-	return append(ks, neonKernels("neon", i2sDotsNEON))
+	k := neonKernels("neon", i2sDotsNEON)
+	k.q6kDots = q8kDotsAsm(q6kDotsNEON, 210)
+	k.tq1Dots = q8kDotsAsm(tq1DotsNEON, 54)
+	k.tq2Dots = q8kDotsAsm(tq2DotsNEON, 66)
+	k.q80Dots = q80DotsAsm(q80DotsNEON)
+	return append(ks, k)
 }
 
 // neonKernels: assembly for the ternary dots and the activation
