@@ -20,6 +20,13 @@ func Q6KDots(dst []float32, w []byte, y []ref.BlockQ8K) {
 	}
 }
 
+// Q4KDots sets dst[r] = ref.DotQ4K(row r of w, y) for Q4_K rows.
+func Q4KDots(dst []float32, w []byte, y []ref.BlockQ8K) {
+	if blockArgs("Q4KDots", dst, len(w), len(y), ref.Q4_KBlockBytes) {
+		active.Load().q4kDots(dst, w, y)
+	}
+}
+
 // TQ2Dots sets dst[r] = ref.DotTQ(row r of w, y, false) for TQ2_0 rows.
 func TQ2Dots(dst []float32, w []byte, y []ref.BlockQ8K) {
 	if blockArgs("TQ2Dots", dst, len(w), len(y), ref.TQ2_0BlockBytes) {

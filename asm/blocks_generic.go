@@ -154,3 +154,43 @@ func q80DotsGo(dst []float32, w []byte, y []byte) {
 		dst[r] = ref.Hsum8(&acc)
 	}
 }
+
+func q4kDotsGo(dst []float32, w []byte, y []ref.BlockQ8K) {
+	rb := len(y) * ref.Q4_KBlockBytes
+	for r := range dst {
+		row := w[r*rb : (r+1)*rb]
+		var acc [8]float32
+		var accm [4]float32
+		for i := range y {
+			b := (*[ref.Q4_KBlockBytes]byte)(row[i*ref.Q4_KBlockBytes:])
+			yb := &y[i]
+			var sc, mn [8]int32
+			for j := 0; j < 4; j++ {
+				sc[j], mn[j] = int32(b[4+j]&63), int32(b[8+j]&63)
+				sc[j+4] = int32(b[12+j]&0xF | b[4+j]>>6<<4)
+				mn[j+4] = int32(b[12+j]>>4 | b[8+j]>>6<<4)
+			}
+			d := yb.D * ref.F16ToF32(binary.LittleEndian.Uint16(b[0:]))
+			dmin := -yb.D * ref.F16ToF32(binary.LittleEndian.Uint16(b[2:]))
+			for l := range accm {
+				s0 := int32(yb.Bsums[4*l]) + int32(yb.Bsums[4*l+1])
+				s1 := int32(yb.Bsums[4*l+2]) + int32(yb.Bsums[4*l+3])
+				accm[l] = ref.FMA32(dmin, float32(mn[2*l]*s0+mn[2*l+1]*s1), accm[l])
+			}
+			var lanes [8]int32
+			for j := 0; j < 4; j++ {
+				qs := (*[32]byte)(b[16+32*j:])
+				var lo, hi [32]int8
+				for l := 0; l < 32; l++ {
+					lo[l], hi[l] = int8(qs[l]&0xF), int8(qs[l]>>4)
+				}
+				lanes8(&lanes, &lo, (*[32]int8)(yb.Qs[64*j:]), sc[2*j], sc[2*j])
+				lanes8(&lanes, &hi, (*[32]int8)(yb.Qs[64*j+32:]), sc[2*j+1], sc[2*j+1])
+			}
+			for m := range acc {
+				acc[m] = ref.FMA32(d, float32(lanes[m]), acc[m])
+			}
+		}
+		dst[r] = ref.Hsum8(&acc) + ((accm[0] + accm[2]) + (accm[1] + accm[3]))
+	}
+}

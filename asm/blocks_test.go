@@ -42,6 +42,14 @@ var blockFormats = []blockFormat{
 				d[r] = ref.DotQ6K(w[r*len(y)*ref.Q6_KBlockBytes:], y)
 			}
 		}, q8kAct},
+	{"q4_K", ref.Q4_KBlockBytes, 0,
+		func(d []float32, w []byte, a any) { asm.Q4KDots(d, w, a.([]ref.BlockQ8K)) },
+		func(d []float32, w []byte, a any) {
+			y := a.([]ref.BlockQ8K)
+			for r := range d {
+				d[r] = ref.DotQ4K(w[r*len(y)*ref.Q4_KBlockBytes:], y)
+			}
+		}, q8kAct},
 	{"tq2_0", ref.TQ2_0BlockBytes, 64,
 		func(d []float32, w []byte, a any) { asm.TQ2Dots(d, w, a.([]ref.BlockQ8K)) },
 		func(d []float32, w []byte, a any) {
@@ -139,6 +147,9 @@ func TestBlockDots(t *testing.T) {
 							in.bytes(r, w)
 							for b := 0; b < rows*nb; b++ {
 								binary.LittleEndian.PutUint16(w[b*f.bs+f.f16:], in.scale(r))
+								if f.name == "q4_K" { // and dmin
+									binary.LittleEndian.PutUint16(w[b*f.bs+2:], in.scale(r))
+								}
 							}
 							x := make([]float32, k)
 							ac.x(r, x)
@@ -167,7 +178,7 @@ func TestBlockDots(t *testing.T) {
 func TestBlockDotsExtremeActs(t *testing.T) {
 	forEachImpl(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(9, 10))
-		for _, f := range blockFormats[:3] {
+		for _, f := range blockFormats[:4] {
 			for _, q := range []int8{127, -127, -128} {
 				const nb, rows = 3, 4
 				y := make([]ref.BlockQ8K, nb)
@@ -192,6 +203,9 @@ func TestBlockDotsExtremeActs(t *testing.T) {
 					fill[byte](wb)(r, w)
 					for b := 0; b < rows*nb; b++ {
 						binary.LittleEndian.PutUint16(w[b*f.bs+f.f16:], ref.F32ToF16(1))
+						if f.name == "q4_K" {
+							binary.LittleEndian.PutUint16(w[b*f.bs+2:], ref.F32ToF16(0.5))
+						}
 					}
 					got, want := make([]float32, rows), make([]float32, rows)
 					f.dots(got, w, y)

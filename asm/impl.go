@@ -31,8 +31,8 @@ type kernels struct {
 	i8Dots         func(dst []int32, w []int8, q []int8)
 	// The block-format GEMVs (blocks.go) get len(dst) ≥ 1, len(y) ≥ 1
 	// block and w long enough.
-	q6kDots, tq1Dots, tq2Dots func(dst []float32, w []byte, y []ref.BlockQ8K)
-	q80Dots                   func(dst []float32, w []byte, y []byte)
+	q6kDots, q4kDots, tq1Dots, tq2Dots func(dst []float32, w []byte, y []ref.BlockQ8K)
+	q80Dots                            func(dst []float32, w []byte, y []byte)
 }
 
 // refKernels forwards to package ref.
@@ -52,6 +52,7 @@ var refKernels = kernels{
 	// The block formats run their portable Go versions (blocks_generic.go),
 	// which the tests compare with the references.
 	q6kDots: q6kDotsGo,
+	q4kDots: q4kDotsGo,
 	tq1Dots: tq1DotsGo,
 	tq2Dots: tq2DotsGo,
 	q80Dots: q80DotsGo,

@@ -361,6 +361,12 @@ func q80DotsAVX2(dst *float32, w *byte, y *byte, rows int, nblk int)
 //go:noescape
 func q6kDotsAVX512(dst *float32, w *byte, y *byte, rows int, nblk int)
 
+// q4kDotsAVX2 sets dst[r] = ref.DotQ4K(row r, y) for Q4_K rows (144 bytes per block) and Q8_K activations.
+// See asm/ref/lanes.go for the summation order.
+//
+//go:noescape
+func q4kDotsAVX2(dst *float32, w *byte, y *byte, rows int, nblk int)
+
 // tq2DotsAVX512 sets dst[r] = ref.DotTQ(row r, y, false) for TQ2_0 rows (66 bytes per block) and Q8_K activations.
 // See asm/ref/lanes.go for the summation order.
 //

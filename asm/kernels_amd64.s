@@ -471,6 +471,264 @@ DATA q6Perm<>+252(SB)/2, $0x000f
 DATA q6Perm<>+254(SB)/2, $0x000f
 GLOBL q6Perm<>(SB), RODATA|NOPTR, $256
 
+DATA k4Shuf<>+0(SB)/1, $0x00
+DATA k4Shuf<>+1(SB)/1, $0x01
+DATA k4Shuf<>+2(SB)/1, $0x00
+DATA k4Shuf<>+3(SB)/1, $0x01
+DATA k4Shuf<>+4(SB)/1, $0x00
+DATA k4Shuf<>+5(SB)/1, $0x01
+DATA k4Shuf<>+6(SB)/1, $0x00
+DATA k4Shuf<>+7(SB)/1, $0x01
+DATA k4Shuf<>+8(SB)/1, $0x00
+DATA k4Shuf<>+9(SB)/1, $0x01
+DATA k4Shuf<>+10(SB)/1, $0x00
+DATA k4Shuf<>+11(SB)/1, $0x01
+DATA k4Shuf<>+12(SB)/1, $0x00
+DATA k4Shuf<>+13(SB)/1, $0x01
+DATA k4Shuf<>+14(SB)/1, $0x00
+DATA k4Shuf<>+15(SB)/1, $0x01
+DATA k4Shuf<>+16(SB)/1, $0x00
+DATA k4Shuf<>+17(SB)/1, $0x01
+DATA k4Shuf<>+18(SB)/1, $0x00
+DATA k4Shuf<>+19(SB)/1, $0x01
+DATA k4Shuf<>+20(SB)/1, $0x00
+DATA k4Shuf<>+21(SB)/1, $0x01
+DATA k4Shuf<>+22(SB)/1, $0x00
+DATA k4Shuf<>+23(SB)/1, $0x01
+DATA k4Shuf<>+24(SB)/1, $0x00
+DATA k4Shuf<>+25(SB)/1, $0x01
+DATA k4Shuf<>+26(SB)/1, $0x00
+DATA k4Shuf<>+27(SB)/1, $0x01
+DATA k4Shuf<>+28(SB)/1, $0x00
+DATA k4Shuf<>+29(SB)/1, $0x01
+DATA k4Shuf<>+30(SB)/1, $0x00
+DATA k4Shuf<>+31(SB)/1, $0x01
+DATA k4Shuf<>+32(SB)/1, $0x02
+DATA k4Shuf<>+33(SB)/1, $0x03
+DATA k4Shuf<>+34(SB)/1, $0x02
+DATA k4Shuf<>+35(SB)/1, $0x03
+DATA k4Shuf<>+36(SB)/1, $0x02
+DATA k4Shuf<>+37(SB)/1, $0x03
+DATA k4Shuf<>+38(SB)/1, $0x02
+DATA k4Shuf<>+39(SB)/1, $0x03
+DATA k4Shuf<>+40(SB)/1, $0x02
+DATA k4Shuf<>+41(SB)/1, $0x03
+DATA k4Shuf<>+42(SB)/1, $0x02
+DATA k4Shuf<>+43(SB)/1, $0x03
+DATA k4Shuf<>+44(SB)/1, $0x02
+DATA k4Shuf<>+45(SB)/1, $0x03
+DATA k4Shuf<>+46(SB)/1, $0x02
+DATA k4Shuf<>+47(SB)/1, $0x03
+DATA k4Shuf<>+48(SB)/1, $0x02
+DATA k4Shuf<>+49(SB)/1, $0x03
+DATA k4Shuf<>+50(SB)/1, $0x02
+DATA k4Shuf<>+51(SB)/1, $0x03
+DATA k4Shuf<>+52(SB)/1, $0x02
+DATA k4Shuf<>+53(SB)/1, $0x03
+DATA k4Shuf<>+54(SB)/1, $0x02
+DATA k4Shuf<>+55(SB)/1, $0x03
+DATA k4Shuf<>+56(SB)/1, $0x02
+DATA k4Shuf<>+57(SB)/1, $0x03
+DATA k4Shuf<>+58(SB)/1, $0x02
+DATA k4Shuf<>+59(SB)/1, $0x03
+DATA k4Shuf<>+60(SB)/1, $0x02
+DATA k4Shuf<>+61(SB)/1, $0x03
+DATA k4Shuf<>+62(SB)/1, $0x02
+DATA k4Shuf<>+63(SB)/1, $0x03
+DATA k4Shuf<>+64(SB)/1, $0x04
+DATA k4Shuf<>+65(SB)/1, $0x05
+DATA k4Shuf<>+66(SB)/1, $0x04
+DATA k4Shuf<>+67(SB)/1, $0x05
+DATA k4Shuf<>+68(SB)/1, $0x04
+DATA k4Shuf<>+69(SB)/1, $0x05
+DATA k4Shuf<>+70(SB)/1, $0x04
+DATA k4Shuf<>+71(SB)/1, $0x05
+DATA k4Shuf<>+72(SB)/1, $0x04
+DATA k4Shuf<>+73(SB)/1, $0x05
+DATA k4Shuf<>+74(SB)/1, $0x04
+DATA k4Shuf<>+75(SB)/1, $0x05
+DATA k4Shuf<>+76(SB)/1, $0x04
+DATA k4Shuf<>+77(SB)/1, $0x05
+DATA k4Shuf<>+78(SB)/1, $0x04
+DATA k4Shuf<>+79(SB)/1, $0x05
+DATA k4Shuf<>+80(SB)/1, $0x04
+DATA k4Shuf<>+81(SB)/1, $0x05
+DATA k4Shuf<>+82(SB)/1, $0x04
+DATA k4Shuf<>+83(SB)/1, $0x05
+DATA k4Shuf<>+84(SB)/1, $0x04
+DATA k4Shuf<>+85(SB)/1, $0x05
+DATA k4Shuf<>+86(SB)/1, $0x04
+DATA k4Shuf<>+87(SB)/1, $0x05
+DATA k4Shuf<>+88(SB)/1, $0x04
+DATA k4Shuf<>+89(SB)/1, $0x05
+DATA k4Shuf<>+90(SB)/1, $0x04
+DATA k4Shuf<>+91(SB)/1, $0x05
+DATA k4Shuf<>+92(SB)/1, $0x04
+DATA k4Shuf<>+93(SB)/1, $0x05
+DATA k4Shuf<>+94(SB)/1, $0x04
+DATA k4Shuf<>+95(SB)/1, $0x05
+DATA k4Shuf<>+96(SB)/1, $0x06
+DATA k4Shuf<>+97(SB)/1, $0x07
+DATA k4Shuf<>+98(SB)/1, $0x06
+DATA k4Shuf<>+99(SB)/1, $0x07
+DATA k4Shuf<>+100(SB)/1, $0x06
+DATA k4Shuf<>+101(SB)/1, $0x07
+DATA k4Shuf<>+102(SB)/1, $0x06
+DATA k4Shuf<>+103(SB)/1, $0x07
+DATA k4Shuf<>+104(SB)/1, $0x06
+DATA k4Shuf<>+105(SB)/1, $0x07
+DATA k4Shuf<>+106(SB)/1, $0x06
+DATA k4Shuf<>+107(SB)/1, $0x07
+DATA k4Shuf<>+108(SB)/1, $0x06
+DATA k4Shuf<>+109(SB)/1, $0x07
+DATA k4Shuf<>+110(SB)/1, $0x06
+DATA k4Shuf<>+111(SB)/1, $0x07
+DATA k4Shuf<>+112(SB)/1, $0x06
+DATA k4Shuf<>+113(SB)/1, $0x07
+DATA k4Shuf<>+114(SB)/1, $0x06
+DATA k4Shuf<>+115(SB)/1, $0x07
+DATA k4Shuf<>+116(SB)/1, $0x06
+DATA k4Shuf<>+117(SB)/1, $0x07
+DATA k4Shuf<>+118(SB)/1, $0x06
+DATA k4Shuf<>+119(SB)/1, $0x07
+DATA k4Shuf<>+120(SB)/1, $0x06
+DATA k4Shuf<>+121(SB)/1, $0x07
+DATA k4Shuf<>+122(SB)/1, $0x06
+DATA k4Shuf<>+123(SB)/1, $0x07
+DATA k4Shuf<>+124(SB)/1, $0x06
+DATA k4Shuf<>+125(SB)/1, $0x07
+DATA k4Shuf<>+126(SB)/1, $0x06
+DATA k4Shuf<>+127(SB)/1, $0x07
+DATA k4Shuf<>+128(SB)/1, $0x08
+DATA k4Shuf<>+129(SB)/1, $0x09
+DATA k4Shuf<>+130(SB)/1, $0x08
+DATA k4Shuf<>+131(SB)/1, $0x09
+DATA k4Shuf<>+132(SB)/1, $0x08
+DATA k4Shuf<>+133(SB)/1, $0x09
+DATA k4Shuf<>+134(SB)/1, $0x08
+DATA k4Shuf<>+135(SB)/1, $0x09
+DATA k4Shuf<>+136(SB)/1, $0x08
+DATA k4Shuf<>+137(SB)/1, $0x09
+DATA k4Shuf<>+138(SB)/1, $0x08
+DATA k4Shuf<>+139(SB)/1, $0x09
+DATA k4Shuf<>+140(SB)/1, $0x08
+DATA k4Shuf<>+141(SB)/1, $0x09
+DATA k4Shuf<>+142(SB)/1, $0x08
+DATA k4Shuf<>+143(SB)/1, $0x09
+DATA k4Shuf<>+144(SB)/1, $0x08
+DATA k4Shuf<>+145(SB)/1, $0x09
+DATA k4Shuf<>+146(SB)/1, $0x08
+DATA k4Shuf<>+147(SB)/1, $0x09
+DATA k4Shuf<>+148(SB)/1, $0x08
+DATA k4Shuf<>+149(SB)/1, $0x09
+DATA k4Shuf<>+150(SB)/1, $0x08
+DATA k4Shuf<>+151(SB)/1, $0x09
+DATA k4Shuf<>+152(SB)/1, $0x08
+DATA k4Shuf<>+153(SB)/1, $0x09
+DATA k4Shuf<>+154(SB)/1, $0x08
+DATA k4Shuf<>+155(SB)/1, $0x09
+DATA k4Shuf<>+156(SB)/1, $0x08
+DATA k4Shuf<>+157(SB)/1, $0x09
+DATA k4Shuf<>+158(SB)/1, $0x08
+DATA k4Shuf<>+159(SB)/1, $0x09
+DATA k4Shuf<>+160(SB)/1, $0x0a
+DATA k4Shuf<>+161(SB)/1, $0x0b
+DATA k4Shuf<>+162(SB)/1, $0x0a
+DATA k4Shuf<>+163(SB)/1, $0x0b
+DATA k4Shuf<>+164(SB)/1, $0x0a
+DATA k4Shuf<>+165(SB)/1, $0x0b
+DATA k4Shuf<>+166(SB)/1, $0x0a
+DATA k4Shuf<>+167(SB)/1, $0x0b
+DATA k4Shuf<>+168(SB)/1, $0x0a
+DATA k4Shuf<>+169(SB)/1, $0x0b
+DATA k4Shuf<>+170(SB)/1, $0x0a
+DATA k4Shuf<>+171(SB)/1, $0x0b
+DATA k4Shuf<>+172(SB)/1, $0x0a
+DATA k4Shuf<>+173(SB)/1, $0x0b
+DATA k4Shuf<>+174(SB)/1, $0x0a
+DATA k4Shuf<>+175(SB)/1, $0x0b
+DATA k4Shuf<>+176(SB)/1, $0x0a
+DATA k4Shuf<>+177(SB)/1, $0x0b
+DATA k4Shuf<>+178(SB)/1, $0x0a
+DATA k4Shuf<>+179(SB)/1, $0x0b
+DATA k4Shuf<>+180(SB)/1, $0x0a
+DATA k4Shuf<>+181(SB)/1, $0x0b
+DATA k4Shuf<>+182(SB)/1, $0x0a
+DATA k4Shuf<>+183(SB)/1, $0x0b
+DATA k4Shuf<>+184(SB)/1, $0x0a
+DATA k4Shuf<>+185(SB)/1, $0x0b
+DATA k4Shuf<>+186(SB)/1, $0x0a
+DATA k4Shuf<>+187(SB)/1, $0x0b
+DATA k4Shuf<>+188(SB)/1, $0x0a
+DATA k4Shuf<>+189(SB)/1, $0x0b
+DATA k4Shuf<>+190(SB)/1, $0x0a
+DATA k4Shuf<>+191(SB)/1, $0x0b
+DATA k4Shuf<>+192(SB)/1, $0x0c
+DATA k4Shuf<>+193(SB)/1, $0x0d
+DATA k4Shuf<>+194(SB)/1, $0x0c
+DATA k4Shuf<>+195(SB)/1, $0x0d
+DATA k4Shuf<>+196(SB)/1, $0x0c
+DATA k4Shuf<>+197(SB)/1, $0x0d
+DATA k4Shuf<>+198(SB)/1, $0x0c
+DATA k4Shuf<>+199(SB)/1, $0x0d
+DATA k4Shuf<>+200(SB)/1, $0x0c
+DATA k4Shuf<>+201(SB)/1, $0x0d
+DATA k4Shuf<>+202(SB)/1, $0x0c
+DATA k4Shuf<>+203(SB)/1, $0x0d
+DATA k4Shuf<>+204(SB)/1, $0x0c
+DATA k4Shuf<>+205(SB)/1, $0x0d
+DATA k4Shuf<>+206(SB)/1, $0x0c
+DATA k4Shuf<>+207(SB)/1, $0x0d
+DATA k4Shuf<>+208(SB)/1, $0x0c
+DATA k4Shuf<>+209(SB)/1, $0x0d
+DATA k4Shuf<>+210(SB)/1, $0x0c
+DATA k4Shuf<>+211(SB)/1, $0x0d
+DATA k4Shuf<>+212(SB)/1, $0x0c
+DATA k4Shuf<>+213(SB)/1, $0x0d
+DATA k4Shuf<>+214(SB)/1, $0x0c
+DATA k4Shuf<>+215(SB)/1, $0x0d
+DATA k4Shuf<>+216(SB)/1, $0x0c
+DATA k4Shuf<>+217(SB)/1, $0x0d
+DATA k4Shuf<>+218(SB)/1, $0x0c
+DATA k4Shuf<>+219(SB)/1, $0x0d
+DATA k4Shuf<>+220(SB)/1, $0x0c
+DATA k4Shuf<>+221(SB)/1, $0x0d
+DATA k4Shuf<>+222(SB)/1, $0x0c
+DATA k4Shuf<>+223(SB)/1, $0x0d
+DATA k4Shuf<>+224(SB)/1, $0x0e
+DATA k4Shuf<>+225(SB)/1, $0x0f
+DATA k4Shuf<>+226(SB)/1, $0x0e
+DATA k4Shuf<>+227(SB)/1, $0x0f
+DATA k4Shuf<>+228(SB)/1, $0x0e
+DATA k4Shuf<>+229(SB)/1, $0x0f
+DATA k4Shuf<>+230(SB)/1, $0x0e
+DATA k4Shuf<>+231(SB)/1, $0x0f
+DATA k4Shuf<>+232(SB)/1, $0x0e
+DATA k4Shuf<>+233(SB)/1, $0x0f
+DATA k4Shuf<>+234(SB)/1, $0x0e
+DATA k4Shuf<>+235(SB)/1, $0x0f
+DATA k4Shuf<>+236(SB)/1, $0x0e
+DATA k4Shuf<>+237(SB)/1, $0x0f
+DATA k4Shuf<>+238(SB)/1, $0x0e
+DATA k4Shuf<>+239(SB)/1, $0x0f
+DATA k4Shuf<>+240(SB)/1, $0x0e
+DATA k4Shuf<>+241(SB)/1, $0x0f
+DATA k4Shuf<>+242(SB)/1, $0x0e
+DATA k4Shuf<>+243(SB)/1, $0x0f
+DATA k4Shuf<>+244(SB)/1, $0x0e
+DATA k4Shuf<>+245(SB)/1, $0x0f
+DATA k4Shuf<>+246(SB)/1, $0x0e
+DATA k4Shuf<>+247(SB)/1, $0x0f
+DATA k4Shuf<>+248(SB)/1, $0x0e
+DATA k4Shuf<>+249(SB)/1, $0x0f
+DATA k4Shuf<>+250(SB)/1, $0x0e
+DATA k4Shuf<>+251(SB)/1, $0x0f
+DATA k4Shuf<>+252(SB)/1, $0x0e
+DATA k4Shuf<>+253(SB)/1, $0x0f
+DATA k4Shuf<>+254(SB)/1, $0x0e
+DATA k4Shuf<>+255(SB)/1, $0x0f
+GLOBL k4Shuf<>(SB), RODATA|NOPTR, $256
+
 DATA sh42<>+0(SB)/2, $0x0004
 DATA sh42<>+2(SB)/2, $0x0004
 DATA sh42<>+4(SB)/2, $0x0004
@@ -7403,6 +7661,142 @@ q6kDotsAVX512_blk:
 	ADDQ            $0x04, AX
 	DECQ            BX
 	JNZ             q6kDotsAVX512_row
+	VZEROUPPER
+	RET
+
+// func q4kDotsAVX2(dst *float32, w *byte, y *byte, rows int, nblk int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·q4kDotsAVX2(SB), NOSPLIT, $0-40
+	MOVQ         dst+0(FP), AX
+	MOVQ         w+8(FP), CX
+	MOVQ         y+16(FP), DX
+	MOVQ         rows+24(FP), BX
+	MOVQ         nblk+32(FP), SI
+	VPBROADCASTD m15<>+0(SB), Y0
+	MOVL         $0x80000000, DI
+
+q4kDotsAVX2_row:
+	VXORPS Y1, Y1, Y1
+	VXORPS X2, X2, X2
+	MOVQ   DX, R8
+	MOVQ   SI, R9
+
+q4kDotsAVX2_blk:
+	PREFETCHT0   1024(CX)
+	MOVL         4(CX), R10
+	MOVL         8(CX), R11
+	MOVL         12(CX), R12
+	MOVL         R12, R13
+	SHRL         $0x04, R13
+	ANDL         $0x0f0f0f0f, R13
+	MOVL         R11, R14
+	SHRL         $0x06, R14
+	ANDL         $0x03030303, R14
+	SHLL         $0x04, R14
+	ORL          R14, R13
+	ANDL         $0x3f3f3f3f, R11
+	ANDL         $0x0f0f0f0f, R12
+	MOVL         R10, R14
+	SHRL         $0x06, R14
+	ANDL         $0x03030303, R14
+	SHLL         $0x04, R14
+	ORL          R14, R12
+	ANDL         $0x3f3f3f3f, R10
+	VMOVD        R10, X3
+	VPINSRD      $0x01, R12, X3, X3
+	VPINSRD      $0x02, R11, X3, X3
+	VPINSRD      $0x03, R13, X3, X3
+	VPMOVZXBW    X3, Y3
+	VMOVDQU      260(R8), X4
+	VMOVDQU      276(R8), X5
+	VPHADDW      X5, X4, X4
+	VEXTRACTI128 $0x01, Y3, X5
+	VPMADDWD     X4, X5, X5
+	VCVTDQ2PS    X5, X5
+	MOVWLZX      2(CX), R10
+	VMOVD        R10, X4
+	VCVTPH2PS    X4, X4
+	VMULSS       (R8), X4, X4
+	VMOVD        DI, X6
+	VXORPS       X6, X4, X4
+	VBROADCASTSS X4, X4
+	VFMADD231PS  X5, X4, X2
+	VPERMQ       $0x44, Y3, Y3
+	VPXOR        Y4, Y4, Y4
+	VMOVDQU      16(CX), Y5
+	VPSRLW       $0x04, Y5, Y6
+	VPAND        Y0, Y6, Y6
+	VPAND        Y0, Y5, Y5
+	VPSHUFB      k4Shuf<>+0(SB), Y3, Y7
+	VPMADDUBSW   4(R8), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y4, Y4
+	VPSHUFB      k4Shuf<>+32(SB), Y3, Y5
+	VPMADDUBSW   36(R8), Y6, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y4, Y4
+	VMOVDQU      48(CX), Y5
+	VPSRLW       $0x04, Y5, Y6
+	VPAND        Y0, Y6, Y6
+	VPAND        Y0, Y5, Y5
+	VPSHUFB      k4Shuf<>+64(SB), Y3, Y7
+	VPMADDUBSW   68(R8), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y4, Y4
+	VPSHUFB      k4Shuf<>+96(SB), Y3, Y5
+	VPMADDUBSW   100(R8), Y6, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y4, Y4
+	VMOVDQU      80(CX), Y5
+	VPSRLW       $0x04, Y5, Y6
+	VPAND        Y0, Y6, Y6
+	VPAND        Y0, Y5, Y5
+	VPSHUFB      k4Shuf<>+128(SB), Y3, Y7
+	VPMADDUBSW   132(R8), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y4, Y4
+	VPSHUFB      k4Shuf<>+160(SB), Y3, Y5
+	VPMADDUBSW   164(R8), Y6, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y4, Y4
+	VMOVDQU      112(CX), Y5
+	VPSRLW       $0x04, Y5, Y6
+	VPAND        Y0, Y6, Y6
+	VPAND        Y0, Y5, Y5
+	VPSHUFB      k4Shuf<>+192(SB), Y3, Y7
+	VPMADDUBSW   196(R8), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y4, Y4
+	VPSHUFB      k4Shuf<>+224(SB), Y3, Y3
+	VPMADDUBSW   228(R8), Y6, Y6
+	VPMADDWD     Y3, Y6, Y6
+	VPADDD       Y6, Y4, Y4
+	VCVTDQ2PS    Y4, Y3
+	MOVWLZX      (CX), R10
+	VMOVD        R10, X4
+	VCVTPH2PS    X4, X4
+	VMULSS       (R8), X4, X4
+	VBROADCASTSS X4, Y4
+	VFMADD231PS  Y3, Y4, Y1
+	ADDQ         $0x00000090, CX
+	ADDQ         $0x00000124, R8
+	DECQ         R9
+	JNZ          q4kDotsAVX2_blk
+	VEXTRACTF128 $0x01, Y1, X3
+	VADDPS       X1, X3, X3
+	VMOVHLPS     X3, X3, X1
+	VADDPS       X1, X3, X3
+	VMOVSHDUP    X3, X1
+	VADDSS       X1, X3, X3
+	VMOVHLPS     X2, X2, X1
+	VADDPS       X1, X2, X2
+	VMOVSHDUP    X2, X1
+	VADDSS       X1, X2, X2
+	VADDSS       X2, X3, X3
+	VMOVSS       X3, (AX)
+	ADDQ         $0x04, AX
+	DECQ         BX
+	JNZ          q4kDotsAVX2_row
 	VZEROUPPER
 	RET
 

@@ -213,7 +213,6 @@ type Scratch struct {
 	sums   []int32
 	raw    []int32
 	q8k    []ref.BlockQ8K
-	krows  []ref.KRow // one per worker
 	bytes  []byte
 	u16    []uint16
 	f32    []float32
@@ -312,9 +311,6 @@ func MatMulGroup(ms []*Matrix, ys [][]float32, x []float32, n int, p *Pool, s *S
 		for t := 0; t < n; t++ {
 			ref.QuantizeQ8K(s.q8k[t*nb:(t+1)*nb], x[t*cols:(t+1)*cols])
 		}
-		if m0.Format == Q4_K {
-			s.krows = grow(s.krows, p.Threads())
-		}
 	case Q8_0:
 		rb := m0.Format.RowBytes(cols)
 		s.bytes = grow(s.bytes, n*rb)
@@ -387,11 +383,13 @@ func (j *matmulJob) tile(w, lo, hi int) {
 				yt[i] = float32(d) / s.scales[t] * m.RowScales[lo+i]
 			}
 		}
-	case TQ1_0, TQ2_0, Q6_K:
+	case TQ1_0, TQ2_0, Q4_K, Q6_K:
 		nb := cols / ref.QK_K
 		rb := m.Format.RowBytes(cols)
 		dots := asm.Q6KDots
 		switch m.Format {
+		case Q4_K:
+			dots = asm.Q4KDots
 		case TQ1_0:
 			dots = asm.TQ1Dots
 		case TQ2_0:
@@ -399,16 +397,6 @@ func (j *matmulJob) tile(w, lo, hi int) {
 		}
 		for t := 0; t < n; t++ {
 			dots(y[t*rows+lo:t*rows+hi], m.Data[lo*rb:hi*rb], s.q8k[t*nb:(t+1)*nb])
-		}
-	case Q4_K:
-		// Decode each row once, then multiply it with every token.
-		nb := cols / ref.QK_K
-		kr := &s.krows[w]
-		for r := lo; r < hi; r++ {
-			ref.DecodeKRow(kr, m.row(r), cols)
-			for t := 0; t < n; t++ {
-				y[t*rows+r] = ref.DotKRow(kr, s.q8k[t*nb:(t+1)*nb])
-			}
 		}
 	case Q8_0:
 		rb := m.Format.RowBytes(cols)

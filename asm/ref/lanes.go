@@ -2,7 +2,7 @@ package ref
 
 import "math"
 
-// The block-format dot products (DotQ6K, DotTQ, DotQ8_0) follow the float
+// The block-format dot products (DotQ6K, DotQ4K, DotTQ, DotQ8_0) follow the float
 // summation order of ggml's x86 AVX2 vec_dot kernels, which is what the
 // reference engines run on x86 (built with -march=native; these formats
 // have no AVX-512 variant in ggml): per block the integer products are

@@ -42,6 +42,7 @@ var (
 	constSh42   Mem // VPSLLVW counts: 16 words of 4, 16 of 2
 	constSh02   Mem // VPSRLVW counts: 16 words of 0, 16 of 2
 	constSh46   Mem // VPSRLVW counts: 16 words of 4, 16 of 6
+	constK4Shuf Mem // 8×32 bytes: VPSHUFB broadcasting int16 word j
 )
 
 func blockConstants() {
@@ -78,6 +79,12 @@ func blockConstants() {
 		}
 		return m
 	}
+	constK4Shuf = GLOBL("k4Shuf", RODATA|NOPTR)
+	for j := 0; j < 8; j++ {
+		for i := 0; i < 32; i++ {
+			DATA(32*j+i, U8(uint8(2*j+i%2)))
+		}
+	}
 	constSh42 = words("sh42", 4, 2)
 	constSh02 = words("sh02", 0, 2)
 	constSh46 = words("sh46", 4, 6)
@@ -89,6 +96,7 @@ func blockKernels() {
 	tq1DotsAVX2()
 	q80DotsAVX2()
 	q6kDotsAVX512()
+	q4kDotsAVX2()
 	tq2DotsAVX512(avx512)
 	tq2DotsAVX512(vnni)
 }
@@ -565,4 +573,127 @@ func tq2DotsAVX512(s isa) {
 		return f16Scale(Mem{Base: w, Disp: 64}, Mem{Base: y, Disp: q8kD})
 	}
 	g.emit()
+}
+
+// q4kDotsAVX2: Q4_K block (d, dmin, scales[12], qs[128]) × Q8_K, as
+// ggml's AVX2 kernel: the six-bit scales and mins are unpacked in general
+// registers, the mins times the Q8_K sub-block sums (pairs of bsums) go
+// into a second, four-lane accumulator with −y.d·dmin, and the result is
+// hsum_float_8(acc) + ((m0+m2) + (m1+m3)).
+func q4kDotsAVX2() {
+	name := "q4kDotsAVX2"
+	TEXT(name, NOSPLIT, "func(dst *float32, w *byte, y *byte, rows int, nblk int)")
+	Pragma("noescape")
+	Doc(name+" sets dst[r] = ref.DotQ4K(row r, y) for Q4_K rows (144 bytes per block) and Q8_K activations.",
+		"See asm/ref/lanes.go for the summation order.")
+	dst := Load(Param("dst"), GP64())
+	w := Load(Param("w"), GP64())
+	y0 := Load(Param("y"), GP64())
+	rows := Load(Param("rows"), GP64())
+	nblk := Load(Param("nblk"), GP64())
+	m15 := bcastConst(constM15)
+	signBit := GP32()
+	MOVL(U32(0x80000000), signBit)
+	Label(name + "_row")
+	acc, accm := YMM(), XMM()
+	VXORPS(acc, acc, acc)
+	VXORPS(accm, accm, accm)
+	yp, c := GP64(), GP64()
+	MOVQ(y0, yp)
+	MOVQ(nblk, c)
+	Label(name + "_blk")
+	PREFETCHT0(Mem{Base: w, Disp: 1024})
+	// utmp: u0 = scales 0-3, u1 = scales 4-7, u2 = mins 0-3, u3 = mins 4-7.
+	u0, u1, u2, u3, t := GP32(), GP32(), GP32(), GP32(), GP32()
+	MOVL(Mem{Base: w, Disp: 4}, u0)
+	MOVL(Mem{Base: w, Disp: 8}, u1)
+	MOVL(Mem{Base: w, Disp: 12}, u2)
+	// u3 = ((u2 >> 4) & 0x0f0f0f0f) | (((u1 >> 6) & 0x03030303) << 4)
+	MOVL(u2, u3)
+	SHRL(U8(4), u3)
+	ANDL(U32(0x0f0f0f0f), u3)
+	MOVL(u1, t)
+	SHRL(U8(6), t)
+	ANDL(U32(0x03030303), t)
+	SHLL(U8(4), t)
+	ORL(t, u3)
+	// mins 0-3 = u1 & 0x3f3f3f3f; scales 4-7 = (u2 & 0x0f0f0f0f) | (((u0 >> 6) & 0x03030303) << 4)
+	ANDL(U32(0x3f3f3f3f), u1) // now mins 0-3
+	ANDL(U32(0x0f0f0f0f), u2)
+	MOVL(u0, t)
+	SHRL(U8(6), t)
+	ANDL(U32(0x03030303), t)
+	SHLL(U8(4), t)
+	ORL(t, u2) // now scales 4-7
+	ANDL(U32(0x3f3f3f3f), u0)
+	ms := XMM()
+	VMOVD(u0, ms)
+	VPINSRD(U8(1), u2, ms, ms)
+	VPINSRD(U8(2), u1, ms, ms)
+	VPINSRD(U8(3), u3, ms, ms)
+	ms16 := YMM()
+	VPMOVZXBW(ms, ms16) // words: scales 0-7, mins 0-7
+	// Mins: q8s = pairwise sums of the 16 bsums (hadd), times the mins.
+	bl, bh := XMM(), XMM()
+	VMOVDQU(Mem{Base: yp, Disp: q8kBsums}, bl)
+	VMOVDQU(Mem{Base: yp, Disp: q8kBsums + 16}, bh)
+	VPHADDW(bh, bl, bl)
+	mins := XMM()
+	VEXTRACTI128(U8(1), ms16, mins)
+	VPMADDWD(bl, mins, mins)
+	VCVTDQ2PS(mins, mins)
+	dm := f16Scale(Mem{Base: w, Disp: 2}, Mem{Base: yp, Disp: q8kD})
+	sb := XMM()
+	VMOVD(signBit, sb)
+	VXORPS(sb, dm, dm) // −y.d·dmin
+	VBROADCASTSS(dm, dm)
+	VFMADD231PS(mins, dm, accm)
+	// Scales: both 128-bit lanes hold the eight scale words.
+	scales := YMM()
+	VPERMQ(U8(0x44), ms16, scales)
+	sum := YMM()
+	VPXOR(sum, sum, sum)
+	for j := 0; j < 4; j++ {
+		q, hi := YMM(), YMM()
+		VMOVDQU(Mem{Base: w, Disp: 16 + 32*j}, q)
+		VPSRLW(U8(4), q, hi)
+		VPAND(m15, hi, hi)
+		VPAND(m15, q, q)
+		for h, v := range []VecVirtual{q, hi} {
+			sc := YMM()
+			VPSHUFB(constK4Shuf.Offset(32*(2*j+h)), scales, sc)
+			VPMADDUBSW(Mem{Base: yp, Disp: q8kQs + 64*j + 32*h}, v, v)
+			VPMADDWD(sc, v, v)
+			VPADDD(v, sum, sum)
+		}
+	}
+	f := YMM()
+	VCVTDQ2PS(sum, f)
+	d := f16Scale(Mem{Base: w}, Mem{Base: yp, Disp: q8kD})
+	db := YMM()
+	VBROADCASTSS(d, db)
+	VFMADD231PS(f, db, acc)
+	ADDQ(U32(144), w)
+	ADDQ(U32(q8kBytes), yp)
+	DECQ(c)
+	JNZ(LabelRef(name + "_blk"))
+	hi, t2 := XMM(), XMM()
+	VEXTRACTF128(U8(1), acc, hi)
+	VADDPS(acc.AsX(), hi, hi)
+	VMOVHLPS(hi, hi, t2)
+	VADDPS(t2, hi, hi)
+	VMOVSHDUP(hi, t2)
+	VADDSS(t2, hi, hi)
+	// (m0+m2) + (m1+m3)
+	VMOVHLPS(accm, accm, t2)
+	VADDPS(t2, accm, accm)
+	VMOVSHDUP(accm, t2)
+	VADDSS(t2, accm, accm)
+	VADDSS(accm, hi, hi)
+	VMOVSS(hi, Mem{Base: dst})
+	ADDQ(U8(4), dst)
+	DECQ(rows)
+	JNZ(LabelRef(name + "_row"))
+	VZEROUPPER()
+	RET()
 }
