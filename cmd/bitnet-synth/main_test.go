@@ -3,8 +3,8 @@ package main
 import (
 	"bytes"
 	"math"
-	"strings"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/bitnet-go/bitnet/internal/testutil"
