@@ -13,6 +13,7 @@ func platformKernels() []*kernels {
 	if cpu.ARM64.HasASIMDDP {
 		k := neonKernels("neondot", i2sDotsSDOT)
 		k.q6kDots = q8kDotsAsm(q6kDotsSDOT, 210)
+		k.q4kDots = q8kDotsAsm(q4kDotsSDOT, 144)
 		k.tq1Dots = q8kDotsAsm(tq1DotsSDOT, 54)
 		k.tq2Dots = q8kDotsAsm(tq2DotsSDOT, 66)
 		k.q80Dots = q80DotsAsm(q80DotsSDOT)
@@ -21,6 +22,7 @@ func platformKernels() []*kernels {
 	// Advanced SIMD is part of every arm64 CPU Go supports.
 	k := neonKernels("neon", i2sDotsNEON)
 	k.q6kDots = q8kDotsAsm(q6kDotsNEON, 210)
+	k.q4kDots = q8kDotsAsm(q4kDotsNEON, 144)
 	k.tq1Dots = q8kDotsAsm(tq1DotsNEON, 54)
 	k.tq2Dots = q8kDotsAsm(tq2DotsNEON, 66)
 	k.q80Dots = q80DotsAsm(q80DotsNEON)

@@ -44,6 +44,18 @@ func q6kDotsSDOT(dst *float32, w *byte, y *byte, rows int, nblk int)
 //go:noescape
 func q6kDotsNEON(dst *float32, w *byte, y *byte, rows int, nblk int)
 
+// q4kDotsSDOT sets dst[r] = ref.DotQ4K(row r, y) for Q4_K rows (144 bytes per block) and Q8_K activations
+// (rows, nblk ≥ 1), bit-exact with the reference: see asm/ref/lanes.go.
+//
+//go:noescape
+func q4kDotsSDOT(dst *float32, w *byte, y *byte, rows int, nblk int)
+
+// q4kDotsNEON sets dst[r] = ref.DotQ4K(row r, y) for Q4_K rows (144 bytes per block) and Q8_K activations
+// (rows, nblk ≥ 1), bit-exact with the reference: see asm/ref/lanes.go.
+//
+//go:noescape
+func q4kDotsNEON(dst *float32, w *byte, y *byte, rows int, nblk int)
+
 // tq2DotsSDOT sets dst[r] = ref.DotTQ(row r, y, false) for TQ2_0 rows (66 bytes per block) and Q8_K activations
 // (rows, nblk ≥ 1), bit-exact with the reference: see asm/ref/lanes.go.
 //

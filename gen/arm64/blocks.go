@@ -21,18 +21,20 @@ func init() {
 	for _, f := range []struct {
 		name, ref, what string
 		wBytes, yBytes  int
-		fused           bool
+		fused, mins     bool
 		body, dscale    func(e *emitter, sdot bool)
 		setup           func(e *emitter)
 	}{
 		{"q6kDots", "ref.DotQ6K(row r, y)", "Q6_K rows (210 bytes per block) and Q8_K activations",
-			210, 292, true, q6kBody, f16ScaleAt(208), q6kSetup},
+			210, 292, true, false, q6kBody, f16ScaleAt(208), q6kSetup},
+		{"q4kDots", "ref.DotQ4K(row r, y)", "Q4_K rows (144 bytes per block) and Q8_K activations",
+			144, 292, true, true, q4kBody, f16ScaleAt(0), q4kSetup},
 		{"tq2Dots", "ref.DotTQ(row r, y, false)", "TQ2_0 rows (66 bytes per block) and Q8_K activations",
-			66, 292, false, tq2Body, f16ScaleAt(64), tq2Setup},
+			66, 292, false, false, tq2Body, f16ScaleAt(64), tq2Setup},
 		{"tq1Dots", "ref.DotTQ(row r, y, true)", "TQ1_0 rows (54 bytes per block) and Q8_K activations",
-			54, 292, false, tq1Body, f16ScaleAt(52), tq1Setup},
+			54, 292, false, false, tq1Body, f16ScaleAt(52), tq1Setup},
 		{"q80Dots", "ref.DotQ8_0(row r, y)", "Q8_0 rows (34 bytes per block) and Q8_0 activations without −128",
-			34, 34, true, q80Body, q80Scale, nil},
+			34, 34, true, false, q80Body, q80Scale, nil},
 	} {
 		for _, sdot := range []bool{true, false} {
 			name := f.name + "NEON"
@@ -47,14 +49,16 @@ func init() {
 					"(rows, nblk ≥ 1), bit-exact with the reference: see asm/ref/lanes.go.",
 				},
 				body: func(e *emitter) {
-					blockGEMV(e, name, f.wBytes, f.yBytes, f.fused, sdot, f.setup, f.body, f.dscale)
+					blockGEMV(e, name, f.wBytes, f.yBytes, f.fused, f.mins, sdot, f.setup, f.body, f.dscale)
 				},
 			})
 		}
 	}
 }
 
-func blockGEMV(e *emitter, name string, wBytes, yBytes int, fused, sdot bool, setup func(*emitter), body, dscale func(*emitter, bool)) {
+// With mins (Q4_K), the body also accumulates a four-lane float sum in
+// V29, added to the result as (m0+m2) + (m1+m3).
+func blockGEMV(e *emitter, name string, wBytes, yBytes int, fused, mins, sdot bool, setup func(*emitter), body, dscale func(*emitter, bool)) {
 	e.text(name, 40)
 	e.ins("MOVD dst+0(FP), R0")
 	e.ins("MOVD w+8(FP), R1")
@@ -67,6 +71,9 @@ func blockGEMV(e *emitter, name string, wBytes, yBytes int, fused, sdot bool, se
 	e.label("row")
 	e.ins("VEOR V26.B16, V26.B16, V26.B16")
 	e.ins("VEOR V27.B16, V27.B16, V27.B16")
+	if mins {
+		e.ins("VEOR V29.B16, V29.B16, V29.B16")
+	}
 	e.ins("MOVD R2, R5")
 	e.ins("MOVD R4, R6")
 	e.label("block")
@@ -96,6 +103,12 @@ func blockGEMV(e *emitter, name string, wBytes, yBytes int, fused, sdot bool, se
 	e.ins("VEXT $8, V26.B16, V26.B16, V27.B16")
 	e.word(faddEnc(26, 26, 27))
 	e.word(faddpScalarEnc(26, 26))
+	if mins {
+		e.ins("VEXT $8, V29.B16, V29.B16, V30.B16")
+		e.word(faddEnc(29, 29, 30))
+		e.word(faddpScalarEnc(29, 29))
+		e.ins("FADDS F29, F26, F26")
+	}
 	e.ins("FMOVS.P F26, 4(R0)")
 	e.ins("SUBS $1, R3, R3")
 	e.ins("BNE %s_row", name)
@@ -320,6 +333,77 @@ func q6kBody(e *emitter, sdot bool) {
 	}
 }
 
+func q4kSetup(e *emitter) { e.ins("VMOVI $15, V28.B16") }
+
+// q4kBody: the six-bit scales and mins unpacked in general registers as
+// ggml's utmp (bytes sc0..7, m0..7 in V20), scales widened to int32 in V16,
+// V17; the mins times the Q8_K sub-block sums (ADDP of the bsums) into V29
+// with −y.d·dmin; per 64 elements j, low nibbles with scale 2j, high
+// nibbles with scale 2j+1 (MLA by element).
+func q4kBody(e *emitter, sdot bool) {
+	e.ins("MOVWU 4(R1), R7")
+	e.ins("MOVWU 8(R1), R8")
+	e.ins("MOVWU 12(R1), R9")
+	e.ins("LSRW $4, R9, R10")
+	e.ins("ANDW $0x0f0f0f0f, R10, R10")
+	e.ins("LSRW $6, R8, R11")
+	e.ins("ANDW $0x03030303, R11, R11")
+	e.ins("ORRW R11<<4, R10, R10")    // mins 4-7
+	e.ins("ANDW $0x3f3f3f3f, R8, R8") // mins 0-3
+	e.ins("ANDW $0x0f0f0f0f, R9, R9")
+	e.ins("LSRW $6, R7, R11")
+	e.ins("ANDW $0x03030303, R11, R11")
+	e.ins("ORRW R11<<4, R9, R9")      // scales 4-7
+	e.ins("ANDW $0x3f3f3f3f, R7, R7") // scales 0-3
+	e.ins("VMOV R7, V20.S[0]")
+	e.ins("VMOV R9, V20.S[1]")
+	e.ins("VMOV R8, V20.S[2]")
+	e.ins("VMOV R10, V20.S[3]")
+	e.word(ushllEnc(21, 20, false, false))
+	e.word(ushllEnc(16, 21, true, false))
+	e.word(ushllEnc(17, 21, true, true))
+	e.word(ushllEnc(22, 20, false, true)) // mins as int16
+	e.ins("ADD $260, R5, R7")
+	e.ins("VLD1 (R7), [V18.H8, V19.H8]")
+	e.ins("VADDP V19.H8, V18.H8, V18.H8") // sub-block sums
+	e.word(smull16Enc(23, 22, 18, false))
+	e.word(smull16Enc(21, 22, 18, true))
+	e.ins("VADDP V21.S4, V23.S4, V23.S4")
+	e.word(scvtfEnc(23, 23))
+	e.ins("MOVHU 2(R1), R7")
+	e.ins("FMOVS R7, F21")
+	e.ins("FCVTHS F21, F21")
+	e.ins("FMOVS (R5), F22")
+	e.ins("FMULS F22, F21, F21")
+	e.ins("FNEGS F21, F21")
+	e.ins("VDUP V21.S[0], V21.S4")
+	e.word(fmlaEnc(29, 23, 21))
+	for j := 0; j < 4; j++ {
+		e.ins("ADD $%d, R1, R7", 16+32*j)
+		e.ins("VLD1 (R7), [V0.B16, V1.B16]")
+		e.ins("ADD $%d, R5, R7", 4+64*j)
+		e.ins("VLD1 (R7), [V2.B16, V3.B16, V4.B16, V5.B16]")
+		e.ins("VAND V28.B16, V0.B16, V6.B16")
+		e.ins("VAND V28.B16, V1.B16, V7.B16")
+		e.ins("VUSHR $4, V0.B16, V8.B16")
+		e.ins("VUSHR $4, V1.B16, V9.B16")
+		for i, qv := range []V{6, 7, 8, 9} {
+			h, s := i%2, 2*j+i/2
+			y := V(2 + i)
+			if sdot {
+				e.ins("VEOR V10.B16, V10.B16, V10.B16")
+				e.word(sdotEnc(10, qv, y))
+			} else {
+				e.word(smullEnc(11, qv, y, false))
+				e.word(smullEnc(12, qv, y, true))
+				e.ins("VADDP V12.H8, V11.H8, V11.H8")
+				e.word(saddlp4sEnc(10, 11))
+			}
+			e.word(mlaElemEnc(V(24+h), 10, V(16+s/4), s%4))
+		}
+	}
+}
+
 // ---------------------------------------------------------------------------
 // Encoders of the block kernels (checked in encode_test.go against llvm-mc).
 // ---------------------------------------------------------------------------
@@ -378,4 +462,20 @@ func negEnc(d, n V) inst {
 // SADDLP Vd.4S, Vn.8H.
 func saddlp4sEnc(d, n V) inst {
 	return inst{rr(0x4e602800, d, n), fmt.Sprintf("SADDLP v%d.4s, v%d.8h", d, n)}
+}
+
+// USHLL{2} #0 (UXTL): Vd.8H ← Vn.8B/16B, or (to32) Vd.4S ← Vn.4H/8H.
+func ushllEnc(d, n V, to32, hi bool) inst {
+	in := sshllEnc(d, n, to32, hi)
+	in.enc |= 1 << 29
+	in.text = "U" + in.text[1:]
+	return in
+}
+
+// SMULL{2} Vd.4S, Vn.{4,8}H, Vm.{4,8}H.
+func smull16Enc(d, n, m V, hi bool) inst {
+	if hi {
+		return inst{rrr(0x4e60c000, d, n, m), fmt.Sprintf("SMULL2 v%d.4s, v%d.8h, v%d.8h", d, n, m)}
+	}
+	return inst{rrr(0x0e60c000, d, n, m), fmt.Sprintf("SMULL v%d.4s, v%d.4h, v%d.4h", d, n, m)}
 }

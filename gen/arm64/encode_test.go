@@ -39,6 +39,12 @@ func TestEncodings(t *testing.T) {
 		{cmhiEnc(30, 20, 28), 0x6e3c369e},
 		{negEnc(30, 30), 0x6e20bbde},
 		{saddlp4sEnc(20, 20), 0x4e602a94},
+		{ushllEnc(21, 20, false, false), 0x2f08a695},
+		{ushllEnc(22, 20, false, true), 0x6f08a696},
+		{ushllEnc(16, 21, true, false), 0x2f10a6b0},
+		{ushllEnc(17, 21, true, true), 0x6f10a6b1},
+		{smull16Enc(23, 22, 18, false), 0x0e72c2d7},
+		{smull16Enc(21, 22, 18, true), 0x4e72c2d5},
 	} {
 		if c.in.enc != c.want {
 			t.Errorf("%s: got %#08x, want %#08x", c.in.text, c.in.enc, c.want)
