@@ -91,3 +91,31 @@ func q80DotsSDOT(dst *float32, w *byte, y *byte, rows int, nblk int)
 //
 //go:noescape
 func q80DotsNEON(dst *float32, w *byte, y *byte, rows int, nblk int)
+
+// i2sDotsSDOTN2 sets dst[t·ldd + r] = Σ_k code(w, r, k)·q[t·ldq + k] for t < 2 and
+// r < rows (rows, nblk ≥ 1) over rows of nblk 128-element I2_S blocks,
+// unpacking each block once for the 2 tokens (SDOT). Exact in int32.
+//
+//go:noescape
+func i2sDotsSDOTN2(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nblk int)
+
+// i2sDotsNEONN2 sets dst[t·ldd + r] = Σ_k code(w, r, k)·q[t·ldq + k] for t < 2 and
+// r < rows (rows, nblk ≥ 1) over rows of nblk 128-element I2_S blocks,
+// unpacking each block once for the 2 tokens (SMULL/SMLAL and SADALP). Exact in int32.
+//
+//go:noescape
+func i2sDotsNEONN2(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nblk int)
+
+// i2sDotsSDOTN4 sets dst[t·ldd + r] = Σ_k code(w, r, k)·q[t·ldq + k] for t < 4 and
+// r < rows (rows, nblk ≥ 1) over rows of nblk 128-element I2_S blocks,
+// unpacking each block once for the 4 tokens (SDOT). Exact in int32.
+//
+//go:noescape
+func i2sDotsSDOTN4(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nblk int)
+
+// i2sDotsNEONN4 sets dst[t·ldd + r] = Σ_k code(w, r, k)·q[t·ldq + k] for t < 4 and
+// r < rows (rows, nblk ≥ 1) over rows of nblk 128-element I2_S blocks,
+// unpacking each block once for the 4 tokens (SMULL/SMLAL and SADALP). Exact in int32.
+//
+//go:noescape
+func i2sDotsNEONN4(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nblk int)
