@@ -15,6 +15,13 @@
 //	ref         the pure-Go references of package ref (every platform, and
 //	            the only one under -tags purego or gccgo)
 //
+// The block-format GEMVs (Q6KDots, TQ1Dots, TQ2Dots, Q8_0Dots; blocks.go)
+// are bit-exact with their references on every implementation, floats
+// included: they follow ggml's x86 AVX2 lane order (asm/ref/lanes.go).
+// They have AVX2, AVX-512 and NEON (SDOT and plain) kernels; the ref
+// implementation runs portable Go versions (blocks_generic.go) tested
+// against the same references.
+//
 // Integer kernels (I2SDots, I2SDotsN, QuantizeI8, I8Dots) and the binary16
 // conversions (F32ToF16s, F16ToF32s) are bit-exact with their references on
 // every implementation. So are F16AXPY and F16AXPYStrided, which round each

@@ -32,6 +32,10 @@ type kernels struct {
 	// gemm is the float32 GEMM micro-kernel (GemmF32) of this
 	// implementation, set at init from gemmFor(name).
 	gemm *gemmMicro
+	// The block-format GEMVs (blocks.go) get len(dst) ≥ 1, len(y) ≥ 1
+	// block and w long enough.
+	q6kDots, q4kDots, tq1Dots, tq2Dots func(dst []float32, w []byte, y []ref.BlockQ8K)
+	q80Dots                            func(dst []float32, w []byte, y []byte)
 }
 
 // refKernels forwards to package ref.
@@ -48,6 +52,13 @@ var refKernels = kernels{
 	f16AXPYStrided: ref.F16AXPYStrided,
 	f16DotsStrided: ref.F16DotsStrided,
 	i8Dots:         ref.I8Dots,
+	// The block formats run their portable Go versions (blocks_generic.go),
+	// which the tests compare with the references.
+	q6kDots: q6kDotsGo,
+	q4kDots: q4kDotsGo,
+	tq1Dots: tq1DotsGo,
+	tq2Dots: tq2DotsGo,
+	q80Dots: q80DotsGo,
 }
 
 // available lists the implementations this CPU can run, best first; ref is

@@ -37,6 +37,7 @@ func platformKernels() []*kernels {
 		k := avx512Floats("avx512vnni")
 		k.i2s = i2sAsm(i2sVNNI, i2sAVX512)
 		k.i8Dots = i8DotsAsm(i8DotsVNNI)
+		k.tq2Dots = q8kDotsAsm(tq2DotsVNNI, 66)
 		ks = append(ks, k)
 	}
 	if hasAVX512 {
@@ -59,6 +60,11 @@ func platformKernels() []*kernels {
 			f16AXPYStrided: f16AXPYStridedAsm(f16AXPYStridedAVX2, 8),
 			f16DotsStrided: f16DotsStridedAsm(f16DotsStridedAVX2, 8),
 			i8Dots:         i8DotsAsm(i8DotsAVX2),
+			q6kDots:        q8kDotsAsm(q6kDotsAVX2, 210),
+			q4kDots:        q8kDotsAsm(q4kDotsAVX2, 144),
+			tq1Dots:        q8kDotsAsm(tq1DotsAVX2, 54),
+			tq2Dots:        q8kDotsAsm(tq2DotsAVX2, 66),
+			q80Dots:        q80DotsAsm(q80DotsAVX2),
 		})
 	}
 	return ks
@@ -78,6 +84,13 @@ func avx512Floats(name string) *kernels {
 		f16AXPY:        f16AXPYAsm(f16AXPYAVX512, 16),
 		f16AXPYStrided: f16AXPYStridedAsm(f16AXPYStridedAVX512, 16),
 		f16DotsStrided: f16DotsStridedAsm(f16DotsStridedAVX512, 16),
+		// Q4_K, TQ1_0 and Q8_0 run their AVX2 kernels (VEX-encoded, no AVX-512
+		// form written yet).
+		q6kDots: q8kDotsAsm(q6kDotsAVX512, 210),
+		q4kDots: q8kDotsAsm(q4kDotsAVX2, 144),
+		tq1Dots: q8kDotsAsm(tq1DotsAVX2, 54),
+		tq2Dots: q8kDotsAsm(tq2DotsAVX512, 66),
+		q80Dots: q80DotsAsm(q80DotsAVX2),
 	}
 }
 

@@ -11,15 +11,31 @@ import (
 func platformKernels() []*kernels {
 	var ks []*kernels
 	if cpu.ARM64.HasASIMDDP {
-		ks = append(ks, neonKernels("neondot", i2sDotsSDOT))
+		k := neonKernels("neondot", i2sDotsSDOT, i2sDotsSDOTN2, i2sDotsSDOTN4)
+		k.q6kDots = q8kDotsAsm(q6kDotsSDOT, 210)
+		k.q4kDots = q8kDotsAsm(q4kDotsSDOT, 144)
+		k.tq1Dots = q8kDotsAsm(tq1DotsSDOT, 54)
+		k.tq2Dots = q8kDotsAsm(tq2DotsSDOT, 66)
+		k.q80Dots = q80DotsAsm(q80DotsSDOT)
+		ks = append(ks, k)
 	}
 	// Advanced SIMD is part of every arm64 CPU Go supports.
-	return append(ks, neonKernels("neon", i2sDotsNEON))
+	k := neonKernels("neon", i2sDotsNEON, i2sDotsNEONN2, i2sDotsNEONN4)
+	k.q6kDots = q8kDotsAsm(q6kDotsNEON, 210)
+	k.q4kDots = q8kDotsAsm(q4kDotsNEON, 144)
+	k.tq1Dots = q8kDotsAsm(tq1DotsNEON, 54)
+	k.tq2Dots = q8kDotsAsm(tq2DotsNEON, 66)
+	k.q80Dots = q80DotsAsm(q80DotsNEON)
+	return append(ks, k)
 }
 
-// neonKernels: assembly for the ternary dots and the activation
-// quantization, Go for the float kernels.
-func neonKernels(name string, gemv func(dst *int32, w *byte, q *int8, rows int, nblk int)) *kernels {
+// i2sNKernel is the signature of the n-token NEON I2_S kernels.
+type i2sNKernel func(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nblk int)
+
+// neonKernels: assembly for the ternary dots, the block formats and the
+// activation quantization, Go for the float kernels. Prompts go through
+// the 4- and 2-token I2_S kernels, the rest one token at a time.
+func neonKernels(name string, gemv func(dst *int32, w *byte, q *int8, rows int, nblk int), gemv2, gemv4 i2sNKernel) *kernels {
 	k := refKernels
 	k.name = name
 	k.i2s = func(dst []int32, ldd int, w []byte, q []int8, ldq, n, rows, kk int) {
@@ -30,7 +46,19 @@ func neonKernels(name string, gemv func(dst *int32, w *byte, q *int8, rows int, 
 		for t := 0; t < n; t++ {
 			raceRead(unsafe.Pointer(&q[t*ldq]), kk)
 			raceWrite(unsafe.Pointer(&dst[t*ldd]), 4*rows)
-			gemv(&dst[t*ldd], &w[0], &q[t*ldq], rows, kk/128)
+		}
+		for t := 0; t < n; {
+			switch {
+			case n-t >= 4:
+				gemv4(&dst[t*ldd], ldd, &w[0], &q[t*ldq], ldq, rows, kk/128)
+				t += 4
+			case n-t >= 2:
+				gemv2(&dst[t*ldd], ldd, &w[0], &q[t*ldq], ldq, rows, kk/128)
+				t += 2
+			default:
+				gemv(&dst[t*ldd], &w[0], &q[t*ldq], rows, kk/128)
+				t++
+			}
 		}
 	}
 	k.quantizeI8 = quantizeNEON

@@ -330,3 +330,51 @@ func i8DotsAVX512(dst *int32, w *int8, q *int8, rows int, k int)
 //
 //go:noescape
 func i8DotsVNNI(dst *int32, w *int8, q *int8, rows int, k int)
+
+// q6kDotsAVX2 sets dst[r] = ref.DotQ6K(row r, y) for Q6_K rows (210 bytes per block) and Q8_K activations.
+// See asm/ref/lanes.go for the summation order.
+//
+//go:noescape
+func q6kDotsAVX2(dst *float32, w *byte, y *byte, rows int, nblk int)
+
+// tq2DotsAVX2 sets dst[r] = ref.DotTQ(row r, y, false) for TQ2_0 rows (66 bytes per block) and Q8_K activations.
+// See asm/ref/lanes.go for the summation order.
+//
+//go:noescape
+func tq2DotsAVX2(dst *float32, w *byte, y *byte, rows int, nblk int)
+
+// tq1DotsAVX2 sets dst[r] = ref.DotTQ(row r, y, true) for TQ1_0 rows (54 bytes per block) and Q8_K activations.
+// See asm/ref/lanes.go for the summation order.
+//
+//go:noescape
+func tq1DotsAVX2(dst *float32, w *byte, y *byte, rows int, nblk int)
+
+// q80DotsAVX2 sets dst[r] = ref.DotQ8_0(row r, y) for Q8_0 rows (34 bytes per block) and Q8_0 activations without −128 (as ref.QuantizeQ8_0Act gives).
+// See asm/ref/lanes.go for the summation order.
+//
+//go:noescape
+func q80DotsAVX2(dst *float32, w *byte, y *byte, rows int, nblk int)
+
+// q6kDotsAVX512 sets dst[r] = ref.DotQ6K(row r, y) for Q6_K rows (210 bytes per block) and Q8_K activations.
+// See asm/ref/lanes.go for the summation order.
+//
+//go:noescape
+func q6kDotsAVX512(dst *float32, w *byte, y *byte, rows int, nblk int)
+
+// q4kDotsAVX2 sets dst[r] = ref.DotQ4K(row r, y) for Q4_K rows (144 bytes per block) and Q8_K activations.
+// See asm/ref/lanes.go for the summation order.
+//
+//go:noescape
+func q4kDotsAVX2(dst *float32, w *byte, y *byte, rows int, nblk int)
+
+// tq2DotsAVX512 sets dst[r] = ref.DotTQ(row r, y, false) for TQ2_0 rows (66 bytes per block) and Q8_K activations.
+// See asm/ref/lanes.go for the summation order.
+//
+//go:noescape
+func tq2DotsAVX512(dst *float32, w *byte, y *byte, rows int, nblk int)
+
+// tq2DotsVNNI sets dst[r] = ref.DotTQ(row r, y, false) for TQ2_0 rows (66 bytes per block) and Q8_K activations.
+// See asm/ref/lanes.go for the summation order.
+//
+//go:noescape
+func tq2DotsVNNI(dst *float32, w *byte, y *byte, rows int, nblk int)

@@ -196,6 +196,641 @@ GLOBL packPerm<>(SB), RODATA|NOPTR, $32
 DATA x80<>+0(SB)/4, $0x80808080
 GLOBL x80<>(SB), RODATA|NOPTR, $4
 
+DATA m15<>+0(SB)/4, $0x0f0f0f0f
+GLOBL m15<>(SB), RODATA|NOPTR, $4
+
+DATA m30<>+0(SB)/4, $0x30303030
+GLOBL m30<>(SB), RODATA|NOPTR, $4
+
+DATA m32<>+0(SB)/4, $0x20202020
+GLOBL m32<>(SB), RODATA|NOPTR, $4
+
+DATA trit1<>+0(SB)/4, $0xd5d5d5d5
+GLOBL trit1<>(SB), RODATA|NOPTR, $4
+
+DATA trit2<>+0(SB)/4, $0x2a2a2a2a
+GLOBL trit2<>(SB), RODATA|NOPTR, $4
+
+DATA q6Shuf<>+0(SB)/1, $0x00
+DATA q6Shuf<>+1(SB)/1, $0x00
+DATA q6Shuf<>+2(SB)/1, $0x00
+DATA q6Shuf<>+3(SB)/1, $0x00
+DATA q6Shuf<>+4(SB)/1, $0x00
+DATA q6Shuf<>+5(SB)/1, $0x00
+DATA q6Shuf<>+6(SB)/1, $0x00
+DATA q6Shuf<>+7(SB)/1, $0x00
+DATA q6Shuf<>+8(SB)/1, $0x01
+DATA q6Shuf<>+9(SB)/1, $0x01
+DATA q6Shuf<>+10(SB)/1, $0x01
+DATA q6Shuf<>+11(SB)/1, $0x01
+DATA q6Shuf<>+12(SB)/1, $0x01
+DATA q6Shuf<>+13(SB)/1, $0x01
+DATA q6Shuf<>+14(SB)/1, $0x01
+DATA q6Shuf<>+15(SB)/1, $0x01
+DATA q6Shuf<>+16(SB)/1, $0x02
+DATA q6Shuf<>+17(SB)/1, $0x02
+DATA q6Shuf<>+18(SB)/1, $0x02
+DATA q6Shuf<>+19(SB)/1, $0x02
+DATA q6Shuf<>+20(SB)/1, $0x02
+DATA q6Shuf<>+21(SB)/1, $0x02
+DATA q6Shuf<>+22(SB)/1, $0x02
+DATA q6Shuf<>+23(SB)/1, $0x02
+DATA q6Shuf<>+24(SB)/1, $0x03
+DATA q6Shuf<>+25(SB)/1, $0x03
+DATA q6Shuf<>+26(SB)/1, $0x03
+DATA q6Shuf<>+27(SB)/1, $0x03
+DATA q6Shuf<>+28(SB)/1, $0x03
+DATA q6Shuf<>+29(SB)/1, $0x03
+DATA q6Shuf<>+30(SB)/1, $0x03
+DATA q6Shuf<>+31(SB)/1, $0x03
+DATA q6Shuf<>+32(SB)/1, $0x04
+DATA q6Shuf<>+33(SB)/1, $0x04
+DATA q6Shuf<>+34(SB)/1, $0x04
+DATA q6Shuf<>+35(SB)/1, $0x04
+DATA q6Shuf<>+36(SB)/1, $0x04
+DATA q6Shuf<>+37(SB)/1, $0x04
+DATA q6Shuf<>+38(SB)/1, $0x04
+DATA q6Shuf<>+39(SB)/1, $0x04
+DATA q6Shuf<>+40(SB)/1, $0x05
+DATA q6Shuf<>+41(SB)/1, $0x05
+DATA q6Shuf<>+42(SB)/1, $0x05
+DATA q6Shuf<>+43(SB)/1, $0x05
+DATA q6Shuf<>+44(SB)/1, $0x05
+DATA q6Shuf<>+45(SB)/1, $0x05
+DATA q6Shuf<>+46(SB)/1, $0x05
+DATA q6Shuf<>+47(SB)/1, $0x05
+DATA q6Shuf<>+48(SB)/1, $0x06
+DATA q6Shuf<>+49(SB)/1, $0x06
+DATA q6Shuf<>+50(SB)/1, $0x06
+DATA q6Shuf<>+51(SB)/1, $0x06
+DATA q6Shuf<>+52(SB)/1, $0x06
+DATA q6Shuf<>+53(SB)/1, $0x06
+DATA q6Shuf<>+54(SB)/1, $0x06
+DATA q6Shuf<>+55(SB)/1, $0x06
+DATA q6Shuf<>+56(SB)/1, $0x07
+DATA q6Shuf<>+57(SB)/1, $0x07
+DATA q6Shuf<>+58(SB)/1, $0x07
+DATA q6Shuf<>+59(SB)/1, $0x07
+DATA q6Shuf<>+60(SB)/1, $0x07
+DATA q6Shuf<>+61(SB)/1, $0x07
+DATA q6Shuf<>+62(SB)/1, $0x07
+DATA q6Shuf<>+63(SB)/1, $0x07
+DATA q6Shuf<>+64(SB)/1, $0x08
+DATA q6Shuf<>+65(SB)/1, $0x08
+DATA q6Shuf<>+66(SB)/1, $0x08
+DATA q6Shuf<>+67(SB)/1, $0x08
+DATA q6Shuf<>+68(SB)/1, $0x08
+DATA q6Shuf<>+69(SB)/1, $0x08
+DATA q6Shuf<>+70(SB)/1, $0x08
+DATA q6Shuf<>+71(SB)/1, $0x08
+DATA q6Shuf<>+72(SB)/1, $0x09
+DATA q6Shuf<>+73(SB)/1, $0x09
+DATA q6Shuf<>+74(SB)/1, $0x09
+DATA q6Shuf<>+75(SB)/1, $0x09
+DATA q6Shuf<>+76(SB)/1, $0x09
+DATA q6Shuf<>+77(SB)/1, $0x09
+DATA q6Shuf<>+78(SB)/1, $0x09
+DATA q6Shuf<>+79(SB)/1, $0x09
+DATA q6Shuf<>+80(SB)/1, $0x0a
+DATA q6Shuf<>+81(SB)/1, $0x0a
+DATA q6Shuf<>+82(SB)/1, $0x0a
+DATA q6Shuf<>+83(SB)/1, $0x0a
+DATA q6Shuf<>+84(SB)/1, $0x0a
+DATA q6Shuf<>+85(SB)/1, $0x0a
+DATA q6Shuf<>+86(SB)/1, $0x0a
+DATA q6Shuf<>+87(SB)/1, $0x0a
+DATA q6Shuf<>+88(SB)/1, $0x0b
+DATA q6Shuf<>+89(SB)/1, $0x0b
+DATA q6Shuf<>+90(SB)/1, $0x0b
+DATA q6Shuf<>+91(SB)/1, $0x0b
+DATA q6Shuf<>+92(SB)/1, $0x0b
+DATA q6Shuf<>+93(SB)/1, $0x0b
+DATA q6Shuf<>+94(SB)/1, $0x0b
+DATA q6Shuf<>+95(SB)/1, $0x0b
+DATA q6Shuf<>+96(SB)/1, $0x0c
+DATA q6Shuf<>+97(SB)/1, $0x0c
+DATA q6Shuf<>+98(SB)/1, $0x0c
+DATA q6Shuf<>+99(SB)/1, $0x0c
+DATA q6Shuf<>+100(SB)/1, $0x0c
+DATA q6Shuf<>+101(SB)/1, $0x0c
+DATA q6Shuf<>+102(SB)/1, $0x0c
+DATA q6Shuf<>+103(SB)/1, $0x0c
+DATA q6Shuf<>+104(SB)/1, $0x0d
+DATA q6Shuf<>+105(SB)/1, $0x0d
+DATA q6Shuf<>+106(SB)/1, $0x0d
+DATA q6Shuf<>+107(SB)/1, $0x0d
+DATA q6Shuf<>+108(SB)/1, $0x0d
+DATA q6Shuf<>+109(SB)/1, $0x0d
+DATA q6Shuf<>+110(SB)/1, $0x0d
+DATA q6Shuf<>+111(SB)/1, $0x0d
+DATA q6Shuf<>+112(SB)/1, $0x0e
+DATA q6Shuf<>+113(SB)/1, $0x0e
+DATA q6Shuf<>+114(SB)/1, $0x0e
+DATA q6Shuf<>+115(SB)/1, $0x0e
+DATA q6Shuf<>+116(SB)/1, $0x0e
+DATA q6Shuf<>+117(SB)/1, $0x0e
+DATA q6Shuf<>+118(SB)/1, $0x0e
+DATA q6Shuf<>+119(SB)/1, $0x0e
+DATA q6Shuf<>+120(SB)/1, $0x0f
+DATA q6Shuf<>+121(SB)/1, $0x0f
+DATA q6Shuf<>+122(SB)/1, $0x0f
+DATA q6Shuf<>+123(SB)/1, $0x0f
+DATA q6Shuf<>+124(SB)/1, $0x0f
+DATA q6Shuf<>+125(SB)/1, $0x0f
+DATA q6Shuf<>+126(SB)/1, $0x0f
+DATA q6Shuf<>+127(SB)/1, $0x0f
+GLOBL q6Shuf<>(SB), RODATA|NOPTR, $128
+
+DATA q6Perm<>+0(SB)/2, $0x0000
+DATA q6Perm<>+2(SB)/2, $0x0000
+DATA q6Perm<>+4(SB)/2, $0x0000
+DATA q6Perm<>+6(SB)/2, $0x0000
+DATA q6Perm<>+8(SB)/2, $0x0000
+DATA q6Perm<>+10(SB)/2, $0x0000
+DATA q6Perm<>+12(SB)/2, $0x0000
+DATA q6Perm<>+14(SB)/2, $0x0000
+DATA q6Perm<>+16(SB)/2, $0x0001
+DATA q6Perm<>+18(SB)/2, $0x0001
+DATA q6Perm<>+20(SB)/2, $0x0001
+DATA q6Perm<>+22(SB)/2, $0x0001
+DATA q6Perm<>+24(SB)/2, $0x0001
+DATA q6Perm<>+26(SB)/2, $0x0001
+DATA q6Perm<>+28(SB)/2, $0x0001
+DATA q6Perm<>+30(SB)/2, $0x0001
+DATA q6Perm<>+32(SB)/2, $0x0002
+DATA q6Perm<>+34(SB)/2, $0x0002
+DATA q6Perm<>+36(SB)/2, $0x0002
+DATA q6Perm<>+38(SB)/2, $0x0002
+DATA q6Perm<>+40(SB)/2, $0x0002
+DATA q6Perm<>+42(SB)/2, $0x0002
+DATA q6Perm<>+44(SB)/2, $0x0002
+DATA q6Perm<>+46(SB)/2, $0x0002
+DATA q6Perm<>+48(SB)/2, $0x0003
+DATA q6Perm<>+50(SB)/2, $0x0003
+DATA q6Perm<>+52(SB)/2, $0x0003
+DATA q6Perm<>+54(SB)/2, $0x0003
+DATA q6Perm<>+56(SB)/2, $0x0003
+DATA q6Perm<>+58(SB)/2, $0x0003
+DATA q6Perm<>+60(SB)/2, $0x0003
+DATA q6Perm<>+62(SB)/2, $0x0003
+DATA q6Perm<>+64(SB)/2, $0x0004
+DATA q6Perm<>+66(SB)/2, $0x0004
+DATA q6Perm<>+68(SB)/2, $0x0004
+DATA q6Perm<>+70(SB)/2, $0x0004
+DATA q6Perm<>+72(SB)/2, $0x0004
+DATA q6Perm<>+74(SB)/2, $0x0004
+DATA q6Perm<>+76(SB)/2, $0x0004
+DATA q6Perm<>+78(SB)/2, $0x0004
+DATA q6Perm<>+80(SB)/2, $0x0005
+DATA q6Perm<>+82(SB)/2, $0x0005
+DATA q6Perm<>+84(SB)/2, $0x0005
+DATA q6Perm<>+86(SB)/2, $0x0005
+DATA q6Perm<>+88(SB)/2, $0x0005
+DATA q6Perm<>+90(SB)/2, $0x0005
+DATA q6Perm<>+92(SB)/2, $0x0005
+DATA q6Perm<>+94(SB)/2, $0x0005
+DATA q6Perm<>+96(SB)/2, $0x0006
+DATA q6Perm<>+98(SB)/2, $0x0006
+DATA q6Perm<>+100(SB)/2, $0x0006
+DATA q6Perm<>+102(SB)/2, $0x0006
+DATA q6Perm<>+104(SB)/2, $0x0006
+DATA q6Perm<>+106(SB)/2, $0x0006
+DATA q6Perm<>+108(SB)/2, $0x0006
+DATA q6Perm<>+110(SB)/2, $0x0006
+DATA q6Perm<>+112(SB)/2, $0x0007
+DATA q6Perm<>+114(SB)/2, $0x0007
+DATA q6Perm<>+116(SB)/2, $0x0007
+DATA q6Perm<>+118(SB)/2, $0x0007
+DATA q6Perm<>+120(SB)/2, $0x0007
+DATA q6Perm<>+122(SB)/2, $0x0007
+DATA q6Perm<>+124(SB)/2, $0x0007
+DATA q6Perm<>+126(SB)/2, $0x0007
+DATA q6Perm<>+128(SB)/2, $0x0008
+DATA q6Perm<>+130(SB)/2, $0x0008
+DATA q6Perm<>+132(SB)/2, $0x0008
+DATA q6Perm<>+134(SB)/2, $0x0008
+DATA q6Perm<>+136(SB)/2, $0x0008
+DATA q6Perm<>+138(SB)/2, $0x0008
+DATA q6Perm<>+140(SB)/2, $0x0008
+DATA q6Perm<>+142(SB)/2, $0x0008
+DATA q6Perm<>+144(SB)/2, $0x0009
+DATA q6Perm<>+146(SB)/2, $0x0009
+DATA q6Perm<>+148(SB)/2, $0x0009
+DATA q6Perm<>+150(SB)/2, $0x0009
+DATA q6Perm<>+152(SB)/2, $0x0009
+DATA q6Perm<>+154(SB)/2, $0x0009
+DATA q6Perm<>+156(SB)/2, $0x0009
+DATA q6Perm<>+158(SB)/2, $0x0009
+DATA q6Perm<>+160(SB)/2, $0x000a
+DATA q6Perm<>+162(SB)/2, $0x000a
+DATA q6Perm<>+164(SB)/2, $0x000a
+DATA q6Perm<>+166(SB)/2, $0x000a
+DATA q6Perm<>+168(SB)/2, $0x000a
+DATA q6Perm<>+170(SB)/2, $0x000a
+DATA q6Perm<>+172(SB)/2, $0x000a
+DATA q6Perm<>+174(SB)/2, $0x000a
+DATA q6Perm<>+176(SB)/2, $0x000b
+DATA q6Perm<>+178(SB)/2, $0x000b
+DATA q6Perm<>+180(SB)/2, $0x000b
+DATA q6Perm<>+182(SB)/2, $0x000b
+DATA q6Perm<>+184(SB)/2, $0x000b
+DATA q6Perm<>+186(SB)/2, $0x000b
+DATA q6Perm<>+188(SB)/2, $0x000b
+DATA q6Perm<>+190(SB)/2, $0x000b
+DATA q6Perm<>+192(SB)/2, $0x000c
+DATA q6Perm<>+194(SB)/2, $0x000c
+DATA q6Perm<>+196(SB)/2, $0x000c
+DATA q6Perm<>+198(SB)/2, $0x000c
+DATA q6Perm<>+200(SB)/2, $0x000c
+DATA q6Perm<>+202(SB)/2, $0x000c
+DATA q6Perm<>+204(SB)/2, $0x000c
+DATA q6Perm<>+206(SB)/2, $0x000c
+DATA q6Perm<>+208(SB)/2, $0x000d
+DATA q6Perm<>+210(SB)/2, $0x000d
+DATA q6Perm<>+212(SB)/2, $0x000d
+DATA q6Perm<>+214(SB)/2, $0x000d
+DATA q6Perm<>+216(SB)/2, $0x000d
+DATA q6Perm<>+218(SB)/2, $0x000d
+DATA q6Perm<>+220(SB)/2, $0x000d
+DATA q6Perm<>+222(SB)/2, $0x000d
+DATA q6Perm<>+224(SB)/2, $0x000e
+DATA q6Perm<>+226(SB)/2, $0x000e
+DATA q6Perm<>+228(SB)/2, $0x000e
+DATA q6Perm<>+230(SB)/2, $0x000e
+DATA q6Perm<>+232(SB)/2, $0x000e
+DATA q6Perm<>+234(SB)/2, $0x000e
+DATA q6Perm<>+236(SB)/2, $0x000e
+DATA q6Perm<>+238(SB)/2, $0x000e
+DATA q6Perm<>+240(SB)/2, $0x000f
+DATA q6Perm<>+242(SB)/2, $0x000f
+DATA q6Perm<>+244(SB)/2, $0x000f
+DATA q6Perm<>+246(SB)/2, $0x000f
+DATA q6Perm<>+248(SB)/2, $0x000f
+DATA q6Perm<>+250(SB)/2, $0x000f
+DATA q6Perm<>+252(SB)/2, $0x000f
+DATA q6Perm<>+254(SB)/2, $0x000f
+GLOBL q6Perm<>(SB), RODATA|NOPTR, $256
+
+DATA k4Shuf<>+0(SB)/1, $0x00
+DATA k4Shuf<>+1(SB)/1, $0x01
+DATA k4Shuf<>+2(SB)/1, $0x00
+DATA k4Shuf<>+3(SB)/1, $0x01
+DATA k4Shuf<>+4(SB)/1, $0x00
+DATA k4Shuf<>+5(SB)/1, $0x01
+DATA k4Shuf<>+6(SB)/1, $0x00
+DATA k4Shuf<>+7(SB)/1, $0x01
+DATA k4Shuf<>+8(SB)/1, $0x00
+DATA k4Shuf<>+9(SB)/1, $0x01
+DATA k4Shuf<>+10(SB)/1, $0x00
+DATA k4Shuf<>+11(SB)/1, $0x01
+DATA k4Shuf<>+12(SB)/1, $0x00
+DATA k4Shuf<>+13(SB)/1, $0x01
+DATA k4Shuf<>+14(SB)/1, $0x00
+DATA k4Shuf<>+15(SB)/1, $0x01
+DATA k4Shuf<>+16(SB)/1, $0x00
+DATA k4Shuf<>+17(SB)/1, $0x01
+DATA k4Shuf<>+18(SB)/1, $0x00
+DATA k4Shuf<>+19(SB)/1, $0x01
+DATA k4Shuf<>+20(SB)/1, $0x00
+DATA k4Shuf<>+21(SB)/1, $0x01
+DATA k4Shuf<>+22(SB)/1, $0x00
+DATA k4Shuf<>+23(SB)/1, $0x01
+DATA k4Shuf<>+24(SB)/1, $0x00
+DATA k4Shuf<>+25(SB)/1, $0x01
+DATA k4Shuf<>+26(SB)/1, $0x00
+DATA k4Shuf<>+27(SB)/1, $0x01
+DATA k4Shuf<>+28(SB)/1, $0x00
+DATA k4Shuf<>+29(SB)/1, $0x01
+DATA k4Shuf<>+30(SB)/1, $0x00
+DATA k4Shuf<>+31(SB)/1, $0x01
+DATA k4Shuf<>+32(SB)/1, $0x02
+DATA k4Shuf<>+33(SB)/1, $0x03
+DATA k4Shuf<>+34(SB)/1, $0x02
+DATA k4Shuf<>+35(SB)/1, $0x03
+DATA k4Shuf<>+36(SB)/1, $0x02
+DATA k4Shuf<>+37(SB)/1, $0x03
+DATA k4Shuf<>+38(SB)/1, $0x02
+DATA k4Shuf<>+39(SB)/1, $0x03
+DATA k4Shuf<>+40(SB)/1, $0x02
+DATA k4Shuf<>+41(SB)/1, $0x03
+DATA k4Shuf<>+42(SB)/1, $0x02
+DATA k4Shuf<>+43(SB)/1, $0x03
+DATA k4Shuf<>+44(SB)/1, $0x02
+DATA k4Shuf<>+45(SB)/1, $0x03
+DATA k4Shuf<>+46(SB)/1, $0x02
+DATA k4Shuf<>+47(SB)/1, $0x03
+DATA k4Shuf<>+48(SB)/1, $0x02
+DATA k4Shuf<>+49(SB)/1, $0x03
+DATA k4Shuf<>+50(SB)/1, $0x02
+DATA k4Shuf<>+51(SB)/1, $0x03
+DATA k4Shuf<>+52(SB)/1, $0x02
+DATA k4Shuf<>+53(SB)/1, $0x03
+DATA k4Shuf<>+54(SB)/1, $0x02
+DATA k4Shuf<>+55(SB)/1, $0x03
+DATA k4Shuf<>+56(SB)/1, $0x02
+DATA k4Shuf<>+57(SB)/1, $0x03
+DATA k4Shuf<>+58(SB)/1, $0x02
+DATA k4Shuf<>+59(SB)/1, $0x03
+DATA k4Shuf<>+60(SB)/1, $0x02
+DATA k4Shuf<>+61(SB)/1, $0x03
+DATA k4Shuf<>+62(SB)/1, $0x02
+DATA k4Shuf<>+63(SB)/1, $0x03
+DATA k4Shuf<>+64(SB)/1, $0x04
+DATA k4Shuf<>+65(SB)/1, $0x05
+DATA k4Shuf<>+66(SB)/1, $0x04
+DATA k4Shuf<>+67(SB)/1, $0x05
+DATA k4Shuf<>+68(SB)/1, $0x04
+DATA k4Shuf<>+69(SB)/1, $0x05
+DATA k4Shuf<>+70(SB)/1, $0x04
+DATA k4Shuf<>+71(SB)/1, $0x05
+DATA k4Shuf<>+72(SB)/1, $0x04
+DATA k4Shuf<>+73(SB)/1, $0x05
+DATA k4Shuf<>+74(SB)/1, $0x04
+DATA k4Shuf<>+75(SB)/1, $0x05
+DATA k4Shuf<>+76(SB)/1, $0x04
+DATA k4Shuf<>+77(SB)/1, $0x05
+DATA k4Shuf<>+78(SB)/1, $0x04
+DATA k4Shuf<>+79(SB)/1, $0x05
+DATA k4Shuf<>+80(SB)/1, $0x04
+DATA k4Shuf<>+81(SB)/1, $0x05
+DATA k4Shuf<>+82(SB)/1, $0x04
+DATA k4Shuf<>+83(SB)/1, $0x05
+DATA k4Shuf<>+84(SB)/1, $0x04
+DATA k4Shuf<>+85(SB)/1, $0x05
+DATA k4Shuf<>+86(SB)/1, $0x04
+DATA k4Shuf<>+87(SB)/1, $0x05
+DATA k4Shuf<>+88(SB)/1, $0x04
+DATA k4Shuf<>+89(SB)/1, $0x05
+DATA k4Shuf<>+90(SB)/1, $0x04
+DATA k4Shuf<>+91(SB)/1, $0x05
+DATA k4Shuf<>+92(SB)/1, $0x04
+DATA k4Shuf<>+93(SB)/1, $0x05
+DATA k4Shuf<>+94(SB)/1, $0x04
+DATA k4Shuf<>+95(SB)/1, $0x05
+DATA k4Shuf<>+96(SB)/1, $0x06
+DATA k4Shuf<>+97(SB)/1, $0x07
+DATA k4Shuf<>+98(SB)/1, $0x06
+DATA k4Shuf<>+99(SB)/1, $0x07
+DATA k4Shuf<>+100(SB)/1, $0x06
+DATA k4Shuf<>+101(SB)/1, $0x07
+DATA k4Shuf<>+102(SB)/1, $0x06
+DATA k4Shuf<>+103(SB)/1, $0x07
+DATA k4Shuf<>+104(SB)/1, $0x06
+DATA k4Shuf<>+105(SB)/1, $0x07
+DATA k4Shuf<>+106(SB)/1, $0x06
+DATA k4Shuf<>+107(SB)/1, $0x07
+DATA k4Shuf<>+108(SB)/1, $0x06
+DATA k4Shuf<>+109(SB)/1, $0x07
+DATA k4Shuf<>+110(SB)/1, $0x06
+DATA k4Shuf<>+111(SB)/1, $0x07
+DATA k4Shuf<>+112(SB)/1, $0x06
+DATA k4Shuf<>+113(SB)/1, $0x07
+DATA k4Shuf<>+114(SB)/1, $0x06
+DATA k4Shuf<>+115(SB)/1, $0x07
+DATA k4Shuf<>+116(SB)/1, $0x06
+DATA k4Shuf<>+117(SB)/1, $0x07
+DATA k4Shuf<>+118(SB)/1, $0x06
+DATA k4Shuf<>+119(SB)/1, $0x07
+DATA k4Shuf<>+120(SB)/1, $0x06
+DATA k4Shuf<>+121(SB)/1, $0x07
+DATA k4Shuf<>+122(SB)/1, $0x06
+DATA k4Shuf<>+123(SB)/1, $0x07
+DATA k4Shuf<>+124(SB)/1, $0x06
+DATA k4Shuf<>+125(SB)/1, $0x07
+DATA k4Shuf<>+126(SB)/1, $0x06
+DATA k4Shuf<>+127(SB)/1, $0x07
+DATA k4Shuf<>+128(SB)/1, $0x08
+DATA k4Shuf<>+129(SB)/1, $0x09
+DATA k4Shuf<>+130(SB)/1, $0x08
+DATA k4Shuf<>+131(SB)/1, $0x09
+DATA k4Shuf<>+132(SB)/1, $0x08
+DATA k4Shuf<>+133(SB)/1, $0x09
+DATA k4Shuf<>+134(SB)/1, $0x08
+DATA k4Shuf<>+135(SB)/1, $0x09
+DATA k4Shuf<>+136(SB)/1, $0x08
+DATA k4Shuf<>+137(SB)/1, $0x09
+DATA k4Shuf<>+138(SB)/1, $0x08
+DATA k4Shuf<>+139(SB)/1, $0x09
+DATA k4Shuf<>+140(SB)/1, $0x08
+DATA k4Shuf<>+141(SB)/1, $0x09
+DATA k4Shuf<>+142(SB)/1, $0x08
+DATA k4Shuf<>+143(SB)/1, $0x09
+DATA k4Shuf<>+144(SB)/1, $0x08
+DATA k4Shuf<>+145(SB)/1, $0x09
+DATA k4Shuf<>+146(SB)/1, $0x08
+DATA k4Shuf<>+147(SB)/1, $0x09
+DATA k4Shuf<>+148(SB)/1, $0x08
+DATA k4Shuf<>+149(SB)/1, $0x09
+DATA k4Shuf<>+150(SB)/1, $0x08
+DATA k4Shuf<>+151(SB)/1, $0x09
+DATA k4Shuf<>+152(SB)/1, $0x08
+DATA k4Shuf<>+153(SB)/1, $0x09
+DATA k4Shuf<>+154(SB)/1, $0x08
+DATA k4Shuf<>+155(SB)/1, $0x09
+DATA k4Shuf<>+156(SB)/1, $0x08
+DATA k4Shuf<>+157(SB)/1, $0x09
+DATA k4Shuf<>+158(SB)/1, $0x08
+DATA k4Shuf<>+159(SB)/1, $0x09
+DATA k4Shuf<>+160(SB)/1, $0x0a
+DATA k4Shuf<>+161(SB)/1, $0x0b
+DATA k4Shuf<>+162(SB)/1, $0x0a
+DATA k4Shuf<>+163(SB)/1, $0x0b
+DATA k4Shuf<>+164(SB)/1, $0x0a
+DATA k4Shuf<>+165(SB)/1, $0x0b
+DATA k4Shuf<>+166(SB)/1, $0x0a
+DATA k4Shuf<>+167(SB)/1, $0x0b
+DATA k4Shuf<>+168(SB)/1, $0x0a
+DATA k4Shuf<>+169(SB)/1, $0x0b
+DATA k4Shuf<>+170(SB)/1, $0x0a
+DATA k4Shuf<>+171(SB)/1, $0x0b
+DATA k4Shuf<>+172(SB)/1, $0x0a
+DATA k4Shuf<>+173(SB)/1, $0x0b
+DATA k4Shuf<>+174(SB)/1, $0x0a
+DATA k4Shuf<>+175(SB)/1, $0x0b
+DATA k4Shuf<>+176(SB)/1, $0x0a
+DATA k4Shuf<>+177(SB)/1, $0x0b
+DATA k4Shuf<>+178(SB)/1, $0x0a
+DATA k4Shuf<>+179(SB)/1, $0x0b
+DATA k4Shuf<>+180(SB)/1, $0x0a
+DATA k4Shuf<>+181(SB)/1, $0x0b
+DATA k4Shuf<>+182(SB)/1, $0x0a
+DATA k4Shuf<>+183(SB)/1, $0x0b
+DATA k4Shuf<>+184(SB)/1, $0x0a
+DATA k4Shuf<>+185(SB)/1, $0x0b
+DATA k4Shuf<>+186(SB)/1, $0x0a
+DATA k4Shuf<>+187(SB)/1, $0x0b
+DATA k4Shuf<>+188(SB)/1, $0x0a
+DATA k4Shuf<>+189(SB)/1, $0x0b
+DATA k4Shuf<>+190(SB)/1, $0x0a
+DATA k4Shuf<>+191(SB)/1, $0x0b
+DATA k4Shuf<>+192(SB)/1, $0x0c
+DATA k4Shuf<>+193(SB)/1, $0x0d
+DATA k4Shuf<>+194(SB)/1, $0x0c
+DATA k4Shuf<>+195(SB)/1, $0x0d
+DATA k4Shuf<>+196(SB)/1, $0x0c
+DATA k4Shuf<>+197(SB)/1, $0x0d
+DATA k4Shuf<>+198(SB)/1, $0x0c
+DATA k4Shuf<>+199(SB)/1, $0x0d
+DATA k4Shuf<>+200(SB)/1, $0x0c
+DATA k4Shuf<>+201(SB)/1, $0x0d
+DATA k4Shuf<>+202(SB)/1, $0x0c
+DATA k4Shuf<>+203(SB)/1, $0x0d
+DATA k4Shuf<>+204(SB)/1, $0x0c
+DATA k4Shuf<>+205(SB)/1, $0x0d
+DATA k4Shuf<>+206(SB)/1, $0x0c
+DATA k4Shuf<>+207(SB)/1, $0x0d
+DATA k4Shuf<>+208(SB)/1, $0x0c
+DATA k4Shuf<>+209(SB)/1, $0x0d
+DATA k4Shuf<>+210(SB)/1, $0x0c
+DATA k4Shuf<>+211(SB)/1, $0x0d
+DATA k4Shuf<>+212(SB)/1, $0x0c
+DATA k4Shuf<>+213(SB)/1, $0x0d
+DATA k4Shuf<>+214(SB)/1, $0x0c
+DATA k4Shuf<>+215(SB)/1, $0x0d
+DATA k4Shuf<>+216(SB)/1, $0x0c
+DATA k4Shuf<>+217(SB)/1, $0x0d
+DATA k4Shuf<>+218(SB)/1, $0x0c
+DATA k4Shuf<>+219(SB)/1, $0x0d
+DATA k4Shuf<>+220(SB)/1, $0x0c
+DATA k4Shuf<>+221(SB)/1, $0x0d
+DATA k4Shuf<>+222(SB)/1, $0x0c
+DATA k4Shuf<>+223(SB)/1, $0x0d
+DATA k4Shuf<>+224(SB)/1, $0x0e
+DATA k4Shuf<>+225(SB)/1, $0x0f
+DATA k4Shuf<>+226(SB)/1, $0x0e
+DATA k4Shuf<>+227(SB)/1, $0x0f
+DATA k4Shuf<>+228(SB)/1, $0x0e
+DATA k4Shuf<>+229(SB)/1, $0x0f
+DATA k4Shuf<>+230(SB)/1, $0x0e
+DATA k4Shuf<>+231(SB)/1, $0x0f
+DATA k4Shuf<>+232(SB)/1, $0x0e
+DATA k4Shuf<>+233(SB)/1, $0x0f
+DATA k4Shuf<>+234(SB)/1, $0x0e
+DATA k4Shuf<>+235(SB)/1, $0x0f
+DATA k4Shuf<>+236(SB)/1, $0x0e
+DATA k4Shuf<>+237(SB)/1, $0x0f
+DATA k4Shuf<>+238(SB)/1, $0x0e
+DATA k4Shuf<>+239(SB)/1, $0x0f
+DATA k4Shuf<>+240(SB)/1, $0x0e
+DATA k4Shuf<>+241(SB)/1, $0x0f
+DATA k4Shuf<>+242(SB)/1, $0x0e
+DATA k4Shuf<>+243(SB)/1, $0x0f
+DATA k4Shuf<>+244(SB)/1, $0x0e
+DATA k4Shuf<>+245(SB)/1, $0x0f
+DATA k4Shuf<>+246(SB)/1, $0x0e
+DATA k4Shuf<>+247(SB)/1, $0x0f
+DATA k4Shuf<>+248(SB)/1, $0x0e
+DATA k4Shuf<>+249(SB)/1, $0x0f
+DATA k4Shuf<>+250(SB)/1, $0x0e
+DATA k4Shuf<>+251(SB)/1, $0x0f
+DATA k4Shuf<>+252(SB)/1, $0x0e
+DATA k4Shuf<>+253(SB)/1, $0x0f
+DATA k4Shuf<>+254(SB)/1, $0x0e
+DATA k4Shuf<>+255(SB)/1, $0x0f
+GLOBL k4Shuf<>(SB), RODATA|NOPTR, $256
+
+DATA sh42<>+0(SB)/2, $0x0004
+DATA sh42<>+2(SB)/2, $0x0004
+DATA sh42<>+4(SB)/2, $0x0004
+DATA sh42<>+6(SB)/2, $0x0004
+DATA sh42<>+8(SB)/2, $0x0004
+DATA sh42<>+10(SB)/2, $0x0004
+DATA sh42<>+12(SB)/2, $0x0004
+DATA sh42<>+14(SB)/2, $0x0004
+DATA sh42<>+16(SB)/2, $0x0004
+DATA sh42<>+18(SB)/2, $0x0004
+DATA sh42<>+20(SB)/2, $0x0004
+DATA sh42<>+22(SB)/2, $0x0004
+DATA sh42<>+24(SB)/2, $0x0004
+DATA sh42<>+26(SB)/2, $0x0004
+DATA sh42<>+28(SB)/2, $0x0004
+DATA sh42<>+30(SB)/2, $0x0004
+DATA sh42<>+32(SB)/2, $0x0002
+DATA sh42<>+34(SB)/2, $0x0002
+DATA sh42<>+36(SB)/2, $0x0002
+DATA sh42<>+38(SB)/2, $0x0002
+DATA sh42<>+40(SB)/2, $0x0002
+DATA sh42<>+42(SB)/2, $0x0002
+DATA sh42<>+44(SB)/2, $0x0002
+DATA sh42<>+46(SB)/2, $0x0002
+DATA sh42<>+48(SB)/2, $0x0002
+DATA sh42<>+50(SB)/2, $0x0002
+DATA sh42<>+52(SB)/2, $0x0002
+DATA sh42<>+54(SB)/2, $0x0002
+DATA sh42<>+56(SB)/2, $0x0002
+DATA sh42<>+58(SB)/2, $0x0002
+DATA sh42<>+60(SB)/2, $0x0002
+DATA sh42<>+62(SB)/2, $0x0002
+GLOBL sh42<>(SB), RODATA|NOPTR, $64
+
+DATA sh02<>+0(SB)/2, $0x0000
+DATA sh02<>+2(SB)/2, $0x0000
+DATA sh02<>+4(SB)/2, $0x0000
+DATA sh02<>+6(SB)/2, $0x0000
+DATA sh02<>+8(SB)/2, $0x0000
+DATA sh02<>+10(SB)/2, $0x0000
+DATA sh02<>+12(SB)/2, $0x0000
+DATA sh02<>+14(SB)/2, $0x0000
+DATA sh02<>+16(SB)/2, $0x0000
+DATA sh02<>+18(SB)/2, $0x0000
+DATA sh02<>+20(SB)/2, $0x0000
+DATA sh02<>+22(SB)/2, $0x0000
+DATA sh02<>+24(SB)/2, $0x0000
+DATA sh02<>+26(SB)/2, $0x0000
+DATA sh02<>+28(SB)/2, $0x0000
+DATA sh02<>+30(SB)/2, $0x0000
+DATA sh02<>+32(SB)/2, $0x0002
+DATA sh02<>+34(SB)/2, $0x0002
+DATA sh02<>+36(SB)/2, $0x0002
+DATA sh02<>+38(SB)/2, $0x0002
+DATA sh02<>+40(SB)/2, $0x0002
+DATA sh02<>+42(SB)/2, $0x0002
+DATA sh02<>+44(SB)/2, $0x0002
+DATA sh02<>+46(SB)/2, $0x0002
+DATA sh02<>+48(SB)/2, $0x0002
+DATA sh02<>+50(SB)/2, $0x0002
+DATA sh02<>+52(SB)/2, $0x0002
+DATA sh02<>+54(SB)/2, $0x0002
+DATA sh02<>+56(SB)/2, $0x0002
+DATA sh02<>+58(SB)/2, $0x0002
+DATA sh02<>+60(SB)/2, $0x0002
+DATA sh02<>+62(SB)/2, $0x0002
+GLOBL sh02<>(SB), RODATA|NOPTR, $64
+
+DATA sh46<>+0(SB)/2, $0x0004
+DATA sh46<>+2(SB)/2, $0x0004
+DATA sh46<>+4(SB)/2, $0x0004
+DATA sh46<>+6(SB)/2, $0x0004
+DATA sh46<>+8(SB)/2, $0x0004
+DATA sh46<>+10(SB)/2, $0x0004
+DATA sh46<>+12(SB)/2, $0x0004
+DATA sh46<>+14(SB)/2, $0x0004
+DATA sh46<>+16(SB)/2, $0x0004
+DATA sh46<>+18(SB)/2, $0x0004
+DATA sh46<>+20(SB)/2, $0x0004
+DATA sh46<>+22(SB)/2, $0x0004
+DATA sh46<>+24(SB)/2, $0x0004
+DATA sh46<>+26(SB)/2, $0x0004
+DATA sh46<>+28(SB)/2, $0x0004
+DATA sh46<>+30(SB)/2, $0x0004
+DATA sh46<>+32(SB)/2, $0x0006
+DATA sh46<>+34(SB)/2, $0x0006
+DATA sh46<>+36(SB)/2, $0x0006
+DATA sh46<>+38(SB)/2, $0x0006
+DATA sh46<>+40(SB)/2, $0x0006
+DATA sh46<>+42(SB)/2, $0x0006
+DATA sh46<>+44(SB)/2, $0x0006
+DATA sh46<>+46(SB)/2, $0x0006
+DATA sh46<>+48(SB)/2, $0x0006
+DATA sh46<>+50(SB)/2, $0x0006
+DATA sh46<>+52(SB)/2, $0x0006
+DATA sh46<>+54(SB)/2, $0x0006
+DATA sh46<>+56(SB)/2, $0x0006
+DATA sh46<>+58(SB)/2, $0x0006
+DATA sh46<>+60(SB)/2, $0x0006
+DATA sh46<>+62(SB)/2, $0x0006
+GLOBL sh46<>(SB), RODATA|NOPTR, $64
+
 // func i2sDotsAVX2N1(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nblk int)
 // Requires: AVX, AVX2, MMX+
 TEXT ·i2sDotsAVX2N1(SB), NOSPLIT, $0-56
@@ -6525,5 +7160,772 @@ i8DotsVNNI_tile1_loop:
 	JMP           i8DotsVNNI_tile1
 
 i8DotsVNNI_done:
+	VZEROUPPER
+	RET
+
+// func q6kDotsAVX2(dst *float32, w *byte, y *byte, rows int, nblk int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·q6kDotsAVX2(SB), NOSPLIT, $0-40
+	MOVQ         dst+0(FP), AX
+	MOVQ         w+8(FP), CX
+	MOVQ         y+16(FP), DX
+	MOVQ         rows+24(FP), BX
+	MOVQ         nblk+32(FP), SI
+	VPBROADCASTD m15<>+0(SB), Y0
+	VPBROADCASTD m30<>+0(SB), Y1
+	VPBROADCASTD m32<>+0(SB), Y2
+
+q6kDotsAVX2_row:
+	VXORPS Y3, Y3, Y3
+	MOVQ   DX, DI
+	MOVQ   SI, R8
+
+q6kDotsAVX2_blk:
+	PREFETCHT0   1024(CX)
+	VPXOR        Y4, Y4, Y4
+	VMOVDQU      192(CX), X5
+	VMOVDQU      (CX), Y6
+	VMOVDQU      32(CX), Y7
+	VMOVDQU      128(CX), Y8
+	VPAND        Y0, Y6, Y9
+	VPSLLW       $0x04, Y8, Y10
+	VPAND        Y1, Y10, Y10
+	VPOR         Y10, Y9, Y9
+	VPMADDUBSW   4(DI), Y9, Y9
+	VPMADDUBSW   4(DI), Y2, Y10
+	VPSUBW       Y10, Y9, Y9
+	VPSHUFB      q6Shuf<>+0(SB), X5, X10
+	VPMOVSXBW    X10, Y10
+	VPMADDWD     Y10, Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VPAND        Y0, Y7, Y9
+	VPSLLW       $0x02, Y8, Y10
+	VPAND        Y1, Y10, Y10
+	VPOR         Y10, Y9, Y9
+	VPMADDUBSW   36(DI), Y9, Y9
+	VPMADDUBSW   36(DI), Y2, Y10
+	VPSUBW       Y10, Y9, Y9
+	VPSHUFB      q6Shuf<>+16(SB), X5, X10
+	VPMOVSXBW    X10, Y10
+	VPMADDWD     Y10, Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VPSRLW       $0x04, Y6, Y6
+	VPAND        Y0, Y6, Y6
+	VPAND        Y1, Y8, Y9
+	VPOR         Y9, Y6, Y6
+	VPMADDUBSW   68(DI), Y6, Y6
+	VPMADDUBSW   68(DI), Y2, Y9
+	VPSUBW       Y9, Y6, Y6
+	VPSHUFB      q6Shuf<>+32(SB), X5, X9
+	VPMOVSXBW    X9, Y9
+	VPMADDWD     Y9, Y6, Y6
+	VPADDD       Y6, Y4, Y4
+	VPSRLW       $0x04, Y7, Y6
+	VPAND        Y0, Y6, Y6
+	VPSRLW       $0x02, Y8, Y7
+	VPAND        Y1, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPMADDUBSW   100(DI), Y6, Y6
+	VPMADDUBSW   100(DI), Y2, Y7
+	VPSUBW       Y7, Y6, Y6
+	VPSHUFB      q6Shuf<>+48(SB), X5, X7
+	VPMOVSXBW    X7, Y7
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y4, Y4
+	VMOVDQU      64(CX), Y6
+	VMOVDQU      96(CX), Y7
+	VMOVDQU      160(CX), Y8
+	VPAND        Y0, Y6, Y9
+	VPSLLW       $0x04, Y8, Y10
+	VPAND        Y1, Y10, Y10
+	VPOR         Y10, Y9, Y9
+	VPMADDUBSW   132(DI), Y9, Y9
+	VPMADDUBSW   132(DI), Y2, Y10
+	VPSUBW       Y10, Y9, Y9
+	VPSHUFB      q6Shuf<>+64(SB), X5, X10
+	VPMOVSXBW    X10, Y10
+	VPMADDWD     Y10, Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VPAND        Y0, Y7, Y9
+	VPSLLW       $0x02, Y8, Y10
+	VPAND        Y1, Y10, Y10
+	VPOR         Y10, Y9, Y9
+	VPMADDUBSW   164(DI), Y9, Y9
+	VPMADDUBSW   164(DI), Y2, Y10
+	VPSUBW       Y10, Y9, Y9
+	VPSHUFB      q6Shuf<>+80(SB), X5, X10
+	VPMOVSXBW    X10, Y10
+	VPMADDWD     Y10, Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VPSRLW       $0x04, Y6, Y6
+	VPAND        Y0, Y6, Y6
+	VPAND        Y1, Y8, Y9
+	VPOR         Y9, Y6, Y6
+	VPMADDUBSW   196(DI), Y6, Y6
+	VPMADDUBSW   196(DI), Y2, Y9
+	VPSUBW       Y9, Y6, Y6
+	VPSHUFB      q6Shuf<>+96(SB), X5, X9
+	VPMOVSXBW    X9, Y9
+	VPMADDWD     Y9, Y6, Y6
+	VPADDD       Y6, Y4, Y4
+	VPSRLW       $0x04, Y7, Y6
+	VPAND        Y0, Y6, Y6
+	VPSRLW       $0x02, Y8, Y7
+	VPAND        Y1, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPMADDUBSW   228(DI), Y6, Y6
+	VPMADDUBSW   228(DI), Y2, Y7
+	VPSUBW       Y7, Y6, Y6
+	VPSHUFB      q6Shuf<>+112(SB), X5, X5
+	VPMOVSXBW    X5, Y5
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	MOVWLZX      208(CX), R9
+	VMOVD        R9, X5
+	VCVTPH2PS    X5, X5
+	VMULSS       (DI), X5, X5
+	VBROADCASTSS X5, Y5
+	VFMADD231PS  Y4, Y5, Y3
+	ADDQ         $0x000000d2, CX
+	ADDQ         $0x00000124, DI
+	DECQ         R8
+	JNZ          q6kDotsAVX2_blk
+	VEXTRACTF128 $0x01, Y3, X4
+	VADDPS       X3, X4, X4
+	VMOVHLPS     X4, X4, X3
+	VADDPS       X3, X4, X4
+	VMOVSHDUP    X4, X3
+	VADDSS       X3, X4, X4
+	VMOVSS       X4, (AX)
+	ADDQ         $0x04, AX
+	DECQ         BX
+	JNZ          q6kDotsAVX2_row
+	VZEROUPPER
+	RET
+
+// func tq2DotsAVX2(dst *float32, w *byte, y *byte, rows int, nblk int)
+// Requires: AVX, AVX2, F16C, MMX+
+TEXT ·tq2DotsAVX2(SB), NOSPLIT, $0-40
+	MOVQ         dst+0(FP), AX
+	MOVQ         w+8(FP), CX
+	MOVQ         y+16(FP), DX
+	MOVQ         rows+24(FP), BX
+	MOVQ         nblk+32(FP), SI
+	VPBROADCASTD i2sMask3<>+0(SB), Y0
+	VPBROADCASTD ones16<>+0(SB), Y1
+
+tq2DotsAVX2_row:
+	VXORPS Y2, Y2, Y2
+	MOVQ   DX, DI
+	MOVQ   SI, R8
+
+tq2DotsAVX2_blk:
+	PREFETCHT0   1024(CX)
+	VMOVDQU      (CX), Y3
+	VPAND        Y0, Y3, Y4
+	VPMADDUBSW   4(DI), Y4, Y4
+	VPSRLW       $0x02, Y3, Y5
+	VPAND        Y0, Y5, Y5
+	VPMADDUBSW   36(DI), Y5, Y5
+	VPADDW       Y5, Y4, Y4
+	VPSRLW       $0x04, Y3, Y5
+	VPAND        Y0, Y5, Y5
+	VPMADDUBSW   68(DI), Y5, Y5
+	VPADDW       Y5, Y4, Y4
+	VPSRLW       $0x06, Y3, Y3
+	VPAND        Y0, Y3, Y3
+	VPMADDUBSW   100(DI), Y3, Y3
+	VPADDW       Y3, Y4, Y4
+	VMOVDQU      32(CX), Y3
+	VPAND        Y0, Y3, Y5
+	VPMADDUBSW   132(DI), Y5, Y5
+	VPADDW       Y5, Y4, Y4
+	VPSRLW       $0x02, Y3, Y5
+	VPAND        Y0, Y5, Y5
+	VPMADDUBSW   164(DI), Y5, Y5
+	VPADDW       Y5, Y4, Y4
+	VPSRLW       $0x04, Y3, Y5
+	VPAND        Y0, Y5, Y5
+	VPMADDUBSW   196(DI), Y5, Y5
+	VPADDW       Y5, Y4, Y4
+	VPSRLW       $0x06, Y3, Y3
+	VPAND        Y0, Y3, Y3
+	VPMADDUBSW   228(DI), Y3, Y3
+	VPADDW       Y3, Y4, Y4
+	VPSUBW       260(DI), Y4, Y4
+	VPMADDWD     Y1, Y4, Y4
+	VCVTDQ2PS    Y4, Y3
+	MOVWLZX      64(CX), R9
+	VMOVD        R9, X4
+	VCVTPH2PS    X4, X4
+	VMULSS       (DI), X4, X4
+	VBROADCASTSS X4, Y4
+	VMULPS       Y4, Y3, Y3
+	VADDPS       Y3, Y2, Y2
+	ADDQ         $0x00000042, CX
+	ADDQ         $0x00000124, DI
+	DECQ         R8
+	JNZ          tq2DotsAVX2_blk
+	VEXTRACTF128 $0x01, Y2, X3
+	VADDPS       X2, X3, X3
+	VMOVHLPS     X3, X3, X2
+	VADDPS       X2, X3, X3
+	VMOVSHDUP    X3, X2
+	VADDSS       X2, X3, X3
+	VMOVSS       X3, (AX)
+	ADDQ         $0x04, AX
+	DECQ         BX
+	JNZ          tq2DotsAVX2_row
+	VZEROUPPER
+	RET
+
+// func tq1DotsAVX2(dst *float32, w *byte, y *byte, rows int, nblk int)
+// Requires: AVX, AVX2, F16C, MMX+
+TEXT ·tq1DotsAVX2(SB), NOSPLIT, $0-40
+	MOVQ         dst+0(FP), AX
+	MOVQ         w+8(FP), CX
+	MOVQ         y+16(FP), DX
+	MOVQ         rows+24(FP), BX
+	MOVQ         nblk+32(FP), SI
+	VPBROADCASTD x80<>+0(SB), Y0
+	VPBROADCASTD trit1<>+0(SB), Y1
+	VPBROADCASTD trit2<>+0(SB), Y2
+	VPBROADCASTD ones16<>+0(SB), Y3
+	VPXOR        Y4, Y4, Y4
+
+tq1DotsAVX2_row:
+	VXORPS Y5, Y5, Y5
+	MOVQ   DX, DI
+	MOVQ   SI, R8
+
+tq1DotsAVX2_blk:
+	PREFETCHT0   1024(CX)
+	VMOVDQU      (CX), Y6
+	VPXOR        Y0, Y6, Y7
+	VPCMPGTB     Y1, Y7, Y8
+	VPCMPGTB     Y2, Y7, Y7
+	VPADDB       Y7, Y8, Y8
+	VPSUBB       Y8, Y4, Y8
+	VPMADDUBSW   4(DI), Y8, Y8
+	VPADDB       Y6, Y6, Y7
+	VPADDB       Y6, Y7, Y7
+	VPXOR        Y0, Y7, Y6
+	VPCMPGTB     Y1, Y6, Y12
+	VPCMPGTB     Y2, Y6, Y6
+	VPADDB       Y6, Y12, Y12
+	VPSUBB       Y12, Y4, Y12
+	VPMADDUBSW   36(DI), Y12, Y12
+	VPADDW       Y12, Y8, Y8
+	VPADDB       Y7, Y7, Y6
+	VPADDB       Y7, Y6, Y6
+	VPXOR        Y0, Y6, Y7
+	VPCMPGTB     Y1, Y7, Y12
+	VPCMPGTB     Y2, Y7, Y7
+	VPADDB       Y7, Y12, Y12
+	VPSUBB       Y12, Y4, Y12
+	VPMADDUBSW   68(DI), Y12, Y12
+	VPADDW       Y12, Y8, Y8
+	VPADDB       Y6, Y6, Y7
+	VPADDB       Y6, Y7, Y7
+	VPXOR        Y0, Y7, Y6
+	VPCMPGTB     Y1, Y6, Y12
+	VPCMPGTB     Y2, Y6, Y6
+	VPADDB       Y6, Y12, Y12
+	VPSUBB       Y12, Y4, Y12
+	VPMADDUBSW   100(DI), Y12, Y12
+	VPADDW       Y12, Y8, Y8
+	VPADDB       Y7, Y7, Y6
+	VPADDB       Y7, Y6, Y6
+	VPXOR        Y0, Y6, Y6
+	VPCMPGTB     Y1, Y6, Y7
+	VPCMPGTB     Y2, Y6, Y6
+	VPADDB       Y6, Y7, Y7
+	VPSUBB       Y7, Y4, Y7
+	VPMADDUBSW   132(DI), Y7, Y7
+	VPADDW       Y7, Y8, Y8
+	VMOVDQU      32(CX), X9
+	VPADDB       X9, X9, X6
+	VPADDB       X9, X6, X6
+	VPADDB       X6, X6, X10
+	VPADDB       X6, X10, X10
+	VPADDB       X10, X10, X7
+	VPADDB       X10, X7, X7
+	VPADDB       X7, X7, X11
+	VPADDB       X7, X11, X11
+	VPBROADCASTD 48(CX), X12
+	VPADDB       X12, X12, X13
+	VPADDB       X12, X13, X13
+	VPADDB       X13, X13, X14
+	VPADDB       X13, X14, X14
+	VPADDB       X14, X14, X15
+	VPADDB       X14, X15, X15
+	VPBLENDD     $0x02, X13, X12, X12
+	VPBLENDD     $0x04, X14, X12, X12
+	VPBLENDD     $0x08, X15, X12, X12
+	VINSERTI128  $0x01, X6, Y9, Y6
+	VPXOR        Y0, Y6, Y6
+	VPCMPGTB     Y1, Y6, Y13
+	VPCMPGTB     Y2, Y6, Y6
+	VPADDB       Y6, Y13, Y13
+	VPSUBB       Y13, Y4, Y13
+	VPMADDUBSW   164(DI), Y13, Y13
+	VPADDW       Y13, Y8, Y8
+	VINSERTI128  $0x01, X7, Y10, Y6
+	VPXOR        Y0, Y6, Y6
+	VPCMPGTB     Y1, Y6, Y7
+	VPCMPGTB     Y2, Y6, Y6
+	VPADDB       Y6, Y7, Y7
+	VPSUBB       Y7, Y4, Y7
+	VPMADDUBSW   196(DI), Y7, Y7
+	VPADDW       Y7, Y8, Y8
+	VINSERTI128  $0x01, X12, Y11, Y6
+	VPXOR        Y0, Y6, Y6
+	VPCMPGTB     Y1, Y6, Y7
+	VPCMPGTB     Y2, Y6, Y6
+	VPADDB       Y6, Y7, Y7
+	VPSUBB       Y7, Y4, Y7
+	VPMADDUBSW   228(DI), Y7, Y7
+	VPADDW       Y7, Y8, Y8
+	VPSUBW       260(DI), Y8, Y8
+	VPMADDWD     Y3, Y8, Y8
+	VCVTDQ2PS    Y8, Y6
+	MOVWLZX      52(CX), R9
+	VMOVD        R9, X7
+	VCVTPH2PS    X7, X7
+	VMULSS       (DI), X7, X7
+	VBROADCASTSS X7, Y7
+	VMULPS       Y7, Y6, Y6
+	VADDPS       Y6, Y5, Y5
+	ADDQ         $0x00000036, CX
+	ADDQ         $0x00000124, DI
+	DECQ         R8
+	JNZ          tq1DotsAVX2_blk
+	VEXTRACTF128 $0x01, Y5, X6
+	VADDPS       X5, X6, X6
+	VMOVHLPS     X6, X6, X5
+	VADDPS       X5, X6, X6
+	VMOVSHDUP    X6, X5
+	VADDSS       X5, X6, X6
+	VMOVSS       X6, (AX)
+	ADDQ         $0x04, AX
+	DECQ         BX
+	JNZ          tq1DotsAVX2_row
+	VZEROUPPER
+	RET
+
+// func q80DotsAVX2(dst *float32, w *byte, y *byte, rows int, nblk int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·q80DotsAVX2(SB), NOSPLIT, $0-40
+	MOVQ         dst+0(FP), AX
+	MOVQ         w+8(FP), CX
+	MOVQ         y+16(FP), DX
+	MOVQ         rows+24(FP), BX
+	MOVQ         nblk+32(FP), SI
+	VPBROADCASTD ones16<>+0(SB), Y0
+
+q80DotsAVX2_row:
+	VXORPS Y1, Y1, Y1
+	MOVQ   DX, DI
+	MOVQ   SI, R8
+
+q80DotsAVX2_blk:
+	PREFETCHT0   1024(CX)
+	VMOVDQU      2(CX), Y2
+	VMOVDQU      2(DI), Y3
+	VPSIGNB      Y2, Y2, Y4
+	VPSIGNB      Y2, Y3, Y3
+	VPMADDUBSW   Y3, Y4, Y3
+	VPMADDWD     Y0, Y3, Y3
+	VCVTDQ2PS    Y3, Y2
+	MOVWLZX      (CX), R9
+	MOVWLZX      (DI), R10
+	SHLL         $0x10, R10
+	ORL          R10, R9
+	VMOVD        R9, X3
+	VCVTPH2PS    X3, X3
+	VMOVSHDUP    X3, X4
+	VMULSS       X4, X3, X3
+	VBROADCASTSS X3, Y3
+	VFMADD231PS  Y2, Y3, Y1
+	ADDQ         $0x00000022, CX
+	ADDQ         $0x00000022, DI
+	DECQ         R8
+	JNZ          q80DotsAVX2_blk
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPS       X1, X2, X2
+	VMOVHLPS     X2, X2, X1
+	VADDPS       X1, X2, X2
+	VMOVSHDUP    X2, X1
+	VADDSS       X1, X2, X2
+	VMOVSS       X2, (AX)
+	ADDQ         $0x04, AX
+	DECQ         BX
+	JNZ          q80DotsAVX2_row
+	VZEROUPPER
+	RET
+
+// func q6kDotsAVX512(dst *float32, w *byte, y *byte, rows int, nblk int)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, F16C, FMA3, MMX+
+TEXT ·q6kDotsAVX512(SB), NOSPLIT, $0-40
+	MOVQ         dst+0(FP), AX
+	MOVQ         w+8(FP), CX
+	MOVQ         y+16(FP), DX
+	MOVQ         rows+24(FP), BX
+	MOVQ         nblk+32(FP), SI
+	VPBROADCASTD m15<>+0(SB), Z0
+	VPBROADCASTD m30<>+0(SB), Z1
+	VPBROADCASTD m32<>+0(SB), Z2
+	VMOVDQU64    sh42<>+0(SB), Z3
+	VMOVDQU64    sh02<>+0(SB), Z4
+	VMOVDQU64    q6Perm<>+0(SB), Z5
+	VMOVDQU64    q6Perm<>+64(SB), Z6
+	VMOVDQU64    q6Perm<>+128(SB), Z7
+	VMOVDQU64    q6Perm<>+192(SB), Z8
+
+q6kDotsAVX512_row:
+	VPXORD Y9, Y9, Y9
+	MOVQ   DX, DI
+	MOVQ   SI, R8
+
+q6kDotsAVX512_blk:
+	PREFETCHT0      1024(CX)
+	VPXORD          Z10, Z10, Z10
+	VPMOVSXBW       192(CX), Y11
+	VMOVDQU64       (CX), Z12
+	VBROADCASTI64X4 128(CX), Z13
+	VPANDD          Z0, Z12, Z14
+	VPSLLVW         Z3, Z13, Z15
+	VPANDD          Z1, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPMADDUBSW      4(DI), Z14, Z14
+	VPMADDUBSW      4(DI), Z2, Z15
+	VPSUBW          Z15, Z14, Z14
+	VPERMW          Z11, Z5, Z15
+	VPMADDWD        Z15, Z14, Z14
+	VPADDD          Z14, Z10, Z10
+	VPSRLW          $0x04, Z12, Z12
+	VPANDD          Z0, Z12, Z12
+	VPSRLVW         Z4, Z13, Z13
+	VPANDD          Z1, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VPMADDUBSW      68(DI), Z12, Z12
+	VPMADDUBSW      68(DI), Z2, Z13
+	VPSUBW          Z13, Z12, Z12
+	VPERMW          Z11, Z6, Z13
+	VPMADDWD        Z13, Z12, Z12
+	VPADDD          Z12, Z10, Z10
+	VMOVDQU64       64(CX), Z12
+	VBROADCASTI64X4 160(CX), Z13
+	VPANDD          Z0, Z12, Z14
+	VPSLLVW         Z3, Z13, Z15
+	VPANDD          Z1, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPMADDUBSW      132(DI), Z14, Z14
+	VPMADDUBSW      132(DI), Z2, Z15
+	VPSUBW          Z15, Z14, Z14
+	VPERMW          Z11, Z7, Z15
+	VPMADDWD        Z15, Z14, Z14
+	VPADDD          Z14, Z10, Z10
+	VPSRLW          $0x04, Z12, Z12
+	VPANDD          Z0, Z12, Z12
+	VPSRLVW         Z4, Z13, Z13
+	VPANDD          Z1, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VPMADDUBSW      196(DI), Z12, Z12
+	VPMADDUBSW      196(DI), Z2, Z13
+	VPSUBW          Z13, Z12, Z12
+	VPERMW          Z11, Z8, Z13
+	VPMADDWD        Z13, Z12, Z12
+	VPADDD          Z12, Z10, Z10
+	VEXTRACTI64X4   $0x01, Z10, Y11
+	VPADDD          Y10, Y11, Y11
+	VCVTDQ2PS       Y11, Y11
+	MOVWLZX         208(CX), R9
+	VMOVD           R9, X12
+	VCVTPH2PS       X12, X12
+	VMULSS          (DI), X12, X12
+	VBROADCASTSS    X12, Y12
+	VFMADD231PS     Y11, Y12, Y9
+	ADDQ            $0x000000d2, CX
+	ADDQ            $0x00000124, DI
+	DECQ            R8
+	JNZ             q6kDotsAVX512_blk
+	VEXTRACTF32X4   $0x01, Y9, X11
+	VADDPS          X9, X11, X11
+	VMOVHLPS        X11, X11, X12
+	VADDPS          X12, X11, X11
+	VMOVSHDUP       X11, X12
+	VADDSS          X12, X11, X11
+	VMOVSS          X11, (AX)
+	ADDQ            $0x04, AX
+	DECQ            BX
+	JNZ             q6kDotsAVX512_row
+	VZEROUPPER
+	RET
+
+// func q4kDotsAVX2(dst *float32, w *byte, y *byte, rows int, nblk int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·q4kDotsAVX2(SB), NOSPLIT, $0-40
+	MOVQ         dst+0(FP), AX
+	MOVQ         w+8(FP), CX
+	MOVQ         y+16(FP), DX
+	MOVQ         rows+24(FP), BX
+	MOVQ         nblk+32(FP), SI
+	VPBROADCASTD m15<>+0(SB), Y0
+	MOVL         $0x80000000, DI
+
+q4kDotsAVX2_row:
+	VXORPS Y1, Y1, Y1
+	VXORPS X2, X2, X2
+	MOVQ   DX, R8
+	MOVQ   SI, R9
+
+q4kDotsAVX2_blk:
+	PREFETCHT0   1024(CX)
+	MOVL         4(CX), R10
+	MOVL         8(CX), R11
+	MOVL         12(CX), R12
+	MOVL         R12, R13
+	SHRL         $0x04, R13
+	ANDL         $0x0f0f0f0f, R13
+	MOVL         R11, R14
+	SHRL         $0x06, R14
+	ANDL         $0x03030303, R14
+	SHLL         $0x04, R14
+	ORL          R14, R13
+	ANDL         $0x3f3f3f3f, R11
+	ANDL         $0x0f0f0f0f, R12
+	MOVL         R10, R14
+	SHRL         $0x06, R14
+	ANDL         $0x03030303, R14
+	SHLL         $0x04, R14
+	ORL          R14, R12
+	ANDL         $0x3f3f3f3f, R10
+	VMOVD        R10, X3
+	VPINSRD      $0x01, R12, X3, X3
+	VPINSRD      $0x02, R11, X3, X3
+	VPINSRD      $0x03, R13, X3, X3
+	VPMOVZXBW    X3, Y3
+	VMOVDQU      260(R8), X4
+	VMOVDQU      276(R8), X5
+	VPHADDW      X5, X4, X4
+	VEXTRACTI128 $0x01, Y3, X5
+	VPMADDWD     X4, X5, X5
+	VCVTDQ2PS    X5, X5
+	MOVWLZX      2(CX), R10
+	VMOVD        R10, X4
+	VCVTPH2PS    X4, X4
+	VMULSS       (R8), X4, X4
+	VMOVD        DI, X6
+	VXORPS       X6, X4, X4
+	VBROADCASTSS X4, X4
+	VFMADD231PS  X5, X4, X2
+	VPERMQ       $0x44, Y3, Y3
+	VPXOR        Y4, Y4, Y4
+	VMOVDQU      16(CX), Y5
+	VPSRLW       $0x04, Y5, Y6
+	VPAND        Y0, Y6, Y6
+	VPAND        Y0, Y5, Y5
+	VPSHUFB      k4Shuf<>+0(SB), Y3, Y7
+	VPMADDUBSW   4(R8), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y4, Y4
+	VPSHUFB      k4Shuf<>+32(SB), Y3, Y5
+	VPMADDUBSW   36(R8), Y6, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y4, Y4
+	VMOVDQU      48(CX), Y5
+	VPSRLW       $0x04, Y5, Y6
+	VPAND        Y0, Y6, Y6
+	VPAND        Y0, Y5, Y5
+	VPSHUFB      k4Shuf<>+64(SB), Y3, Y7
+	VPMADDUBSW   68(R8), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y4, Y4
+	VPSHUFB      k4Shuf<>+96(SB), Y3, Y5
+	VPMADDUBSW   100(R8), Y6, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y4, Y4
+	VMOVDQU      80(CX), Y5
+	VPSRLW       $0x04, Y5, Y6
+	VPAND        Y0, Y6, Y6
+	VPAND        Y0, Y5, Y5
+	VPSHUFB      k4Shuf<>+128(SB), Y3, Y7
+	VPMADDUBSW   132(R8), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y4, Y4
+	VPSHUFB      k4Shuf<>+160(SB), Y3, Y5
+	VPMADDUBSW   164(R8), Y6, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y4, Y4
+	VMOVDQU      112(CX), Y5
+	VPSRLW       $0x04, Y5, Y6
+	VPAND        Y0, Y6, Y6
+	VPAND        Y0, Y5, Y5
+	VPSHUFB      k4Shuf<>+192(SB), Y3, Y7
+	VPMADDUBSW   196(R8), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y4, Y4
+	VPSHUFB      k4Shuf<>+224(SB), Y3, Y3
+	VPMADDUBSW   228(R8), Y6, Y6
+	VPMADDWD     Y3, Y6, Y6
+	VPADDD       Y6, Y4, Y4
+	VCVTDQ2PS    Y4, Y3
+	MOVWLZX      (CX), R10
+	VMOVD        R10, X4
+	VCVTPH2PS    X4, X4
+	VMULSS       (R8), X4, X4
+	VBROADCASTSS X4, Y4
+	VFMADD231PS  Y3, Y4, Y1
+	ADDQ         $0x00000090, CX
+	ADDQ         $0x00000124, R8
+	DECQ         R9
+	JNZ          q4kDotsAVX2_blk
+	VEXTRACTF128 $0x01, Y1, X3
+	VADDPS       X1, X3, X3
+	VMOVHLPS     X3, X3, X1
+	VADDPS       X1, X3, X3
+	VMOVSHDUP    X3, X1
+	VADDSS       X1, X3, X3
+	VMOVHLPS     X2, X2, X1
+	VADDPS       X1, X2, X2
+	VMOVSHDUP    X2, X1
+	VADDSS       X1, X2, X2
+	VADDSS       X2, X3, X3
+	VMOVSS       X3, (AX)
+	ADDQ         $0x04, AX
+	DECQ         BX
+	JNZ          q4kDotsAVX2_row
+	VZEROUPPER
+	RET
+
+// func tq2DotsAVX512(dst *float32, w *byte, y *byte, rows int, nblk int)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, F16C, MMX+
+TEXT ·tq2DotsAVX512(SB), NOSPLIT, $0-40
+	MOVQ         dst+0(FP), AX
+	MOVQ         w+8(FP), CX
+	MOVQ         y+16(FP), DX
+	MOVQ         rows+24(FP), BX
+	MOVQ         nblk+32(FP), SI
+	VPBROADCASTD i2sMask3<>+0(SB), Z0
+	VPBROADCASTD ones16<>+0(SB), Z1
+	VMOVDQU64    sh02<>+0(SB), Z2
+	VMOVDQU64    sh46<>+0(SB), Z3
+
+tq2DotsAVX512_row:
+	VPXORD Y4, Y4, Y4
+	MOVQ   DX, DI
+	MOVQ   SI, R8
+
+tq2DotsAVX512_blk:
+	PREFETCHT0      1024(CX)
+	VBROADCASTI64X4 (CX), Z5
+	VPSRLVW         Z2, Z5, Z6
+	VPANDD          Z0, Z6, Z6
+	VPMADDUBSW      4(DI), Z6, Z6
+	VPSRLVW         Z3, Z5, Z5
+	VPANDD          Z0, Z5, Z5
+	VPMADDUBSW      68(DI), Z5, Z5
+	VPADDW          Z5, Z6, Z6
+	VBROADCASTI64X4 32(CX), Z5
+	VPSRLVW         Z2, Z5, Z7
+	VPANDD          Z0, Z7, Z7
+	VPMADDUBSW      132(DI), Z7, Z7
+	VPADDW          Z7, Z6, Z6
+	VPSRLVW         Z3, Z5, Z5
+	VPANDD          Z0, Z5, Z5
+	VPMADDUBSW      196(DI), Z5, Z5
+	VPADDW          Z5, Z6, Z6
+	VEXTRACTI64X4   $0x01, Z6, Y5
+	VPADDW          Y6, Y5, Y5
+	VPSUBW          260(DI), Y5, Y5
+	VPMADDWD        Y1, Y5, Y5
+	VCVTDQ2PS       Y5, Y5
+	MOVWLZX         64(CX), R9
+	VMOVD           R9, X6
+	VCVTPH2PS       X6, X6
+	VMULSS          (DI), X6, X6
+	VBROADCASTSS    X6, Y6
+	VMULPS          Y6, Y5, Y5
+	VADDPS          Y5, Y4, Y4
+	ADDQ            $0x00000042, CX
+	ADDQ            $0x00000124, DI
+	DECQ            R8
+	JNZ             tq2DotsAVX512_blk
+	VEXTRACTF32X4   $0x01, Y4, X5
+	VADDPS          X4, X5, X5
+	VMOVHLPS        X5, X5, X6
+	VADDPS          X6, X5, X5
+	VMOVSHDUP       X5, X6
+	VADDSS          X6, X5, X5
+	VMOVSS          X5, (AX)
+	ADDQ            $0x04, AX
+	DECQ            BX
+	JNZ             tq2DotsAVX512_row
+	VZEROUPPER
+	RET
+
+// func tq2DotsVNNI(dst *float32, w *byte, y *byte, rows int, nblk int)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, MMX+
+TEXT ·tq2DotsVNNI(SB), NOSPLIT, $0-40
+	MOVQ         dst+0(FP), AX
+	MOVQ         w+8(FP), CX
+	MOVQ         y+16(FP), DX
+	MOVQ         rows+24(FP), BX
+	MOVQ         nblk+32(FP), SI
+	VPBROADCASTD i2sMask3<>+0(SB), Z0
+	VPBROADCASTD ones16<>+0(SB), Z1
+	VMOVDQU64    sh02<>+0(SB), Z2
+	VMOVDQU64    sh46<>+0(SB), Z3
+
+tq2DotsVNNI_row:
+	VPXORD Y4, Y4, Y4
+	MOVQ   DX, DI
+	MOVQ   SI, R8
+
+tq2DotsVNNI_blk:
+	PREFETCHT0      1024(CX)
+	VPXORD          Z5, Z5, Z5
+	VBROADCASTI64X4 (CX), Z6
+	VPSRLVW         Z2, Z6, Z7
+	VPANDD          Z0, Z7, Z7
+	VPDPBUSD        4(DI), Z7, Z5
+	VPSRLVW         Z3, Z6, Z6
+	VPANDD          Z0, Z6, Z6
+	VPDPBUSD        68(DI), Z6, Z5
+	VBROADCASTI64X4 32(CX), Z6
+	VPSRLVW         Z2, Z6, Z7
+	VPANDD          Z0, Z7, Z7
+	VPDPBUSD        132(DI), Z7, Z5
+	VPSRLVW         Z3, Z6, Z6
+	VPANDD          Z0, Z6, Z6
+	VPDPBUSD        196(DI), Z6, Z5
+	VEXTRACTI64X4   $0x01, Z5, Y6
+	VPADDD          Y5, Y6, Y6
+	VPMADDWD        260(DI), Y1, Y7
+	VPSUBD          Y7, Y6, Y6
+	VCVTDQ2PS       Y6, Y6
+	MOVWLZX         64(CX), R9
+	VMOVD           R9, X7
+	VCVTPH2PS       X7, X7
+	VMULSS          (DI), X7, X7
+	VBROADCASTSS    X7, Y7
+	VMULPS          Y7, Y6, Y6
+	VADDPS          Y6, Y4, Y4
+	ADDQ            $0x00000042, CX
+	ADDQ            $0x00000124, DI
+	DECQ            R8
+	JNZ             tq2DotsVNNI_blk
+	VEXTRACTF32X4   $0x01, Y4, X6
+	VADDPS          X4, X6, X6
+	VMOVHLPS        X6, X6, X7
+	VADDPS          X7, X6, X6
+	VMOVSHDUP       X6, X7
+	VADDSS          X7, X6, X6
+	VMOVSS          X6, (AX)
+	ADDQ            $0x04, AX
+	DECQ            BX
+	JNZ             tq2DotsVNNI_row
 	VZEROUPPER
 	RET

@@ -31,3 +31,91 @@ func absMaxNEON(x *float32, n int) float32
 //
 //go:noescape
 func quantizeI8NEON(dst *int8, x *float32, n int, scale float32) int32
+
+// q6kDotsSDOT sets dst[r] = ref.DotQ6K(row r, y) for Q6_K rows (210 bytes per block) and Q8_K activations
+// (rows, nblk ≥ 1), bit-exact with the reference: see asm/ref/lanes.go.
+//
+//go:noescape
+func q6kDotsSDOT(dst *float32, w *byte, y *byte, rows int, nblk int)
+
+// q6kDotsNEON sets dst[r] = ref.DotQ6K(row r, y) for Q6_K rows (210 bytes per block) and Q8_K activations
+// (rows, nblk ≥ 1), bit-exact with the reference: see asm/ref/lanes.go.
+//
+//go:noescape
+func q6kDotsNEON(dst *float32, w *byte, y *byte, rows int, nblk int)
+
+// q4kDotsSDOT sets dst[r] = ref.DotQ4K(row r, y) for Q4_K rows (144 bytes per block) and Q8_K activations
+// (rows, nblk ≥ 1), bit-exact with the reference: see asm/ref/lanes.go.
+//
+//go:noescape
+func q4kDotsSDOT(dst *float32, w *byte, y *byte, rows int, nblk int)
+
+// q4kDotsNEON sets dst[r] = ref.DotQ4K(row r, y) for Q4_K rows (144 bytes per block) and Q8_K activations
+// (rows, nblk ≥ 1), bit-exact with the reference: see asm/ref/lanes.go.
+//
+//go:noescape
+func q4kDotsNEON(dst *float32, w *byte, y *byte, rows int, nblk int)
+
+// tq2DotsSDOT sets dst[r] = ref.DotTQ(row r, y, false) for TQ2_0 rows (66 bytes per block) and Q8_K activations
+// (rows, nblk ≥ 1), bit-exact with the reference: see asm/ref/lanes.go.
+//
+//go:noescape
+func tq2DotsSDOT(dst *float32, w *byte, y *byte, rows int, nblk int)
+
+// tq2DotsNEON sets dst[r] = ref.DotTQ(row r, y, false) for TQ2_0 rows (66 bytes per block) and Q8_K activations
+// (rows, nblk ≥ 1), bit-exact with the reference: see asm/ref/lanes.go.
+//
+//go:noescape
+func tq2DotsNEON(dst *float32, w *byte, y *byte, rows int, nblk int)
+
+// tq1DotsSDOT sets dst[r] = ref.DotTQ(row r, y, true) for TQ1_0 rows (54 bytes per block) and Q8_K activations
+// (rows, nblk ≥ 1), bit-exact with the reference: see asm/ref/lanes.go.
+//
+//go:noescape
+func tq1DotsSDOT(dst *float32, w *byte, y *byte, rows int, nblk int)
+
+// tq1DotsNEON sets dst[r] = ref.DotTQ(row r, y, true) for TQ1_0 rows (54 bytes per block) and Q8_K activations
+// (rows, nblk ≥ 1), bit-exact with the reference: see asm/ref/lanes.go.
+//
+//go:noescape
+func tq1DotsNEON(dst *float32, w *byte, y *byte, rows int, nblk int)
+
+// q80DotsSDOT sets dst[r] = ref.DotQ8_0(row r, y) for Q8_0 rows (34 bytes per block) and Q8_0 activations without −128
+// (rows, nblk ≥ 1), bit-exact with the reference: see asm/ref/lanes.go.
+//
+//go:noescape
+func q80DotsSDOT(dst *float32, w *byte, y *byte, rows int, nblk int)
+
+// q80DotsNEON sets dst[r] = ref.DotQ8_0(row r, y) for Q8_0 rows (34 bytes per block) and Q8_0 activations without −128
+// (rows, nblk ≥ 1), bit-exact with the reference: see asm/ref/lanes.go.
+//
+//go:noescape
+func q80DotsNEON(dst *float32, w *byte, y *byte, rows int, nblk int)
+
+// i2sDotsSDOTN2 sets dst[t·ldd + r] = Σ_k code(w, r, k)·q[t·ldq + k] for t < 2 and
+// r < rows (rows, nblk ≥ 1) over rows of nblk 128-element I2_S blocks,
+// unpacking each block once for the 2 tokens (SDOT). Exact in int32.
+//
+//go:noescape
+func i2sDotsSDOTN2(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nblk int)
+
+// i2sDotsNEONN2 sets dst[t·ldd + r] = Σ_k code(w, r, k)·q[t·ldq + k] for t < 2 and
+// r < rows (rows, nblk ≥ 1) over rows of nblk 128-element I2_S blocks,
+// unpacking each block once for the 2 tokens (SMULL/SMLAL and SADALP). Exact in int32.
+//
+//go:noescape
+func i2sDotsNEONN2(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nblk int)
+
+// i2sDotsSDOTN4 sets dst[t·ldd + r] = Σ_k code(w, r, k)·q[t·ldq + k] for t < 4 and
+// r < rows (rows, nblk ≥ 1) over rows of nblk 128-element I2_S blocks,
+// unpacking each block once for the 4 tokens (SDOT). Exact in int32.
+//
+//go:noescape
+func i2sDotsSDOTN4(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nblk int)
+
+// i2sDotsNEONN4 sets dst[t·ldd + r] = Σ_k code(w, r, k)·q[t·ldq + k] for t < 4 and
+// r < rows (rows, nblk ≥ 1) over rows of nblk 128-element I2_S blocks,
+// unpacking each block once for the 4 tokens (SMULL/SMLAL and SADALP). Exact in int32.
+//
+//go:noescape
+func i2sDotsNEONN4(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nblk int)

@@ -213,7 +213,6 @@ type Scratch struct {
 	sums   []int32
 	raw    []int32
 	q8k    []ref.BlockQ8K
-	krows  []ref.KRow // one per worker
 	bytes  []byte
 	u16    []uint16
 	f32    []float32
@@ -241,11 +240,10 @@ type matmulJob struct {
 	raws   [maxGroup][]int32 // I2S/I8Row: integer dots, n×Rows each
 	starts [maxGroup + 1]int // first concatenated row of each matrix
 
-	x    []float32
-	xf   []float32 // F16: the activations the weights multiply (x or its F16 rounding)
-	n    int
-	s    *Scratch
-	kind int // ref.KRow kind for the Q8_K formats
+	x  []float32
+	xf []float32 // F16: the activations the weights multiply (x or its F16 rounding)
+	n  int
+	s  *Scratch
 
 	// the matrix a tile works on
 	m   *Matrix
@@ -313,22 +311,11 @@ func MatMulGroup(ms []*Matrix, ys [][]float32, x []float32, n int, p *Pool, s *S
 		for t := 0; t < n; t++ {
 			ref.QuantizeQ8K(s.q8k[t*nb:(t+1)*nb], x[t*cols:(t+1)*cols])
 		}
-		switch m0.Format {
-		case TQ1_0:
-			j.kind = ref.KRowTQ1
-		case TQ2_0:
-			j.kind = ref.KRowTQ2
-		case Q4_K:
-			j.kind = ref.KRowQ4K
-		case Q6_K:
-			j.kind = ref.KRowQ6K
-		}
-		s.krows = grow(s.krows, p.Threads())
 	case Q8_0:
 		rb := m0.Format.RowBytes(cols)
 		s.bytes = grow(s.bytes, n*rb)
 		for t := 0; t < n; t++ {
-			ref.QuantizeQ8_0(s.bytes[t*rb:(t+1)*rb], x[t*cols:(t+1)*cols])
+			ref.QuantizeQ8_0Act(s.bytes[t*rb:(t+1)*rb], x[t*cols:(t+1)*cols])
 		}
 	case F16:
 		// For a single token ggml converts the activations to F16 before the
@@ -397,22 +384,24 @@ func (j *matmulJob) tile(w, lo, hi int) {
 			}
 		}
 	case TQ1_0, TQ2_0, Q4_K, Q6_K:
-		// Decode each row once, then multiply it with every token.
 		nb := cols / ref.QK_K
-		kr := &s.krows[w]
-		for r := lo; r < hi; r++ {
-			ref.DecodeKRow(kr, j.kind, m.row(r), cols)
-			for t := 0; t < n; t++ {
-				y[t*rows+r] = ref.DotKRow(kr, s.q8k[t*nb:(t+1)*nb])
-			}
+		rb := m.Format.RowBytes(cols)
+		dots := asm.Q6KDots
+		switch m.Format {
+		case Q4_K:
+			dots = asm.Q4KDots
+		case TQ1_0:
+			dots = asm.TQ1Dots
+		case TQ2_0:
+			dots = asm.TQ2Dots
+		}
+		for t := 0; t < n; t++ {
+			dots(y[t*rows+lo:t*rows+hi], m.Data[lo*rb:hi*rb], s.q8k[t*nb:(t+1)*nb])
 		}
 	case Q8_0:
 		rb := m.Format.RowBytes(cols)
-		for r := lo; r < hi; r++ {
-			wr := m.row(r)
-			for t := 0; t < n; t++ {
-				y[t*rows+r] = ref.DotQ8_0(wr, s.bytes[t*rb:(t+1)*rb], cols)
-			}
+		for t := 0; t < n; t++ {
+			asm.Q8_0Dots(y[t*rows+lo:t*rows+hi], m.Data[lo*rb:hi*rb], s.bytes[t*rb:(t+1)*rb])
 		}
 	case F16:
 		wAll := u16s(m.Data)

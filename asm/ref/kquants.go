@@ -38,27 +38,43 @@ func DequantQ6K(dst []float32, src []byte) {
 	}
 }
 
-// DotQ6K is the Q6_K × Q8_K dot of one row: per block the integer
-// Σ scale_j Σ q6·q8, times fp16(d)·y.d.
+// DotQ6K is the Q6_K × Q8_K dot of one row in ggml's AVX2 order (see
+// lanes.go): per block and lane m, Σ_j scale_j·Σ q6·q8 over the elements of
+// lane m with the signed values q6 (−32..31), then acc[m] =
+// fma(fp16(d)·y.d, float(lane), acc[m]).
+//
+// The signed split is that of ggml's AVX2 kernel before April 2026 (it
+// subtracted 32·q8 per product pair), which the upstream build of the
+// golden files and bitnet.cpp use: with it the bitnet-s TQ2_0 logits of a
+// token whose hidden state matches are bit-identical to the golden ones
+// (32000 of 32000), against ~25 % with the later split (unsigned values,
+// 32·Σ bsums·scale subtracted per lane).
 func DotQ6K(row []byte, y []BlockQ8K) float32 {
 	var q [QK_K]int8
-	var sum float32
+	var acc [8]float32
 	for i := range y {
 		b := row[i*Q6_KBlockBytes:]
 		q6Values(&q, b)
 		sc := b[192:208]
-		var isum int32
-		for j := 0; j < 16; j++ {
+		var lanes [8]int32
+		for m := 0; m < 8; m++ {
 			var s int32
-			for l := j * 16; l < j*16+16; l++ {
-				s += int32(q[l]) * int32(y[i].Qs[l])
+			for v := 0; v < 8; v++ { // 32-element chunks
+				var p int32
+				for e := 4 * m; e < 4*m+4; e++ {
+					k := v*32 + e
+					p += int32(q[k]) * int32(y[i].Qs[k])
+				}
+				s += int32(int8(sc[2*v+m/4])) * p
 			}
-			isum += int32(int8(sc[j])) * s
+			lanes[m] = s
 		}
-		d := F16ToF32(binary.LittleEndian.Uint16(b[208:])) * y[i].D
-		sum += d * float32(isum)
+		d := y[i].D * F16ToF32(binary.LittleEndian.Uint16(b[208:]))
+		for m := range acc {
+			acc[m] = FMA32(d, float32(lanes[m]), acc[m])
+		}
 	}
-	return sum
+	return Hsum8(&acc)
 }
 
 // q4kScaleMin returns the 6-bit scale and min of sub-block j.
@@ -97,26 +113,44 @@ func DequantQ4K(dst []float32, src []byte) {
 	}
 }
 
-// DotQ4K is the Q4_K × Q8_K dot of one row.
+// DotQ4K is the Q4_K × Q8_K dot of one row in ggml's AVX2 order (see
+// lanes.go): per block and lane m, Σ_j scale_j·Σ q4·q8 over the elements
+// of lane m (sub-block j is the j-th 32-element chunk), then acc[m] =
+// fma(fp16(d)·y.d, float(lane), acc[m]); the mins go into four more
+// accumulators, accm[l] = fma(−y.d·fp16(dmin), float(min_2l·s_2l +
+// min_2l+1·s_2l+1), accm[l]) with s_j the Q8_K sum of sub-block j, and the
+// result is Hsum8(acc) + ((accm0+accm2) + (accm1+accm3)).
 func DotQ4K(row []byte, y []BlockQ8K) float32 {
 	var q [QK_K]uint8
-	var sum float32
+	var acc [8]float32
+	var accm [4]float32
 	for i := range y {
 		b := row[i*Q4_KBlockBytes:]
 		q4Values(&q, b[16:144])
-		var isum, imin int32
-		for j := 0; j < 8; j++ {
-			sc, m := q4kScaleMin(j, b[4:16])
-			var s int32
-			for l := j * 32; l < j*32+32; l++ {
-				s += int32(q[l]) * int32(y[i].Qs[l])
-			}
-			isum += int32(sc) * s
-			imin += int32(m) * (int32(y[i].Bsums[2*j]) + int32(y[i].Bsums[2*j+1]))
+		var sc, mn [8]int32
+		for j := range sc {
+			s, m := q4kScaleMin(j, b[4:16])
+			sc[j], mn[j] = int32(s), int32(m)
 		}
-		d := F16ToF32(binary.LittleEndian.Uint16(b)) * y[i].D
-		dmin := F16ToF32(binary.LittleEndian.Uint16(b[2:])) * y[i].D
-		sum += d*float32(isum) - dmin*float32(imin)
+		yb := &y[i]
+		d := yb.D * F16ToF32(binary.LittleEndian.Uint16(b))
+		dmin := -yb.D * F16ToF32(binary.LittleEndian.Uint16(b[2:]))
+		for l := range accm {
+			s0 := int32(yb.Bsums[4*l]) + int32(yb.Bsums[4*l+1])
+			s1 := int32(yb.Bsums[4*l+2]) + int32(yb.Bsums[4*l+3])
+			accm[l] = FMA32(dmin, float32(mn[2*l]*s0+mn[2*l+1]*s1), accm[l])
+		}
+		for m := range acc {
+			var lane int32
+			for v := 0; v < 8; v++ {
+				var p int32
+				for e := v*32 + 4*m; e < v*32+4*m+4; e++ {
+					p += int32(q[e]) * int32(yb.Qs[e])
+				}
+				lane += sc[v] * p
+			}
+			acc[m] = FMA32(d, float32(lane), acc[m])
+		}
 	}
-	return sum
+	return Hsum8(&acc) + ((accm[0] + accm[2]) + (accm[1] + accm[3]))
 }

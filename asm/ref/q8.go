@@ -89,18 +89,48 @@ func DequantQ8_0(dst []float32, src []byte) {
 	}
 }
 
-// DotQ8_0 is the Q8_0 × Q8_0 dot product of two rows of the same length:
-// Σ_blocks sumi · (dx·dy).
+// DotQ8_0 is the Q8_0 × Q8_0 dot product of two rows of n elements in
+// ggml's AVX2 order (see lanes.go): per block and lane m, the integer sum of
+// the products of elements 4m..4m+3, then acc[m] = fma(dx·dy, float(lane),
+// acc[m]).
 func DotQ8_0(x, y []byte, n int) float32 {
-	var sum float32
+	var acc [8]float32
 	for i := 0; i < n/Q8_0Block; i++ {
 		bx, by := x[i*Q8_0BlockBytes:], y[i*Q8_0BlockBytes:]
-		var s int32
-		for j := 0; j < Q8_0Block; j++ {
-			s += int32(int8(bx[2+j])) * int32(int8(by[2+j]))
-		}
 		d := F16ToF32(binary.LittleEndian.Uint16(bx)) * F16ToF32(binary.LittleEndian.Uint16(by))
-		sum += float32(s) * d
+		for m := range acc {
+			var s int32
+			for j := 4 * m; j < 4*m+4; j++ {
+				s += int32(int8(bx[2+j])) * int32(int8(by[2+j]))
+			}
+			acc[m] = FMA32(d, float32(s), acc[m])
+		}
 	}
-	return sum
+	return Hsum8(&acc)
+}
+
+// QuantizeQ8_0Act quantizes activations into Q8_0 bytes as ggml-cpu's x86
+// quantize_row_q8_0 does (the from_float of Q8_0 matmuls on the reference
+// engines' machines), which differs from QuantizeQ8_0 (the weight
+// quantizer, quantize_row_q8_0_ref) in two rounding points: the inverse
+// scale is 127/amax rather than 1/(amax/127), and the products round half
+// to even.
+func QuantizeQ8_0Act(dst []byte, x []float32) {
+	for i := 0; i < len(x)/Q8_0Block; i++ {
+		xb := x[i*Q8_0Block : (i+1)*Q8_0Block]
+		var amax float32
+		for _, v := range xb {
+			amax = max(amax, abs32(v))
+		}
+		var id float32
+		if amax != 0 {
+			id = 127 / amax
+		}
+		b := dst[i*Q8_0BlockBytes:]
+		binary.LittleEndian.PutUint16(b, F32ToF16(amax/127))
+		for j, v := range xb {
+			r := math.RoundToEven(float64(v * id))
+			b[2+j] = byte(int8(max(-128, min(127, r))))
+		}
+	}
 }

@@ -49,15 +49,17 @@ func TQ1Codes(dst *[QK_K]int8, b []byte) {
 	}
 }
 
-// DotTQ is the TQ1_0/TQ2_0 × Q8_K dot of one row: per block
-// sumi = Σ q8·(code−1), sum += float(sumi)·(y.d·d).
+// DotTQ is the TQ1_0/TQ2_0 × Q8_K dot of one row in ggml's AVX2 order
+// (see lanes.go): per block and lane m, Σ code·q8 over the elements of lane
+// m minus the Q8_K group sums 2m and 2m+1 (that is Σ (code−1)·q8), then
+// acc[m] += float(lane)·(y.d·d), a rounded product and a rounded sum.
 func DotTQ(row []byte, y []BlockQ8K, tq1 bool) float32 {
 	var codes [QK_K]int8
 	bs := TQ2_0BlockBytes
 	if tq1 {
 		bs = TQ1_0BlockBytes
 	}
-	var sum float32
+	var acc [8]float32
 	for i := range y {
 		b := row[i*bs : (i+1)*bs]
 		if tq1 {
@@ -65,14 +67,22 @@ func DotTQ(row []byte, y []BlockQ8K, tq1 bool) float32 {
 		} else {
 			TQ2Codes(&codes, b)
 		}
-		var s int32
-		for j, c := range codes {
-			s += int32(y[i].Qs[j]) * int32(c-1)
+		var lanes [8]int32
+		for m := range lanes {
+			s := -int32(y[i].Bsums[2*m]) - int32(y[i].Bsums[2*m+1])
+			for v := 0; v < 8; v++ {
+				for e := v*32 + 4*m; e < v*32+4*m+4; e++ {
+					s += int32(y[i].Qs[e]) * int32(codes[e])
+				}
+			}
+			lanes[m] = s
 		}
 		d := y[i].D * F16ToF32(binary.LittleEndian.Uint16(b[bs-2:]))
-		sum += float32(s) * d
+		for m := range acc {
+			acc[m] = mulAdd32(float32(lanes[m]), d, acc[m])
+		}
 	}
-	return sum
+	return Hsum8(&acc)
 }
 
 // DequantTQ expands a TQ1_0 or TQ2_0 row into floats.

@@ -93,6 +93,7 @@ type options struct {
 	out, vocab, arch string
 	shape
 	seed uint64
+	fmts *formats // -type, -head (formats.go)
 }
 
 // Bounds of the flags: far beyond any real model, well inside what the
@@ -118,6 +119,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.ffn, "ffn", 6912, "FFN size (a multiple of 128)")
 	fs.IntVar(&o.ctx, "ctx", 4096, "training context length written to the metadata")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed")
+	o.fmts = addFormatFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
@@ -126,6 +128,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, &usageError{err: fmt.Errorf("unexpected arguments %q", fs.Args())}
+	}
+	if err := o.fmts.resolve(fs, &o.arch, o.shape); err != nil {
+		return nil, &usageError{err: err}
 	}
 	if err := o.validate(); err != nil {
 		return nil, &usageError{err: err}
@@ -194,7 +199,7 @@ func run(args []string, stderr io.Writer) error {
 		return err
 	}
 	defer vf.Close()
-	w, nVocab, err := build(o.arch, o.shape, vf, o.seed)
+	w, nVocab, err := build(o.arch, o.shape, vf, o.seed, o.fmts)
 	if err != nil {
 		return fmt.Errorf("%s: %w", o.vocab, err)
 	}
@@ -211,11 +216,11 @@ func run(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "wrote %s: %s, %d layers, dim %d, ffn %d, %d/%d heads, %.2f GiB\n", o.out, o.arch, o.layers, o.dim, o.ffn, o.heads, o.kvHeads, float64(st.Size())/(1<<30))
+	fmt.Fprintf(stderr, "wrote %s: %s, %s matrices, %s head, %d layers, dim %d, ffn %d, %d/%d heads, %.2f GiB\n", o.out, o.arch, o.fmts.typ, o.fmts.head, o.layers, o.dim, o.ffn, o.heads, o.kvHeads, float64(st.Size())/(1<<30))
 	return nil
 }
 
-func build(arch string, s shape, vf *gguf.File, seed uint64) (*gguf.Writer, int, error) {
+func build(arch string, s shape, vf *gguf.File, seed uint64, fmts *formats) (*gguf.Writer, int, error) {
 	var nVocab int
 	var tokKVs []gguf.KV
 	for _, kv := range vf.KVs {
@@ -248,15 +253,15 @@ func build(arch string, s shape, vf *gguf.File, seed uint64) (*gguf.Writer, int,
 	w.Set(p+"attention.head_count_kv", gguf.Uint32(uint32(s.kvHeads)))
 	w.Set(p+"attention.layer_norm_rms_epsilon", gguf.Float32(1e-5))
 	w.Set(p+"rope.freq_base", gguf.Float32(500000))
-	w.Set("general.file_type", gguf.Uint32(40)) // MOSTLY_I2_S in the fork
+	w.Set("general.file_type", gguf.Uint32(fmts.fileType()))
 	w.KVs = append(w.KVs, tokKVs...)
 	w.Set("general.quantization_version", gguf.Uint32(2))
 
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
-	// token_embd: F16, N(0, 1) scaled like a trained embedding.
+	// token_embd (the tied head): N(0, 0.05²) like a trained embedding.
+	et, ed := fmts.embedding(rng.Uint64(), s.dim, nVocab, 0.05)
 	w.Tensors = append(w.Tensors, gguf.WriterTensor{
-		Name: "token_embd.weight", Type: gguf.F16, Dims: []uint64{uint64(s.dim), uint64(nVocab)},
-		WriteData: randomF16(rng.Uint64(), s.dim*nVocab, 0.05),
+		Name: "token_embd.weight", Type: et, Dims: []uint64{uint64(s.dim), uint64(nVocab)}, WriteData: ed,
 	})
 	ones := func(n int) []byte {
 		b := make([]byte, 4*n)
@@ -271,9 +276,9 @@ func build(arch string, s shape, vf *gguf.File, seed uint64) (*gguf.Writer, int,
 	for l := 0; l < s.layers; l++ {
 		b := fmt.Sprintf("blk.%d.", l)
 		mat := func(name string, in, outDim int) {
+			t, data := fmts.matrix(rng.Uint64(), in, outDim, float32(1/math.Sqrt(float64(in))))
 			w.Tensors = append(w.Tensors, gguf.WriterTensor{
-				Name: b + name + ".weight", Type: gguf.I2_S, Dims: []uint64{uint64(in), uint64(outDim)},
-				WriteData: randomI2S(rng.Uint64(), in*outDim, float32(1/math.Sqrt(float64(in)))),
+				Name: b + name + ".weight", Type: t, Dims: []uint64{uint64(in), uint64(outDim)}, WriteData: data,
 			})
 		}
 		w.AddTensor(b+"attn_norm.weight", gguf.F32, []uint64{uint64(s.dim)}, onesDim)

@@ -93,6 +93,7 @@ func constants() {
 func main() {
 	ConstraintExpr("gc,!purego")
 	constants()
+	blockConstants()
 
 	for _, s := range []isa{avx2, avx512, vnni} {
 		for n := 1; n <= s.maxN; n++ {
@@ -117,6 +118,7 @@ func main() {
 	for _, s := range []isa{avx2, avx512, vnni} {
 		i8Dots(s)
 	}
+	blockKernels()
 	Generate()
 }
 

@@ -3,7 +3,7 @@ package main
 import "testing"
 
 // The expected words come from GNU as (aarch64-linux-gnu-as
-// -march=armv8.2-a+dotprod) and objdump.
+// -march=armv8.2-a+dotprod) and objdump, or llvm-mc where noted.
 func TestEncodings(t *testing.T) {
 	for _, c := range []struct {
 		in   inst
@@ -24,6 +24,27 @@ func TestEncodings(t *testing.T) {
 		{fabsEnc(0, 1), 0x4ea0f820},
 		{fmaxnmEnc(4, 4, 0), 0x4e20c484},
 		{fmaxnmvEnc(0, 4), 0x6e30c880},
+		// The block kernels' encoders, from llvm-mc -triple=aarch64
+		// -mattr=+dotprod -show-encoding.
+		{scvtfEnc(24, 24), 0x4e21db18},
+		{faddEnc(26, 26, 24), 0x4e38d75a},
+		{fmlaEnc(26, 24, 20), 0x4e34cf1a},
+		{faddpScalarEnc(26, 26), 0x7e30db5a},
+		{sshllEnc(21, 20, false, false), 0x0f08a695},
+		{sshllEnc(22, 20, false, true), 0x4f08a696},
+		{sshllEnc(16, 21, true, false), 0x0f10a6b0},
+		{sshllEnc(17, 21, true, true), 0x4f10a6b1},
+		{mlaElemEnc(24, 15, 17, 3), 0x6fb109f8},
+		{mlaElemEnc(25, 15, 19, 1), 0x6fb301f9},
+		{cmhiEnc(30, 20, 28), 0x6e3c369e},
+		{negEnc(30, 30), 0x6e20bbde},
+		{saddlp4sEnc(20, 20), 0x4e602a94},
+		{ushllEnc(21, 20, false, false), 0x2f08a695},
+		{ushllEnc(22, 20, false, true), 0x6f08a696},
+		{ushllEnc(16, 21, true, false), 0x2f10a6b0},
+		{ushllEnc(17, 21, true, true), 0x6f10a6b1},
+		{smull16Enc(23, 22, 18, false), 0x0e72c2d7},
+		{smull16Enc(21, 22, 18, true), 0x4e72c2d5},
 	} {
 		if c.in.enc != c.want {
 			t.Errorf("%s: got %#08x, want %#08x", c.in.text, c.in.enc, c.want)

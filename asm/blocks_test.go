@@ -1,0 +1,252 @@
+package asm_test
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/bitnet-go/bitnet/asm"
+	"github.com/bitnet-go/bitnet/asm/ref"
+)
+
+// blockFormat is one block-format GEMV under test with its reference.
+type blockFormat struct {
+	name string
+	bs   int // bytes per block
+	f16  int // offset of the block's f16 scale
+	// dots runs the kernel on rows of nb blocks against the activations x
+	// (K = nb·256 floats); want is the reference.
+	dots, want func(dst []float32, w []byte, act any)
+	act        func(x []float32) any // quantizes x as the runtime does
+}
+
+func q8kAct(x []float32) any {
+	y := make([]ref.BlockQ8K, len(x)/ref.QK_K)
+	ref.QuantizeQ8K(y, x)
+	return y
+}
+
+func q80Act(x []float32) any {
+	y := make([]byte, len(x)/ref.Q8_0Block*ref.Q8_0BlockBytes)
+	ref.QuantizeQ8_0Act(y, x)
+	return y
+}
+
+var blockFormats = []blockFormat{
+	{"q6_K", ref.Q6_KBlockBytes, 208,
+		func(d []float32, w []byte, a any) { asm.Q6KDots(d, w, a.([]ref.BlockQ8K)) },
+		func(d []float32, w []byte, a any) {
+			y := a.([]ref.BlockQ8K)
+			for r := range d {
+				d[r] = ref.DotQ6K(w[r*len(y)*ref.Q6_KBlockBytes:], y)
+			}
+		}, q8kAct},
+	{"q4_K", ref.Q4_KBlockBytes, 0,
+		func(d []float32, w []byte, a any) { asm.Q4KDots(d, w, a.([]ref.BlockQ8K)) },
+		func(d []float32, w []byte, a any) {
+			y := a.([]ref.BlockQ8K)
+			for r := range d {
+				d[r] = ref.DotQ4K(w[r*len(y)*ref.Q4_KBlockBytes:], y)
+			}
+		}, q8kAct},
+	{"tq2_0", ref.TQ2_0BlockBytes, 64,
+		func(d []float32, w []byte, a any) { asm.TQ2Dots(d, w, a.([]ref.BlockQ8K)) },
+		func(d []float32, w []byte, a any) {
+			y := a.([]ref.BlockQ8K)
+			for r := range d {
+				d[r] = ref.DotTQ(w[r*len(y)*ref.TQ2_0BlockBytes:], y, false)
+			}
+		}, q8kAct},
+	{"tq1_0", ref.TQ1_0BlockBytes, 52,
+		func(d []float32, w []byte, a any) { asm.TQ1Dots(d, w, a.([]ref.BlockQ8K)) },
+		func(d []float32, w []byte, a any) {
+			y := a.([]ref.BlockQ8K)
+			for r := range d {
+				d[r] = ref.DotTQ(w[r*len(y)*ref.TQ1_0BlockBytes:], y, true)
+			}
+		}, q8kAct},
+	{"q8_0", ref.Q8_0BlockBytes, 0,
+		func(d []float32, w []byte, a any) { asm.Q8_0Dots(d, w, a.([]byte)) },
+		func(d []float32, w []byte, a any) {
+			y := a.([]byte)
+			for r := range d {
+				d[r] = ref.DotQ8_0(w[r*len(y):], y, len(y)/ref.Q8_0BlockBytes*ref.Q8_0Block)
+			}
+		}, q80Act},
+}
+
+// blocksPerRow converts a row length to the format's block count.
+func (f blockFormat) blocks(k int) int {
+	if f.name == "q8_0" {
+		return k / ref.Q8_0Block
+	}
+	return k / ref.QK_K
+}
+
+// blockWeights fills w with random blocks; scale picks the f16 scales.
+type blockWeights struct {
+	name  string
+	bytes func(r *rand.Rand, b []byte)
+	scale func(r *rand.Rand) uint16
+}
+
+var blockInputs = []blockWeights{
+	{"random", randBytes, func(r *rand.Rand) uint16 { return ref.F32ToF16(float32(0.001 + r.Float64()*0.1)) }},
+	{"random_signed_scales", randBytes, func(r *rand.Rand) uint16 { return ref.F32ToF16(float32(r.NormFloat64())) }},
+	{"all_ones", fill[byte](0xff), func(r *rand.Rand) uint16 { return ref.F32ToF16(0.5) }},
+	{"all_zero_bits", fill[byte](0), func(r *rand.Rand) uint16 { return ref.F32ToF16(-0.25) }},
+	{"x80", fill[byte](0x80), func(r *rand.Rand) uint16 { return ref.F32ToF16(65504) }},
+	{"zero_scale", randBytes, func(r *rand.Rand) uint16 { return 0 }},
+	{"subnormal_scale", randBytes, func(r *rand.Rand) uint16 { return uint16(1 + r.IntN(0x3ff)) }},
+}
+
+// blockActs makes the activations: random, one dominant value, all equal,
+// all zero (a zero Q8_K block), and huge magnitudes.
+var blockActs = []struct {
+	name string
+	x    func(r *rand.Rand, x []float32)
+}{
+	{"normal", func(r *rand.Rand, x []float32) {
+		for i := range x {
+			x[i] = float32(r.NormFloat64())
+		}
+	}},
+	{"spiky", func(r *rand.Rand, x []float32) {
+		for i := range x {
+			x[i] = float32(r.NormFloat64()) * 0.01
+		}
+		x[r.IntN(len(x))] = -50
+	}},
+	{"equal", func(r *rand.Rand, x []float32) {
+		for i := range x {
+			x[i] = -3
+		}
+	}},
+	{"zero", func(r *rand.Rand, x []float32) { clear(x) }},
+	{"huge", func(r *rand.Rand, x []float32) {
+		for i := range x {
+			x[i] = float32(r.NormFloat64()) * 1e30
+		}
+	}},
+}
+
+// TestBlockDots checks every block-format GEMV bit for bit against its
+// reference on every implementation, with guard bands around the output
+// and the weights ending at an inaccessible page.
+func TestBlockDots(t *testing.T) {
+	forEachImpl(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(7, 8))
+		for _, f := range blockFormats {
+			for _, k := range []int{256, 512, 768, 2560} {
+				for _, rows := range []int{1, 2, 5, 17} {
+					for _, in := range blockInputs {
+						for _, ac := range blockActs {
+							nb := f.blocks(k)
+							w := guarded(t, rows*nb*f.bs)
+							in.bytes(r, w)
+							for b := 0; b < rows*nb; b++ {
+								binary.LittleEndian.PutUint16(w[b*f.bs+f.f16:], in.scale(r))
+								if f.name == "q4_K" { // and dmin
+									binary.LittleEndian.PutUint16(w[b*f.bs+2:], in.scale(r))
+								}
+							}
+							x := make([]float32, k)
+							ac.x(r, x)
+							act := f.act(x)
+							want := make([]float32, rows)
+							f.want(want, w, act)
+							g := newGuardBand[float32](rows, -7)
+							f.dots(g.out(), w, act)
+							g.check(t)
+							for i, v := range g.out() {
+								if !sameF32(v, want[i]) {
+									t.Fatalf("%s K=%d rows=%d %s/%s: row %d = %v, want %v", f.name, k, rows, in.name, ac.name, i, v, want[i])
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// TestBlockDotsExtremeActs feeds the Q8_K kernels activation quants at the
+// int8 extremes (including −128, which QuantizeQ8K never makes) with
+// consistent group sums: the int16 pair sums must not saturate.
+func TestBlockDotsExtremeActs(t *testing.T) {
+	forEachImpl(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(9, 10))
+		for _, f := range blockFormats[:4] {
+			for _, q := range []int8{127, -127, -128} {
+				const nb, rows = 3, 4
+				y := make([]ref.BlockQ8K, nb)
+				for i := range y {
+					y[i].D = 0.01
+					for j := range y[i].Qs {
+						y[i].Qs[j] = q
+						if r.IntN(4) == 0 {
+							y[i].Qs[j] = int8(r.Uint32())
+						}
+					}
+					for j := range y[i].Bsums {
+						var s int16
+						for _, v := range y[i].Qs[16*j : 16*j+16] {
+							s += int16(v)
+						}
+						y[i].Bsums[j] = s
+					}
+				}
+				for _, wb := range []byte{0xff, 0xaa, 0x00} {
+					w := make([]byte, rows*nb*f.bs)
+					fill[byte](wb)(r, w)
+					for b := 0; b < rows*nb; b++ {
+						binary.LittleEndian.PutUint16(w[b*f.bs+f.f16:], ref.F32ToF16(1))
+						if f.name == "q4_K" {
+							binary.LittleEndian.PutUint16(w[b*f.bs+2:], ref.F32ToF16(0.5))
+						}
+					}
+					got, want := make([]float32, rows), make([]float32, rows)
+					f.dots(got, w, y)
+					f.want(want, w, y)
+					for i := range got {
+						if !sameF32(got[i], want[i]) {
+							t.Fatalf("%s q=%d w=%#x: row %d = %v, want %v", f.name, q, wb, i, got[i], want[i])
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+func TestBlockDotsPanics(t *testing.T) {
+	y := make([]ref.BlockQ8K, 2)
+	for _, c := range []struct {
+		name string
+		f    func()
+	}{
+		{"q6_K short w", func() { asm.Q6KDots(make([]float32, 2), make([]byte, 3*ref.Q6_KBlockBytes), y) }},
+		{"tq2_0 short w", func() { asm.TQ2Dots(make([]float32, 1), make([]byte, ref.TQ2_0BlockBytes), y) }},
+		{"tq1_0 short w", func() { asm.TQ1Dots(make([]float32, 3), make([]byte, 5*ref.TQ1_0BlockBytes), y) }},
+		{"q8_0 partial block", func() { asm.Q8_0Dots(make([]float32, 1), make([]byte, 100), make([]byte, 33)) }},
+		{"q8_0 short w", func() { asm.Q8_0Dots(make([]float32, 2), make([]byte, 67), make([]byte, 34)) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Fatal("no panic")
+				}
+			}()
+			c.f()
+		})
+	}
+	// No rows: nothing to do; no blocks: empty sums.
+	asm.Q6KDots(nil, nil, y)
+	d := []float32{5}
+	asm.TQ2Dots(d, nil, nil)
+	if d[0] != 0 {
+		t.Fatal(fmt.Sprint("TQ2Dots with no blocks gave ", d[0]))
+	}
+}
