@@ -1,0 +1,29 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/bitnet-go/bitnet/internal/atomicfile"
+)
+
+// handleSignals ends the process on SIGINT, SIGTERM or SIGHUP with the
+// conventional status 128+n (130 for Ctrl-C), after removing the temporary
+// of every output file not yet committed, so the outputs are left as they
+// were before the run.
+func handleSignals() {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	go func() {
+		sig := <-c
+		atomicfile.Cleanup()
+		fmt.Fprintf(os.Stderr, "\nbitnet-run: %v\n", sig)
+		n, ok := sig.(syscall.Signal)
+		if !ok {
+			n = syscall.SIGINT
+		}
+		os.Exit(128 + int(n))
+	}()
+}
