@@ -33,7 +33,7 @@ func runBench(s *session) error {
 	if params < 1e9 {
 		paramStr = fmt.Sprintf("%.2f M", float64(params)/1e6)
 	}
-	fmt.Fprintf(stderr, "kernels: %s\n", asm.Impl())
+	fmt.Fprintf(stderr, "kernels: %s, context: %d, batch: %d\n", asm.Impl(), cfg.ctx, cfg.batch)
 	fmt.Fprintf(stdout, "| %-30s | %10s | %10s | %-10s | %7s | %13s | %20s |\n", "model", "size", "params", "backend", "threads", "test", "t/s")
 	fmt.Fprintf(stdout, "| %s | %s: | %s: | %s | %s: | %s: | %s: |\n", strings.Repeat("-", 30), strings.Repeat("-", 9), strings.Repeat("-", 9), strings.Repeat("-", 10), strings.Repeat("-", 6), strings.Repeat("-", 12), strings.Repeat("-", 19))
 	rng := rand.New(rand.NewPCG(1, 2))

@@ -231,32 +231,40 @@ func (c *config) resolveSampling(o *options) error {
 }
 
 // contextSize is the one place -c is resolved, for every mode: the value
-// given, or by default the model's training context, at most defaultCtx.
-func contextSize(flagCtx, trainCtx int) int {
+// given, or by default the model's training context (at most defaultCtx),
+// raised to need, the least context the mode's work requires (the largest
+// --bench test; 0 for the other modes).
+func contextSize(flagCtx, trainCtx, need int) int {
 	if flagCtx > 0 {
 		return flagCtx
 	}
+	ctx := defaultCtx
 	if trainCtx > 0 {
-		return min(defaultCtx, trainCtx)
+		ctx = min(ctx, trainCtx)
 	}
-	return defaultCtx
+	return max(ctx, need)
+}
+
+// need is the least context the mode's work requires.
+func (c *config) need() int {
+	n := 0
+	for _, v := range append(append([]int(nil), c.benchPrompts...), c.benchGens...) {
+		n = max(n, v)
+	}
+	return n
 }
 
 // fit completes the configuration for the loaded model: the context, the
 // penalty window, and the check that the machine can hold the state.
 func (c *config) fit(m *runtime.Model, modelBytes int64) error {
-	c.ctx = contextSize(c.ctxFlag, m.TrainCtx)
+	c.ctx = contextSize(c.ctxFlag, m.TrainCtx, c.need())
+	if n := c.need(); n > c.ctx {
+		return usagef("a --bench test of %d tokens does not fit the context of %d (raise -c)", n, c.ctx)
+	}
 	// The penalty window never holds more than the context: -1 (llama.cpp's
 	// "the context size") and anything larger mean the same window.
 	if n := c.sampling.RepeatLastN; n < 0 || n > c.ctx {
 		c.sampling.RepeatLastN = c.ctx
-	}
-	if c.mode == "bench" {
-		for _, n := range append(append([]int(nil), c.benchPrompts...), c.benchGens...) {
-			if n > c.ctx {
-				return usagef("--bench test of %d tokens does not fit the context of %d (raise -c)", n, c.ctx)
-			}
-		}
 	}
 	return checkMemory(&m.Config, c.stateShape(), modelBytes)
 }
