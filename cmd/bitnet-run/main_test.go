@@ -160,10 +160,17 @@ var chunkRE = regexp.MustCompile(`\[(\d+)\](\d+\.\d+)`)
 // command and compares with the logged value (within 0.5 %). With -short,
 // the long run over valid.txt (1250 chunks) is cut to its first 16 KiB
 // (about 30 chunks) and compared with the logged running value at the last
-// chunk: the same check on less text.
+// chunk: the same check on less text. Also with -short, the sets in the
+// TQ1_0/TQ2_0 formats are left to the full run: their matrix products are
+// pure Go, a hundred times slower than the others' under -race, their
+// forward pass is checked against the reference logits by loader's
+// TestGoldenLogits, and the perplexity code is the same for every format.
 func TestPerplexity(t *testing.T) {
 	for _, set := range sets {
 		t.Run(set, func(t *testing.T) {
+			if testing.Short() && strings.Contains(set, "tq") {
+				t.Skip("-short: the TQ formats' perplexity is checked by the full run (see the test's comment)")
+			}
 			dir, g := loadGolden(t, set)
 			fields := strings.Fields(g.Perplexity.Cmd)
 			var text, ctx string
