@@ -138,10 +138,14 @@ func fileType(f *gguf.File) string {
 	return strings.ToUpper(best.String())
 }
 
+// bandwidthBytes is the buffer readBandwidth streams through (tests make
+// it small: filling it is slow under -race).
+var bandwidthBytes = 512 << 20
+
 // readBandwidth measures how fast threads goroutines can stream through a
 // 512 MiB buffer with asm.MemSum (best of 3), in GB/s.
 func readBandwidth(threads int) float64 {
-	buf := make([]byte, 512<<20)
+	buf := make([]byte, bandwidthBytes)
 	for i := range buf {
 		buf[i] = byte(i)
 	}

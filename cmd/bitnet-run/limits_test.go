@@ -203,6 +203,8 @@ func TestOneContextRule(t *testing.T) {
 	if !strings.Contains(stderr, "chunks of "+strconv.Itoa(want)) {
 		t.Errorf("perplexity without -c does not use the default context %d:\n%s", want, stderr)
 	}
+	defer func(n int) { bandwidthBytes = n }(bandwidthBytes)
+	bandwidthBytes = 1 << 20
 	_, stderr, err = runCLI(t, bundled, "--bench", "-p", "16", "-n", "2", "-r", "1", "-t", "1", "-b", "8", "-c", "32")
 	if err != nil {
 		t.Fatal(err)

@@ -72,14 +72,21 @@ func parseIDs(t *testing.T, line, prefix string) []int32 {
 }
 
 // TestGoldenIDs runs bitnet-run --ids on every golden prompt: the prompt ids
-// must equal the reference tokenization, and the first greedy token (whose
-// golden margin is clear on every set) must match.
+// must equal the reference tokenization, and it must generate the tokens
+// asked for (how many equal the golden ones is logged). With -short, the
+// TQ1_0/TQ2_0 sets generate 2 tokens instead of 32: their pure-Go matrix
+// products are a hundred times slower under -race, and loader's
+// TestGoldenGreedy checks their greedy tokens.
 func TestGoldenIDs(t *testing.T) {
 	for _, set := range sets {
 		t.Run(set, func(t *testing.T) {
 			dir, g := loadGolden(t, set)
 			for _, r := range g.Runs {
-				out, _, err := runCLI(t, filepath.Join(dir, g.ModelFile), "-p", r.Prompt, "--temp", "0", "-n", "32", "--ignore-eos", "--ids", "-c", "512", "-t", "2")
+				n := 32
+				if testing.Short() && strings.Contains(set, "tq") {
+					n = 2
+				}
+				out, _, err := runCLI(t, filepath.Join(dir, g.ModelFile), "-p", r.Prompt, "--temp", "0", "-n", strconv.Itoa(n), "--ignore-eos", "--ids", "-c", "512", "-t", "2")
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -91,14 +98,14 @@ func TestGoldenIDs(t *testing.T) {
 				if !equal(prompt, r.PromptTokens) {
 					t.Errorf("prompt ids %v, golden %v", prompt, r.PromptTokens)
 				}
-				if len(output) != 32 {
-					t.Errorf("%d output ids, want 32", len(output))
+				if len(output) != n {
+					t.Errorf("%d output ids, want %d", len(output), n)
 				}
-				n := 0
-				for n < len(output) && n < len(r.GeneratedTokens) && output[n] == r.GeneratedTokens[n] {
-					n++
+				same := 0
+				for same < len(output) && same < len(r.GeneratedTokens) && output[same] == r.GeneratedTokens[same] {
+					same++
 				}
-				t.Logf("%q: %d of 32 greedy tokens equal the golden ones", r.Prompt, n)
+				t.Logf("%q: %d of %d greedy tokens equal the golden ones", r.Prompt, same, n)
 			}
 		})
 	}
@@ -158,8 +165,8 @@ var chunkRE = regexp.MustCompile(`\[(\d+)\](\d+\.\d+)`)
 
 // TestPerplexity runs --perplexity with each golden set's llama-perplexity
 // command and compares with the logged value (within 0.5 %). With -short,
-// the long run over valid.txt (1250 chunks) is cut to its first 16 KiB
-// (about 30 chunks) and compared with the logged running value at the last
+// the long run over valid.txt (1250 chunks) is cut to its first 8 KiB
+// (about 20 chunks) and compared with the logged running value at the last
 // chunk: the same check on less text. Also with -short, the sets in the
 // TQ1_0/TQ2_0 formats are left to the full run: their matrix products are
 // pure Go, a hundred times slower than the others' under -race, their
@@ -202,7 +209,7 @@ func TestPerplexity(t *testing.T) {
 					t.Fatal(err)
 				}
 				cut := filepath.Join(t.TempDir(), "cut.txt")
-				os.WriteFile(cut, full[:min(len(full), 16<<10)], 0o644)
+				os.WriteFile(cut, full[:min(len(full), 8<<10)], 0o644)
 				textPath = cut
 				out, stderr, err := runCLI(t, filepath.Join(dir, g.ModelFile), "--perplexity", textPath, "-c", ctx, "-t", "2")
 				if err != nil {
