@@ -9,8 +9,9 @@ all: build
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
-# The whole test suite: vet (amd64, arm64, purego), unit and golden tests,
-# the arm64 kernels under qemu, and the generated-code drift check.
+# The whole test suite: build and vet of linux/darwin/windows x amd64/arm64
+# and purego, unit and golden tests, the race detector on the packages with
+# concurrency, the arm64 kernels under qemu, and the generated-code drift check.
 test:
 	bash scripts/test.sh
 

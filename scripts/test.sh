@@ -7,10 +7,19 @@ echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go'))
 if [ -n "$unformatted" ]; then echo "gofmt would change:"; echo "$unformatted"; exit 1; fi
 
-echo "== go vet (amd64, arm64, purego)"
-GOARCH=amd64 go vet ./...
-GOARCH=arm64 go vet ./...
-go vet -tags purego ./...
+echo "== build and vet: {linux,darwin,windows} x {amd64,arm64}, and purego"
+# go vet type-checks the test files too, so the test binaries of every
+# platform are covered. Every platform is tried; the failures are listed.
+failed=()
+for goos in linux darwin windows; do
+  for goarch in amd64 arm64; do
+    echo "-- $goos/$goarch"
+    GOOS=$goos GOARCH=$goarch go build ./... || failed+=("build $goos/$goarch")
+    GOOS=$goos GOARCH=$goarch go vet ./... || failed+=("vet $goos/$goarch")
+  done
+done
+go vet -tags purego ./... || failed+=("vet purego")
+if [ ${#failed[@]} -gt 0 ]; then echo "failed: ${failed[*]}"; exit 1; fi
 
 echo "== generated code is reproducible (go generate ./gen)"
 go generate ./gen
@@ -20,6 +29,13 @@ fi
 
 echo "== go test"
 go test -count=1 ./...
+
+echo "== race detector on the packages with concurrency (-short)"
+race_pkgs=()
+for p in internal/par internal/atomicfile runtime serve cmd/bitnet-run; do
+  if compgen -G "$p/*.go" >/dev/null; then race_pkgs+=("./$p"); fi
+done
+go test -race -short -count=1 "${race_pkgs[@]}"
 
 echo "== lower kernel paths and purego"
 

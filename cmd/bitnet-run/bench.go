@@ -2,61 +2,23 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"math"
 	"math/rand/v2"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/bitnet-go/bitnet/asm"
 	"github.com/bitnet-go/bitnet/gguf"
-	"github.com/bitnet-go/bitnet/loader"
 	"github.com/bitnet-go/bitnet/runtime"
 )
 
-// parseList parses "1,2,4" into ints.
-func parseList(s, what string) ([]int, error) {
-	var out []int
-	for _, f := range strings.Split(s, ",") {
-		v, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || v < 0 {
-			return nil, fmt.Errorf("%s %q: want a comma-separated list of non-negative numbers", what, s)
-		}
-		out = append(out, v)
-	}
-	return out, nil
-}
-
-// benchmark measures prompt processing (pp) and generation (tg) speed the
+// runBench measures prompt processing (pp) and generation (tg) speed the
 // way llama-bench does and prints its markdown table, plus the streaming
-// read bandwidth measured in the same run.
-func benchmark(o *options, m *loader.Model, stdout, stderr io.Writer) error {
-	pps, err := parseList(o.benchPrompt, "-p")
-	if err != nil {
-		return usageError{err}
-	}
-	tgs, err := parseList(o.benchGen, "-n")
-	if err != nil {
-		return usageError{err}
-	}
-	threads, err := parseList(o.threadList, "-t")
-	if err != nil {
-		return usageError{err}
-	}
-	for _, t := range threads {
-		if t < 1 {
-			return usageError{fmt.Errorf("-t %d: need at least one thread", t)}
-		}
-	}
-	reps := max(o.reps, 1)
-	ctx := 0
-	for _, n := range append(pps, tgs...) {
-		ctx = max(ctx, n)
-	}
-	ctx = max(ctx, 1)
-
+// read bandwidth measured in the same run. Every test runs from an empty
+// cache of the configured context, in batches of -b tokens.
+func runBench(s *session) error {
+	cfg, m, stdout, stderr := s.cfg, s.m, s.stdout, s.stderr
 	var size, params uint64
 	for i := range m.File.Tensors {
 		size += m.File.Tensors[i].Size
@@ -71,7 +33,7 @@ func benchmark(o *options, m *loader.Model, stdout, stderr io.Writer) error {
 	if params < 1e9 {
 		paramStr = fmt.Sprintf("%.2f M", float64(params)/1e6)
 	}
-	fmt.Fprintf(stderr, "kernels: %s\n", asm.Impl())
+	fmt.Fprintf(stderr, "kernels: %s, context: %d, batch: %d\n", asm.Impl(), cfg.ctx, cfg.batch)
 	fmt.Fprintf(stdout, "| %-30s | %10s | %10s | %-10s | %7s | %13s | %20s |\n", "model", "size", "params", "backend", "threads", "test", "t/s")
 	fmt.Fprintf(stdout, "| %s | %s: | %s: | %s | %s: | %s: | %s: |\n", strings.Repeat("-", 30), strings.Repeat("-", 9), strings.Repeat("-", 9), strings.Repeat("-", 10), strings.Repeat("-", 6), strings.Repeat("-", 12), strings.Repeat("-", 19))
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -82,61 +44,64 @@ func benchmark(o *options, m *loader.Model, stdout, stderr io.Writer) error {
 		}
 		return t
 	}
-	for _, nt := range threads {
+	for _, nt := range cfg.benchThreads {
 		pool := runtime.NewPool(nt)
-		st, err := runtime.NewState(m.Model, ctx, 512, pool)
-		if err != nil {
-			pool.Close()
-			return err
-		}
-		row := func(test string, n int, once func() error) error {
-			var rates []float64
-			for r := 0; r <= reps; r++ { // the first run warms up
-				st.Reset()
-				t0 := time.Now()
-				if err := once(); err != nil {
-					return err
-				}
-				if r > 0 {
-					rates = append(rates, float64(n)/time.Since(t0).Seconds())
-				}
-			}
-			mean, sd := meanSD(rates)
-			fmt.Fprintf(stdout, "| %-30s | %10s | %10s | %-10s | %7d | %13s | %20s |\n",
-				name, sizeStr, paramStr, "CPU", nt, test, fmt.Sprintf("%.2f ± %.2f", mean, sd))
-			return nil
-		}
-		for _, p := range pps {
-			if p == 0 {
-				continue
-			}
-			toks := randTokens(p)
-			if err := row(fmt.Sprintf("pp%d", p), p, func() error {
-				_, err := st.Forward(toks, false)
-				return err
-			}); err != nil {
-				pool.Close()
+		err := func() error {
+			defer pool.Close()
+			st, err := s.newState(pool)
+			if err != nil {
 				return err
 			}
-		}
-		for _, n := range tgs {
-			if n == 0 {
-				continue
-			}
-			toks := randTokens(n)
-			if err := row(fmt.Sprintf("tg%d", n), n, func() error {
-				for _, t := range toks {
-					if _, err := st.Forward([]int32{t}, false); err != nil {
+			row := func(test string, n int, once func() error) error {
+				var rates []float64
+				for r := 0; r <= cfg.reps; r++ { // the first run warms up
+					st.Reset()
+					t0 := time.Now()
+					if err := once(); err != nil {
 						return err
 					}
+					if r > 0 {
+						rates = append(rates, float64(n)/time.Since(t0).Seconds())
+					}
 				}
+				mean, sd := meanSD(rates)
+				fmt.Fprintf(stdout, "| %-30s | %10s | %10s | %-10s | %7d | %13s | %20s |\n",
+					name, sizeStr, paramStr, "CPU", nt, test, fmt.Sprintf("%.2f ± %.2f", mean, sd))
 				return nil
-			}); err != nil {
-				pool.Close()
-				return err
 			}
+			for _, p := range cfg.benchPrompts {
+				if p == 0 {
+					continue
+				}
+				toks := randTokens(p)
+				if err := row(fmt.Sprintf("pp%d", p), p, func() error {
+					_, err := st.Forward(toks, false)
+					return err
+				}); err != nil {
+					return err
+				}
+			}
+			for _, n := range cfg.benchGens {
+				if n == 0 {
+					continue
+				}
+				toks := randTokens(n)
+				if err := row(fmt.Sprintf("tg%d", n), n, func() error {
+					for _, t := range toks {
+						if _, err := st.Forward([]int32{t}, false); err != nil {
+							return err
+						}
+					}
+					return nil
+				}); err != nil {
+					return err
+				}
+			}
+			return nil
+		}()
+		if err != nil {
+			return err
 		}
-		pool.Close()
 		fmt.Fprintf(stderr, "streaming read bandwidth, %d thread(s): %.1f GB/s\n", nt, readBandwidth(nt))
 	}
 	return nil
@@ -173,10 +138,14 @@ func fileType(f *gguf.File) string {
 	return strings.ToUpper(best.String())
 }
 
+// bandwidthBytes is the buffer readBandwidth streams through (tests make
+// it small: filling it is slow under -race).
+var bandwidthBytes = 512 << 20
+
 // readBandwidth measures how fast threads goroutines can stream through a
 // 512 MiB buffer with asm.MemSum (best of 3), in GB/s.
 func readBandwidth(threads int) float64 {
-	buf := make([]byte, 512<<20)
+	buf := make([]byte, bandwidthBytes)
 	for i := range buf {
 		buf[i] = byte(i)
 	}

@@ -16,6 +16,9 @@ import (
 	"github.com/bitnet-go/bitnet/chat"
 )
 
+// maxTemplateBytes bounds a --chat-template-file.
+const maxTemplateBytes = 1 << 20
+
 // chatOptions are the flags of chat mode (llama-cli's conversation mode).
 type chatOptions struct {
 	chat         bool
@@ -52,31 +55,39 @@ var (
 // the system prompt) after saying so; there is no context shift. Ctrl-C
 // stops the answer being written; Ctrl-C at the prompt, a second Ctrl-C
 // while an answer stops, or the end of input exits.
-func runChat(o *options, stdout, stderr io.Writer) error {
-	if !o.chat {
-		return usageError{errors.New("-sys and --chat-template need chat mode (-cnv)")}
+func runChat(c *config, stdout, stderr io.Writer) error {
+	o := &c.chat
+	if c.logitsFile != "" || c.ids {
+		return usageError{errors.New("chat mode (-cnv) cannot be combined with --logits or --ids")}
 	}
-	if o.logitsFile != "" || o.pplFile != "" || o.ids || o.bench {
-		return usageError{errors.New("chat mode (-cnv) cannot be combined with --logits, --perplexity, --ids or --bench")}
-	}
-	if o.nPredict == 0 || o.nPredict < -1 {
-		return usageError{fmt.Errorf("-n %d: chat mode answers with at least one token (-1: until the end of the turn)", o.nPredict)}
+	if c.nPredict == 0 || c.nPredict < -1 {
+		return usageError{fmt.Errorf("-n %d: chat mode answers with at least one token (-1: until the end of the turn)", c.nPredict)}
 	}
 	if o.templateFile != "" {
 		if o.chatTemplate != "" {
 			return usageError{errors.New("give --chat-template or --chat-template-file, not both")}
 		}
-		b, err := os.ReadFile(o.templateFile)
+		b, err := readBounded(o.templateFile, maxTemplateBytes, "chat template", "a chat template may hold")
 		if err != nil {
-			return fmt.Errorf("reading the chat template: %w", err)
+			return err
 		}
 		if len(b) == 0 {
 			return fmt.Errorf("%s: the chat template is empty", o.templateFile)
 		}
 		o.chatTemplate = string(b)
 	}
+	first := c.prompt // -p/-f: the first user turn
+	if c.promptFile != "" {
+		b, err := readBounded(c.promptFile, maxTextBytes, "prompt file", "a first chat turn may hold")
+		if err != nil {
+			return err
+		}
+		first = strings.TrimSuffix(string(b), "\n")
+	}
+	chatActive.Store(true)
+	defer chatActive.Store(false)
 	t0 := time.Now()
-	m, err := bitnet.Open(o.model, &bitnet.Options{Threads: o.threads, Context: o.ctx, Batch: o.batch, ChatTemplate: o.chatTemplate, Pre: o.pre})
+	m, err := bitnet.Open(c.model, &bitnet.Options{Threads: c.threads, Context: c.ctxFlag, Batch: c.batch, ChatTemplate: o.chatTemplate, Pre: c.pre})
 	if err != nil {
 		if errors.Is(err, chat.ErrUnknownTemplate) {
 			return usageError{err}
@@ -88,15 +99,16 @@ func runChat(o *options, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	seed := uint64(o.seed)
-	if o.seed < 0 {
+	p := c.sampling
+	seed := p.Seed
+	if c.randomSeed {
 		seed = uint64(time.Now().UnixNano())
 	}
-	smp := bitnet.Sampling{Temp: float32(o.temp), TopK: o.topK, TopP: float32(o.topP), MinP: float32(o.minP),
-		RepeatPenalty: float32(o.repeatPenalty), RepeatLastN: o.repeatLastN, FreqPenalty: float32(o.frequencyPenalty),
-		PresencePenalty: float32(o.presencePenalty), Seed: seed}
-	gen := &bitnet.GenerateOptions{MaxTokens: o.nPredict, Sampling: &smp, IgnoreEOS: o.ignoreEOS}
-	fmt.Fprintf(stderr, "loaded %s in %.0f ms: chat template %s, context %d tokens, seed %d\n", o.model, ms(time.Since(t0)), m.ChatTemplate().Name(), m.ContextSize(), seed)
+	smp := bitnet.Sampling{Temp: p.Temp, TopK: p.TopK, TopP: p.TopP, MinP: p.MinP,
+		RepeatPenalty: p.RepeatPenalty, RepeatLastN: min(p.RepeatLastN, m.ContextSize()), FreqPenalty: p.FreqPenalty,
+		PresencePenalty: p.PresencePenalty, Seed: seed}
+	gen := &bitnet.GenerateOptions{MaxTokens: c.nPredict, Sampling: &smp, IgnoreEOS: c.ignoreEOS}
+	fmt.Fprintf(stderr, "loaded %s in %.0f ms: chat template %s, context %d tokens, seed %d\n", c.model, ms(time.Since(t0)), m.ChatTemplate().Name(), m.ContextSize(), seed)
 	fmt.Fprintln(stderr, "== chat mode: type a message and press Enter (end a line with \\ to continue it). Ctrl-C stops an answer; Ctrl-C at the prompt or Ctrl-D exits.")
 
 	var base []chat.Message
@@ -109,7 +121,6 @@ func runChat(o *options, stdout, stderr io.Writer) error {
 	defer stop()
 	lines := make(chan string)
 	go readTurns(chatStdin, lines)
-	first := o.prompt // -p/-f: the first user turn
 	for {
 		var line string
 		if first != "" {

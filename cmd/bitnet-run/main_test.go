@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -79,14 +80,21 @@ func parseIDs(t *testing.T, line, prefix string) []int32 {
 }
 
 // TestGoldenIDs runs bitnet-run --ids on every golden prompt: the prompt ids
-// must equal the reference tokenization, and the first greedy token (whose
-// golden margin is clear on every set) must match.
+// must equal the reference tokenization, and it must generate the tokens
+// asked for (how many equal the golden ones is logged). With -short, the
+// TQ1_0/TQ2_0 sets generate 2 tokens instead of 32: their pure-Go matrix
+// products are a hundred times slower under -race, and loader's
+// TestGoldenGreedy checks their greedy tokens.
 func TestGoldenIDs(t *testing.T) {
 	for _, set := range sets {
 		t.Run(set, func(t *testing.T) {
 			dir, g := loadGolden(t, set)
 			for _, r := range g.Runs {
-				out, _, err := runCLI(t, filepath.Join(dir, g.ModelFile), "-p", r.Prompt, "--temp", "0", "-n", "32", "--ignore-eos", "--ids", "-c", "512", "-t", "2")
+				n := 32
+				if testing.Short() && strings.Contains(set, "tq") {
+					n = 2
+				}
+				out, _, err := runCLI(t, filepath.Join(dir, g.ModelFile), "-p", r.Prompt, "--temp", "0", "-n", strconv.Itoa(n), "--ignore-eos", "--ids", "-c", "512", "-t", "2")
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -98,14 +106,14 @@ func TestGoldenIDs(t *testing.T) {
 				if !equal(prompt, r.PromptTokens) {
 					t.Errorf("prompt ids %v, golden %v", prompt, r.PromptTokens)
 				}
-				if len(output) != 32 {
-					t.Errorf("%d output ids, want 32", len(output))
+				if len(output) != n {
+					t.Errorf("%d output ids, want %d", len(output), n)
 				}
-				n := 0
-				for n < len(output) && n < len(r.GeneratedTokens) && output[n] == r.GeneratedTokens[n] {
-					n++
+				same := 0
+				for same < len(output) && same < len(r.GeneratedTokens) && output[same] == r.GeneratedTokens[same] {
+					same++
 				}
-				t.Logf("%q: %d of 32 greedy tokens equal the golden ones", r.Prompt, n)
+				t.Logf("%q: %d of %d greedy tokens equal the golden ones", r.Prompt, same, n)
 			}
 		})
 	}
@@ -165,11 +173,19 @@ var chunkRE = regexp.MustCompile(`\[(\d+)\](\d+\.\d+)`)
 
 // TestPerplexity runs --perplexity with each golden set's llama-perplexity
 // command and compares with the logged value (within 0.5 %). With -short,
-// the bundled model's long run is cut at chunk 200 and compared with the
-// logged running value there.
+// the long run over valid.txt (1250 chunks) is cut to its first 8 KiB
+// (about 20 chunks) and compared with the logged running value at the last
+// chunk: the same check on less text. Also with -short, the sets in the
+// TQ1_0/TQ2_0 formats are left to the full run: their matrix products are
+// pure Go, a hundred times slower than the others' under -race, their
+// forward pass is checked against the reference logits by loader's
+// TestGoldenLogits, and the perplexity code is the same for every format.
 func TestPerplexity(t *testing.T) {
 	for _, set := range sets {
 		t.Run(set, func(t *testing.T) {
+			if testing.Short() && strings.Contains(set, "tq") {
+				t.Skip("-short: the TQ formats' perplexity is checked by the full run (see the test's comment)")
+			}
 			dir, g := loadGolden(t, set)
 			fields := strings.Fields(g.Perplexity.Cmd)
 			var text, ctx string
@@ -201,7 +217,7 @@ func TestPerplexity(t *testing.T) {
 					t.Fatal(err)
 				}
 				cut := filepath.Join(t.TempDir(), "cut.txt")
-				os.WriteFile(cut, full[:len(full)/8], 0o644)
+				os.WriteFile(cut, full[:min(len(full), 8<<10)], 0o644)
 				textPath = cut
 				out, stderr, err := runCLI(t, filepath.Join(dir, g.ModelFile), "--perplexity", textPath, "-c", ctx, "-t", "2")
 				if err != nil {
@@ -209,6 +225,9 @@ func TestPerplexity(t *testing.T) {
 				}
 				_ = out
 				ms := chunkRE.FindAllStringSubmatch(stderr, -1)
+				if len(ms) == 0 {
+					t.Fatalf("no running perplexity in:\n%s", stderr)
+				}
 				last := ms[len(ms)-1]
 				k, _ := strconv.Atoi(last[1])
 				got, _ := strconv.ParseFloat(last[2], 64)
@@ -290,7 +309,7 @@ func TestErrors(t *testing.T) {
 		if !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: error %q does not contain %q", c.args, err, c.want)
 		}
-		if _, isUsage := err.(usageError); isUsage != c.usage {
+		if isUsage := errors.As(err, new(usageError)); isUsage != c.usage {
 			t.Errorf("%q: usage error %v, want %v", c.args, isUsage, c.usage)
 		}
 	}
@@ -306,5 +325,8 @@ func TestLogitsFileNotClobbered(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(p); string(b) != "keep" {
 		t.Fatalf("existing file changed to %q", b)
+	}
+	if l := leftovers(t, filepath.Dir(p)); len(l) != 0 {
+		t.Errorf("temporaries left: %v", l)
 	}
 }

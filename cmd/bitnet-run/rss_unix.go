@@ -2,7 +2,10 @@
 
 package main
 
-import "syscall"
+import (
+	goruntime "runtime"
+	"syscall"
+)
 
 // peakRSS returns the peak resident set size of this process in bytes.
 func peakRSS() (uint64, bool) {
@@ -10,5 +13,8 @@ func peakRSS() (uint64, bool) {
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0, false
 	}
-	return uint64(ru.Maxrss) * 1024, true // kilobytes on Linux
+	if goruntime.GOOS == "darwin" || goruntime.GOOS == "ios" {
+		return uint64(ru.Maxrss), true // bytes on Darwin
+	}
+	return uint64(ru.Maxrss) * 1024, true // kilobytes elsewhere
 }

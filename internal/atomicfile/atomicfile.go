@@ -28,7 +28,8 @@ const Mode fs.FileMode = 0o644
 // live holds the temporaries not yet committed or aborted.
 var live = struct {
 	sync.Mutex
-	m map[*File]struct{}
+	m      map[*File]struct{}
+	closed bool // Cleanup was called: no new temporaries
 }{m: map[*File]struct{}{}}
 
 // File is an output file being written atomically.
@@ -84,14 +85,20 @@ func Create(path string, mode fs.FileMode) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The temporary is created and registered under the lock, so a
+	// concurrent Cleanup (a signal handler) either sees it or runs first and
+	// makes Create fail: no temporary escapes it.
+	live.Lock()
+	defer live.Unlock()
+	if live.closed {
+		return nil, errors.New("atomicfile: the process is exiting (Cleanup was called)")
+	}
 	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp*")
 	if err != nil {
 		return nil, err
 	}
 	a := &File{f: tmp, bw: bufio.NewWriterSize(tmp, 1<<20), path: dst, mode: mode}
-	live.Lock()
 	live.m[a] = struct{}{}
-	live.Unlock()
 	return a, nil
 }
 
@@ -169,18 +176,16 @@ func WriteFile(path string, mode fs.FileMode, write func(w io.Writer) error) err
 	return a.Commit()
 }
 
-// Cleanup removes every temporary not yet committed or aborted. Signal
-// handlers call it before exiting; it is safe to call from any goroutine.
+// Cleanup removes every temporary not yet committed or aborted, and makes
+// every later Create fail. Signal handlers call it just before exiting; it
+// is safe to call from any goroutine.
 func Cleanup() {
 	live.Lock()
-	files := make([]*File, 0, len(live.m))
+	defer live.Unlock()
+	live.closed = true
 	for a := range live.m {
-		files = append(files, a)
-	}
-	live.m = map[*File]struct{}{}
-	live.Unlock()
-	for _, a := range files {
 		a.f.Close()
 		os.Remove(a.f.Name())
 	}
+	live.m = map[*File]struct{}{}
 }

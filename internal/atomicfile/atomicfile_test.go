@@ -94,4 +94,10 @@ func TestCleanupRemovesLiveTemporaries(t *testing.T) {
 		t.Error("destination created by Cleanup")
 	}
 	a.Abort() // must not panic after Cleanup
+	if _, err := Create(filepath.Join(dir, "y"), Mode); err == nil {
+		t.Error("Create after Cleanup succeeded: a temporary could outlive the exiting process")
+	}
+	live.Lock()
+	live.closed = false // for the other tests of this binary
+	live.Unlock()
 }

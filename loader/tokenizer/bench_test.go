@@ -3,7 +3,6 @@ package tokenizer
 import (
 	"os"
 	"testing"
-	"time"
 
 	"github.com/bitnet-go/bitnet/gguf"
 	"github.com/bitnet-go/bitnet/internal/testutil"
@@ -75,11 +74,29 @@ func BenchmarkNew128k(b *testing.B) {
 	}
 }
 
-// TestBuildTime128k guards the construction time of the 128k vocabulary,
-// file parsing included (a generous bound for a loaded test machine).
-func TestBuildTime128k(t *testing.T) {
+// BenchmarkOpen128k is gguf.Open plus FromGGUF of the 128k vocabulary, file
+// parsing included: what a tool pays before its first token. (It replaces a
+// test that failed when this took more than 3 s of wall-clock time, which a
+// loaded machine or -race exceeds; compare it with BenchmarkNew128k in one
+// run instead.)
+func BenchmarkOpen128k(b *testing.B) {
+	path := testutil.Shared(b, "tokenizers/ggml-vocab-bitnet-2b4t-nopre.gguf", "building the 128k-token vocabulary")
+	for b.Loop() {
+		f, err := gguf.Open(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := FromGGUF(f, Options{}); err != nil {
+			b.Fatal(err)
+		}
+		f.Close()
+	}
+}
+
+// TestBuild128k builds the 128k vocabulary from its file (its speed is
+// BenchmarkOpen128k's).
+func TestBuild128k(t *testing.T) {
 	path := testutil.Shared(t, "tokenizers/ggml-vocab-bitnet-2b4t-nopre.gguf", "building the 128k-token vocabulary")
-	start := time.Now()
 	f, err := gguf.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -89,9 +106,11 @@ func TestBuildTime128k(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := time.Since(start)
-	t.Logf("gguf.Open + FromGGUF of %d tokens: %v", tk.NumTokens(), d)
-	if d > 3*time.Second {
-		t.Errorf("building the 128k tokenizer took %v", d)
+	if n := tk.NumTokens(); n != 128256 {
+		t.Errorf("%d tokens, want 128256", n)
+	}
+	// The merges are in place: two tokens, as llama.cpp gives.
+	if ids := tk.Encode("Hello world", false, false); len(ids) != 2 || ids[0] != 9906 || ids[1] != 1917 {
+		t.Errorf("Hello world = %v, want [9906 1917]", ids)
 	}
 }
