@@ -56,6 +56,7 @@ type options struct {
 	promptSet, nSet         bool
 	cpuProfile              string
 	headInt8                bool
+	ev                      evalOptions // eval.go: zero-shot and KL-divergence modes
 }
 
 func main() {
@@ -135,6 +136,7 @@ func newFlags(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.String("o", "md", "with --bench: output format (md)")
 	str(&o.cpuProfile, "cpuprofile", "", "write a Go CPU profile to `file`")
 	fs.BoolVar(&o.headInt8, "head-int8", false, "use an int8 copy of the output head (half the bytes of F16 per token: faster decoding, logits differ slightly from bitnet.cpp's)")
+	addEvalFlags(fs, &o.ev)
 	return fs
 }
 
@@ -251,6 +253,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	pool := runtime.NewPool(o.threads)
 	defer pool.Close()
 
+	if o.ev.active() {
+		return runEval(&o, m, tok, pool, stdout, stderr)
+	}
 	if o.pplFile != "" {
 		return perplexity(&o, m, tok, pool, pplText, stdout, stderr)
 	}
