@@ -254,7 +254,7 @@ func TestMixtureShares(t *testing.T) {
 	c2, _ := smallCorpus(t, dir, 1e6, 2)
 	txt := testutil.Shared(t, "data/tinystories/valid.txt", "mixing")
 	rep, err := Build(Config{
-		Sources: []Source{{Files: []string{c1}, Weight: 5}, {Files: []string{c2}, Weight: 3}, {Files: []string{txt}, Weight: 2}},
+		Sources:   []Source{{Files: []string{c1}, Weight: 5}, {Files: []string{c2}, Weight: 3}, {Files: []string{txt}, Weight: 2}},
 		Tokenizer: tok, Vocab: tok.NumTokens(), OutDir: filepath.Join(dir, "m"), Lowercase: true, Dedup: true, Workers: 2,
 	})
 	if err != nil {
