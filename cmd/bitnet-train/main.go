@@ -62,6 +62,7 @@ type options struct {
 	resume                                        bool
 	samples, sampleTokens                         int
 	temp                                          float64
+	shards                                        string // -shards (shards.go hook)
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -69,6 +70,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("bitnet-train", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.trainPath, "train", "", "training text `file`")
+	fs.StringVar(&o.shards, "shards", "", "train from token shards: bitnet-data output `dir`s or shard files, comma-separated (instead of -train)")
 	fs.StringVar(&o.validPath, "valid", "", "validation text `file` (default: the last 5% of the training tokens)")
 	fs.StringVar(&o.vocabPath, "vocab", "", "GGUF `file` whose tokenizer (tokenizer.* keys) tokenizes the data and goes into the exports")
 	fs.StringVar(&o.out, "out", "", "run `dir`ectory (checkpoint, metrics, plots, exports)")
@@ -135,8 +137,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if o.out == "" {
 		return errors.New("-out is required")
 	}
-	if !o.resume && (o.trainPath == "" || o.vocabPath == "") {
-		return errors.New("-train and -vocab are required (or -resume)")
+	if !o.resume && ((o.trainPath == "") == (o.shards == "") || o.vocabPath == "") {
+		return errors.New("-vocab and one of -train and -shards are required (or -resume)")
 	}
 	vocabPath := o.vocabPath
 	if vocabPath == "" {
@@ -192,6 +194,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 	}()
 
+	if err := importShards(o, stderr); err != nil {
+		return err
+	}
 	res, err := train.Run(ctx, train.RunConfig{
 		OutDir: o.out, Model: o.c, Options: opt,
 		TrainText: o.trainPath, ValidText: o.validPath, DocSep: o.docSep,
