@@ -346,6 +346,10 @@ type shardOut struct {
 }
 
 func (o *shardOut) add(ids []int32) error {
+	if o.buf == nil {
+		// One shard and a document of slack: no doubling of a large buffer.
+		o.buf = make([]int32, 0, o.c.ShardTokens+len(ids)+1<<16)
+	}
 	o.buf = append(o.buf, ids...)
 	for len(o.buf) >= o.c.ShardTokens {
 		if err := o.flush(o.c.ShardTokens); err != nil {

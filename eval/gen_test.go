@@ -119,15 +119,15 @@ func genTaskFiles(text string) (hs, wg, mc []byte) {
 	for i := 0; i < 24; i++ {
 		pi := rng.IntN(len(paras))
 		p := paras[pi]
-		n := 2 + rng.IntN(4)
+		n := 2 + rng.IntN(3) // at most 4 answers: the fork's llama-perplexity has 4 sequences unless -np is raised
 		gold := rng.IntN(n)
-		t := MultipleChoiceTask{Question: span(p, 0, 18)}
+		t := MultipleChoiceTask{Question: span(p, 0, 30)}
 		for e := 0; e < n; e++ {
 			if e == gold {
-				t.Answers = append(t.Answers, span(p, 18, 28))
+				t.Answers = append(t.Answers, span(p, 30, 40))
 				t.Labels = append(t.Labels, 1)
 			} else {
-				t.Answers = append(t.Answers, span(other(pi), 18, 28))
+				t.Answers = append(t.Answers, span(other(pi), 30, 40))
 				t.Labels = append(t.Labels, 0)
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/bitnet-go/bitnet/eval"
@@ -115,7 +116,8 @@ func runEval(o *options, m *loader.Model, tok *tokenizer.Tokenizer, pool *runtim
 		if err != nil {
 			return err
 		}
-		tokens := encode(string(text))
+		// As llama-perplexity's -f reads it: one trailing newline removed.
+		tokens := encode(strings.TrimSuffix(string(text), "\n"))
 		fmt.Fprintf(stderr, "perplexity: saving all logits to %s\n", e.klBase)
 		var res eval.PPL
 		err = atomicfile.WriteFile(e.klBase, 0o644, func(w io.Writer) error {

@@ -21,7 +21,7 @@ func TestEvalModes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out, "\ntask\tacc_norm\n1\t") || !strings.Contains(out, " Final result: 70.8333 +/- 9.4776\n") {
+	if !strings.Contains(out, "\ntask\tacc_norm\n1\t") || !strings.Contains(out, " Final result: 66.6667 +/- 9.8295\n") {
 		t.Errorf("multiple choice output:\n%s", out)
 	}
 	out, _, err = runCLI(t, "-m", bundled, "-t", "2", "--hellaswag", evalFile("tinystories-hellaswag.txt"), "--hellaswag-tasks", "3")
