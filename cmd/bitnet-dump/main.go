@@ -2,6 +2,7 @@
 //
 //	bitnet-dump model.gguf        # metadata and the first 16 tensors
 //	bitnet-dump model.gguf -a     # every tensor
+//	bitnet-dump model.gguf --stats  # BitLinear ternary shares, bits per weight, no-bias check
 package main
 
 import (
@@ -20,6 +21,13 @@ func main() {
 	if err != nil {
 		fmt.Println(err)
 		os.Exit(1)
+	}
+	if statsRequested(os.Args[2:]) { // stats.go: ternary shares, bits per weight, no-bias check
+		if err := printStats(os.Stdout, f); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
 	}
 	fmt.Println("version", f.Version, "dialect", f.Dialect, "align", f.Alignment, "data", f.DataOffset, "mapped", f.Mapped)
 	for _, kv := range f.KVs {
