@@ -346,8 +346,9 @@ type shardOut struct {
 }
 
 func (o *shardOut) add(ids []int32) error {
-	if o.buf == nil {
-		// One shard and a document of slack: no doubling of a large buffer.
+	if o.buf == nil && o.prefix == "train" {
+		// One shard and a document of slack: no doubling of a large buffer
+		// (the held-out split is small and grows as needed).
 		o.buf = make([]int32, 0, o.c.ShardTokens+len(ids)+1<<16)
 	}
 	o.buf = append(o.buf, ids...)
