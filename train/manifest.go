@@ -66,7 +66,11 @@ type Manifest struct {
 	Train   FileRecord  `json:"train"`
 	Valid   *FileRecord `json:"valid,omitempty"` // nil: the last 5% of the training tokens
 	Vocab   *FileRecord `json:"vocab,omitempty"` // the GGUF whose tokenizer made the shards
-	DocSep  string      `json:"doc_sep"`
+	// InputShards are the token shards (bitnet-data output) the run was
+	// made from instead of a text (RunConfig.TrainShards/ValidShards).
+	InputShards      []FileRecord `json:"input_shards,omitempty"`
+	InputValidShards []FileRecord `json:"input_valid_shards,omitempty"`
+	DocSep           string       `json:"doc_sep"`
 	// Shards are data/train.tok and data/valid.tok as written.
 	TrainShard FileRecord `json:"train_shard"`
 	ValidShard FileRecord `json:"valid_shard"`

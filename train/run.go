@@ -40,10 +40,13 @@ type RunConfig struct {
 	// ones.
 	TrainText string
 	ValidText string
-	VocabPath string
-	DocSep    string // document separator ("": the text is one document)
-	Tokenizer Tokenizer
-	Vocab     *gguf.File // copied into the exports' tokenizer keys (may be nil)
+	// TrainShards and ValidShards train from token shards (bitnet-data's
+	// output, see ShardInputs) instead of TrainText/ValidText.
+	TrainShards, ValidShards []string
+	VocabPath                string
+	DocSep                   string // document separator ("": the text is one document)
+	Tokenizer                Tokenizer
+	Vocab                    *gguf.File // copied into the exports' tokenizer keys (may be nil)
 
 	LogEvery   int // steps between metrics lines (default 10)
 	ValEvery   int // steps between validations (default 100)
@@ -532,10 +535,14 @@ func loadData(rc RunConfig, c Config, opt Options, man *Manifest, pr *progress) 
 			pr.println("data: tokenizing again: the shards in %s were made from %s", filepath.Join(rc.OutDir, "data"), why)
 		}
 	}
-	if rc.Tokenizer == nil {
+	man = &Manifest{DocSep: rc.DocSep, Config: c, Options: opt}
+	if len(rc.TrainShards) > 0 {
+		if train, valid, err = shardTokens(rc, c.Vocab, man, pr); err != nil {
+			return nil, nil, nil, err
+		}
+	} else if rc.Tokenizer == nil {
 		return nil, nil, nil, errors.New("train: a tokenizer is needed to tokenize the texts")
 	}
-	man = &Manifest{DocSep: rc.DocSep, Config: c, Options: opt}
 	tokenize := func(path string) ([]int32, FileRecord, error) {
 		t0 := time.Now()
 		ids, rec, err := ReadText(rc.Tokenizer, path, rc.DocSep)
@@ -545,10 +552,14 @@ func loadData(rc RunConfig, c Config, opt Options, man *Manifest, pr *progress) 
 		pr.println("tokenized %s: %d bytes → %d tokens in %s", path, rec.Size, len(ids), time.Since(t0).Round(time.Millisecond))
 		return ids, rec, nil
 	}
-	if train, man.Train, err = tokenize(rc.TrainText); err != nil {
+	if len(rc.TrainShards) > 0 {
+		// read above
+	} else if train, man.Train, err = tokenize(rc.TrainText); err != nil {
 		return nil, nil, nil, err
 	}
-	if rc.ValidText != "" {
+	if len(rc.TrainShards) > 0 {
+		// read above
+	} else if rc.ValidText != "" {
 		var rec FileRecord
 		if valid, rec, err = tokenize(rc.ValidText); err != nil {
 			return nil, nil, nil, err
@@ -584,6 +595,12 @@ func loadData(rc RunConfig, c Config, opt Options, man *Manifest, pr *progress) 
 // sameInputs reports whether rc names the inputs man records, and if not,
 // which differ.
 func sameInputs(rc RunConfig, man *Manifest) (bool, string) {
+	if len(rc.TrainShards) > 0 || len(man.InputShards) > 0 {
+		if !sameRecords(rc.TrainShards, man.InputShards) || !sameRecords(rc.ValidShards, man.InputValidShards) {
+			return false, "other input shards"
+		}
+		return true, ""
+	}
 	tr, err := HashFile(rc.TrainText)
 	if err != nil || !tr.same(man.Train) {
 		return false, "another training text (" + man.Train.String() + ")"

@@ -2,6 +2,7 @@
 //
 //	bitnet-dump model.gguf        # metadata and the first 16 tensors
 //	bitnet-dump -a model.gguf     # every tensor (-a may also follow the file)
+//	bitnet-dump --stats model.gguf  # BitLinear ternary shares, bits per weight, no-bias check
 //
 // Exit status: 0 on success, 1 when the file cannot be read, 2 on a usage
 // error.
@@ -40,12 +41,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bitnet-dump", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are reported once, by main
 	all := fs.Bool("a", false, "list every tensor (default: the first 16)")
+	stats := fs.Bool("stats", false, "print BitLinear statistics instead: per-matrix ternary shares (or a histogram), bits per weight, no-bias check")
 	// Flags may come before or after the file name.
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				fmt.Fprint(stderr, "usage: bitnet-dump [-a] FILE.gguf\n\nPrint the metadata and tensor table of a GGUF file.\n\n")
+				fmt.Fprint(stderr, "usage: bitnet-dump [-a | --stats] FILE.gguf\n\nPrint the metadata and tensor table of a GGUF file.\n\n")
 				fs.SetOutput(stderr)
 				fs.PrintDefaults()
 				return nil
@@ -71,6 +73,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	defer f.Close()
 	w := bufio.NewWriter(stdout)
+	if *stats { // stats.go
+		if err := printStats(w, f); err != nil {
+			return err
+		}
+		return w.Flush()
+	}
 	fmt.Fprintln(w, "version", f.Version, "dialect", f.Dialect, "align", f.Alignment, "data", f.DataOffset, "mapped", f.Mapped)
 	for _, kv := range f.KVs {
 		s := fmt.Sprint(kv.Value.V)

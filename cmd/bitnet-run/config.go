@@ -64,6 +64,7 @@ type config struct {
 	cpuProfile string
 
 	chat chatOptions // chat mode (chat.go)
+	ev   evalOptions // evaluation modes (eval.go)
 }
 
 type usageError struct{ error }
@@ -80,7 +81,10 @@ func selectMode(o *options) (string, error) {
 		}
 	}
 	pick(o.bench, "bench", "--bench")
-	pick(o.pplFile != "", "perplexity", "--perplexity")
+	// --kl-divergence-base without --kl-divergence reads the text of
+	// --perplexity FILE, as llama-perplexity does: that is the eval mode.
+	pick(o.pplFile != "" && !o.ev.active(), "perplexity", "--perplexity")
+	pick(o.ev.active(), "eval", "--hellaswag/--winogrande/--multiple-choice/--kl-divergence")
 	pick(o.chat, "chat", "-cnv")
 	if !o.chat && (o.system != "" || o.chatTemplate != "" || o.templateFile != "") {
 		return "", usagef("-sys and --chat-template need chat mode (-cnv)")
@@ -99,7 +103,7 @@ func resolve(o *options, pos []string) (*config, error) {
 		prompt: o.prompt, promptFile: o.promptFile, ignoreEOS: o.ignoreEOS, ids: o.ids,
 		noBOS: o.noBOS, logitsFile: o.logitsFile, textFile: o.pplFile,
 		headInt8: o.headInt8, cpuProfile: o.cpuProfile, reps: o.reps,
-		chat: o.chatOptions,
+		chat: o.chatOptions, ev: o.ev,
 	}
 	var err error
 	if c.mode, err = selectMode(o); err != nil {

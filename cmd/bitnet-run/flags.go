@@ -29,7 +29,8 @@ type options struct {
 	cpuProfile                string
 	headInt8                  bool
 
-	chatOptions // chat mode (chat.go)
+	chatOptions             // chat mode (chat.go)
+	ev          evalOptions // evaluation modes (eval.go)
 
 	// set records which flags were given (by their first name), for the
 	// flags whose meaning depends on the mode (-p, -n with --bench).
@@ -85,6 +86,7 @@ func newFlags(o *options) *flag.FlagSet {
 	str(&o.cpuProfile, "cpuprofile", "", "write a Go CPU profile to `file`")
 	fs.BoolVar(&o.headInt8, "head-int8", false, "use an int8 copy of the output head (half the bytes of F16 per token: faster decoding, logits differ slightly from bitnet.cpp's)")
 	addChatFlags(fs, &o.chatOptions)
+	addEvalFlags(fs, &o.ev)
 	return fs
 }
 

@@ -24,7 +24,7 @@
 //   - session.go: the loaded model and tokenizer, the thread pool and the
 //     state constructor every mode uses.
 //   - one file per mode, each a func(*session) error: generate.go (with the
-//     --logits dump), perplexity.go, bench.go. Chat mode (chat.go) runs on
+//     --logits dump), perplexity.go, bench.go, eval.go (zero-shot and KL). Chat mode (chat.go) runs on
 //     the library API (package bitnet), which loads the model itself: it
 //     takes the config instead of a session.
 //
@@ -48,6 +48,7 @@ var modes = map[string]func(*session) error{
 	"generate":   runGenerate,
 	"perplexity": runPerplexity,
 	"bench":      runBench,
+	"eval":       runEvalMode,
 }
 
 func main() {

@@ -120,6 +120,7 @@ type options struct {
 	samples, sampleTokens                         int
 	temp                                          float64
 	eps, theta                                    float64
+	shards                                        string // -shards (shards.go)
 
 	set  map[string]bool // flags given on the command line
 	fmts []train.Format
@@ -130,6 +131,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("bitnet-train", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.trainPath, "train", "", "training text `file`")
+	fs.StringVar(&o.shards, "shards", "", "train from token shards: bitnet-data output `dir`s or shard files, comma-separated (instead of -train)")
 	fs.StringVar(&o.validPath, "valid", "", "validation text `file` (default: the last 5% of the training tokens)")
 	fs.StringVar(&o.vocabPath, "vocab", "", "GGUF `file` whose tokenizer (tokenizer.* keys) tokenizes the data and goes into the exports")
 	fs.StringVar(&o.out, "out", "", "run `dir`ectory (checkpoint, metrics, plots, exports)")
@@ -342,8 +344,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if o.allowChanges && !o.resume {
 		return usagef("-allow-changes only applies with -resume")
 	}
-	if !o.resume && (o.trainPath == "" || o.vocabPath == "") {
-		return usagef("-train and -vocab are required (or -resume)")
+	if !o.resume && ((o.trainPath == "") == (o.shards == "") || o.vocabPath == "") {
+		return usagef("-vocab and one of -train and -shards are required (or -resume)")
 	}
 	var hdr train.CheckpointHeader
 	vocabPath := o.vocabPath
@@ -401,6 +403,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	})
 	defer stopRedraw()
 
+	if err := shardInputs(o, &rc); err != nil {
+		return err
+	}
 	res, err := train.Run(ctx, rc)
 	var mm *train.MismatchError
 	switch {

@@ -1,0 +1,13 @@
+//go:build !unix
+
+package data
+
+import (
+	"errors"
+	"os"
+)
+
+// mmapFile is not available here; OpenShard falls back to reading the file.
+func mmapFile(fh *os.File, size int64) ([]byte, func() error, error) {
+	return nil, nil, errors.New("mmap not supported on this platform")
+}
