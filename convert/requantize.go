@@ -11,6 +11,8 @@ import (
 	"github.com/bitnet-go/bitnet/asm/ref"
 	"github.com/bitnet-go/bitnet/gguf"
 	"github.com/bitnet-go/bitnet/internal/atomicfile"
+	"github.com/bitnet-go/bitnet/layout"
+	"github.com/bitnet-go/bitnet/quant"
 	"github.com/bitnet-go/bitnet/runtime"
 )
 
@@ -324,7 +326,7 @@ func writeDense(w io.Writer, m *runtime.Matrix, t gguf.Type) error {
 		case gguf.Q8_0:
 			ref.QuantizeQ8_0(out, row)
 		case gguf.Q6_K:
-			quantizeQ6K(out, row)
+			quant.QuantizeQ6K(out, row)
 		default:
 			return fmt.Errorf("no quantizer for %s", t)
 		}
@@ -513,13 +515,14 @@ func (s *ternarySource) writer(target gguf.Type) (string, func(io.Writer) error,
 						vals[k] = 1 - c
 					}
 				}
-				ref.PackI2S(out, vals)
+				if err := layout.PackI2S(out, vals); err != nil {
+					return err
+				}
 				if _, err := w.Write(out); err != nil {
 					return err
 				}
 			}
-			var tail [32]byte
-			binary.LittleEndian.PutUint32(tail[:], math.Float32bits(gamma))
+			tail := layout.I2STail(gamma)
 			_, err := w.Write(tail[:])
 			return err
 		}, nil
@@ -534,9 +537,9 @@ func (s *ternarySource) writer(target gguf.Type) (string, func(io.Writer) error,
 			note = fmt.Sprintf(" (scale %g rounded to f16 %g, relative error %.2g)", s.gamma, ref.F16ToF32(h), math.Abs(float64(ref.F16ToF32(h)-s.gamma))/float64(s.gamma))
 		}
 	}
-	pack, bs := packTQ2, ref.TQ2_0BlockBytes
+	pack, bs := quant.PackTQ2, ref.TQ2_0BlockBytes
 	if target == gguf.TQ1_0 {
-		pack, bs = packTQ1, ref.TQ1_0BlockBytes
+		pack, bs = quant.PackTQ1, ref.TQ1_0BlockBytes
 	}
 	dGamma := ref.F32ToF16(s.gamma)
 	return note, func(w io.Writer) error {
@@ -599,3 +602,5 @@ func engines(arch string, ts []gguf.WriterTensor) string {
 	}
 	return fmt.Sprintf("architecture %s; loads in bitnet.cpp: %s, upstream llama.cpp: %s", arch, yes(fork), yes(upstream))
 }
+
+func abs32(x float32) float32 { return math.Float32frombits(math.Float32bits(x) &^ (1 << 31)) }

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
@@ -16,6 +15,7 @@ import (
 	"github.com/bitnet-go/bitnet/gguf"
 	"github.com/bitnet-go/bitnet/internal/testutil"
 	"github.com/bitnet-go/bitnet/loader"
+	"github.com/bitnet-go/bitnet/quant"
 	"github.com/bitnet-go/bitnet/runtime"
 )
 
@@ -444,64 +444,6 @@ func TestRequantizeErrors(t *testing.T) {
 	}
 }
 
-// TQ packing is the inverse of the runtime's decoding, for every code.
-func TestPackTQ(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	for iter := 0; iter < 200; iter++ {
-		var codes, back [ref.QK_K]int8
-		for i := range codes {
-			codes[i] = int8(rng.IntN(3))
-		}
-		if iter == 0 {
-			for i := range codes {
-				codes[i] = 2
-			}
-		}
-		var b1 [ref.TQ1_0BlockBytes]byte
-		var b2 [ref.TQ2_0BlockBytes]byte
-		packTQ1(b1[:], &codes, 0x3c00)
-		packTQ2(b2[:], &codes, 0x3c00)
-		ref.TQ1Codes(&back, b1[:])
-		if back != codes {
-			t.Fatalf("TQ1_0 round trip changed codes")
-		}
-		ref.TQ2Codes(&back, b2[:])
-		if back != codes {
-			t.Fatalf("TQ2_0 round trip changed codes")
-		}
-	}
-}
-
-// quantizeQ6K: every value within half a quantization step of its input,
-// zero blocks stay zero, and the result is what the runtime decodes.
-func TestQuantizeQ6K(t *testing.T) {
-	rng := rand.New(rand.NewPCG(3, 4))
-	x := make([]float32, 4*ref.QK_K)
-	for i := range x {
-		x[i] = float32(rng.NormFloat64()) * 0.1
-	}
-	for i := 3 * ref.QK_K; i < len(x); i++ {
-		x[i] = 0
-	}
-	b := make([]byte, 4*ref.Q6_KBlockBytes)
-	quantizeQ6K(b, x)
-	y := make([]float32, len(x))
-	ref.DequantQ6K(y, b)
-	for blk := 0; blk < 4; blk++ {
-		bb := b[blk*ref.Q6_KBlockBytes:]
-		d := ref.F16ToF32(binary.LittleEndian.Uint16(bb[208:]))
-		for i := blk * ref.QK_K; i < (blk+1)*ref.QK_K; i++ {
-			step := math.Abs(float64(d * float32(int8(bb[192+(i%ref.QK_K)/16]))))
-			if diff := math.Abs(float64(y[i] - x[i])); diff > step/2+1e-7 && blk < 3 {
-				t.Fatalf("value %d: %g decodes to %g (step %g)", i, x[i], y[i], step)
-			}
-			if blk == 3 && y[i] != 0 {
-				t.Fatalf("zero block decodes to %g", y[i])
-			}
-		}
-	}
-}
-
 // Requantize streams: converting bitnet-s (18 MB, a 32000-row embedding)
 // allocates a small fraction of the file, whatever the conversions.
 func TestRequantizeMemory(t *testing.T) {
@@ -542,7 +484,7 @@ func TestQ6KLlamaRuns(t *testing.T) {
 				x[k] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*k:]))
 			}
 			q := make([]byte, len(x)/ref.QK_K*ref.Q6_KBlockBytes)
-			quantizeQ6K(q, x)
+			quant.QuantizeQ6K(q, x)
 			w.AddTensor(ti.Name, gguf.Q6_K, ti.Dims, q)
 			continue
 		}

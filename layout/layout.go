@@ -6,7 +6,10 @@
 // converter can all share it.
 package layout
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Architectures (general.architecture).
 const (
@@ -65,6 +68,12 @@ const (
 	KeyAddSpacePrefix = "tokenizer.ggml.add_space_prefix"
 	KeyChatTemplate   = "tokenizer.chat_template"
 )
+
+// TokenizerPrefix starts every tokenizer key.
+const TokenizerPrefix = "tokenizer."
+
+// IsTokenizerKey reports whether key belongs to the tokenizer (tokenizer.*).
+func IsTokenizerKey(key string) bool { return strings.HasPrefix(key, TokenizerPrefix) }
 
 // SpecialTokenKey is the id key of a special token type (bos, eos, unk,
 // sep, pad, cls, mask, eot, eom): tokenizer.ggml.<typ>_token_id (padding
