@@ -411,7 +411,7 @@ func exportTokenizer(f *gguf.File) (*exportedTokenizer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the GGUF has no tokenizer (%w)", err)
 	}
-	if model != "gpt2" {
+	if model != layout.TokenizerBPE {
 		return nil, fmt.Errorf("tokenizer model %q: export writes byte-level BPE (gpt2) tokenizers only", model)
 	}
 	t := &exportedTokenizer{ids: map[string]uint32{}}

@@ -24,6 +24,12 @@ const (
 	// ArchLlama is a plain Llama graph; bitnet.cpp serves HF1BitLLM and
 	// Falcon3-1.58bit under it with I2_S matrices.
 	ArchLlama = "llama"
+	// ArchBitNet158April is the fork's name for bitnet-b1.58 for a few
+	// weeks in April 2025 (known, not run).
+	ArchBitNet158April = "bitnet-1.58"
+	// ArchQwen3 is the arch of bitnet.cpp's embedding models (known, not
+	// run).
+	ArchQwen3 = "qwen3"
 )
 
 // General keys.
@@ -52,6 +58,10 @@ const (
 	HeadCount          = "attention.head_count"
 	HeadCountKV        = "attention.head_count_kv"
 	RMSEps             = "attention.layer_norm_rms_epsilon"
+	KeyLength          = "attention.key_length"
+	ValueLength        = "attention.value_length"
+	ExpertCount        = "expert_count"
+	HiddenActivation   = "hidden_activation" // upstream's bitnet arch: silu or relu2
 )
 
 // Key is the full name of a per-architecture key.
@@ -59,7 +69,7 @@ func Key(arch, suffix string) string { return arch + "." + suffix }
 
 // Tokenizer keys.
 const (
-	KeyTokenizerModel = "tokenizer.ggml.model" // "llama" (SentencePiece) or "gpt2" (byte-level BPE)
+	KeyTokenizerModel = "tokenizer.ggml.model" // TokenizerSPM or TokenizerBPE
 	KeyTokenizerPre   = "tokenizer.ggml.pre"
 	KeyTokens         = "tokenizer.ggml.tokens"
 	KeyScores         = "tokenizer.ggml.scores"
@@ -69,18 +79,32 @@ const (
 	KeyChatTemplate   = "tokenizer.chat_template"
 )
 
+// Values of tokenizer.ggml.model.
+const (
+	TokenizerSPM = "llama" // SentencePiece
+	TokenizerBPE = "gpt2"  // byte-level BPE
+)
+
 // TokenizerPrefix starts every tokenizer key.
 const TokenizerPrefix = "tokenizer."
 
 // IsTokenizerKey reports whether key belongs to the tokenizer (tokenizer.*).
 func IsTokenizerKey(key string) bool { return strings.HasPrefix(key, TokenizerPrefix) }
 
-// SpecialTokenKey is the id key of a special token type (bos, eos, unk,
-// sep, pad, cls, mask, eot, eom): tokenizer.ggml.<typ>_token_id (padding
-// for pad, as llama.cpp names it).
+// SpecialTokenKey is the id key of a special token type:
+// tokenizer.ggml.<name>_token_id with llama.cpp's names (gguf-py's
+// Keys.Tokenizer). The short types of Hugging Face's configs map to them:
+// unk → unknown, sep → seperator (sic), pad → padding; other names (bos,
+// eos, cls, mask, eot, eom, fim_*, and the long names themselves) are used
+// as they are.
 func SpecialTokenKey(typ string) string {
-	if typ == "pad" {
-		return "tokenizer.ggml.padding_token_id"
+	switch typ {
+	case "unk":
+		typ = "unknown"
+	case "sep":
+		typ = "seperator"
+	case "pad":
+		typ = "padding"
 	}
 	return "tokenizer.ggml." + typ + "_token_id"
 }
@@ -117,7 +141,44 @@ const (
 	TokenEmbd  = "token_embd.weight"
 	Output     = "output.weight"
 	OutputNorm = "output_norm.weight"
+	RopeFreqs  = "rope_freqs.weight" // Llama-3.1 RoPE frequency factors
 )
+
+// Suffixes of tensor names: weights, the fork's one-element scales beside
+// ternary matrices (1bitLLM conversions), and biases (BitLinear has none).
+const (
+	WeightSuffix = ".weight"
+	ScaleSuffix  = ".scale"
+	BiasSuffix   = ".bias"
+)
+
+// BlockPrefix starts the name of every per-block tensor.
+const BlockPrefix = "blk."
+
+// TernaryBlockWeight reports whether name is the weight of a block's
+// ternary matrix (blk.<i>.<t>.weight with t in Ternary).
+func TernaryBlockWeight(name string) bool {
+	rest, ok := strings.CutPrefix(name, BlockPrefix)
+	if !ok {
+		return false
+	}
+	_, rest, ok = strings.Cut(rest, ".")
+	if !ok {
+		return false
+	}
+	base, ok := strings.CutSuffix(rest, WeightSuffix)
+	return ok && IsTernary(base)
+}
+
+// IsBlockTensor reports whether name is blk.<i>.<base>.weight for some i.
+func IsBlockTensor(name, base string) bool {
+	rest, ok := strings.CutPrefix(name, BlockPrefix)
+	if !ok {
+		return false
+	}
+	_, rest, ok = strings.Cut(rest, ".")
+	return ok && rest == base+WeightSuffix
+}
 
 // Names of the per-block tensors (see Block).
 const (
