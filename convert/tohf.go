@@ -31,7 +31,13 @@ type ExportOptions struct {
 // bitnet-25, as this converter, bitnet-train or the fork write it) as a
 // Hugging Face checkpoint that transformers' BitNetForCausalLM loads:
 // config.json, model.safetensors, tokenizer.json and tokenizer_config.json
-// in outDir.
+// in outDir. A GGUF of the ternary llama graph (arch llama with ternary
+// matrices: HF1BitLLM, Falcon3-1.58bit conversions) becomes a
+// LlamaForCausalLM checkpoint with the same quantization_config, the
+// q/k rows put back in Hugging Face's order (the converter permutes them
+// for llama.cpp's rotary layout). The 1bitLLM graph (arch bitnet) is not
+// exported: its checkpoints hold latent weights, and no latent matrix is
+// known to re-ternarize to the same per-tensor scale in general.
 //
 // The ternary matrices are written in transformers' packed form
 // (quantization_config bitnet/bitlinear/offline: uint8 [out/4, in] codes
@@ -53,8 +59,9 @@ func ExportHF(inPath, outDir string, o ExportOptions) error {
 	if err != nil {
 		return err
 	}
-	if arch != layout.ArchBitNetB158 && arch != layout.ArchBitNet25 {
-		return fmt.Errorf("%s: arch %q: export supports the 2B4T graph (bitnet-b1.58, bitnet-25), which transformers' BitNetForCausalLM implements", inPath, arch)
+	llama := arch == layout.ArchLlama
+	if arch != layout.ArchBitNetB158 && arch != layout.ArchBitNet25 && !llama {
+		return fmt.Errorf("%s: arch %q: export supports the 2B4T graph (bitnet-b1.58, bitnet-25), which transformers' BitNetForCausalLM implements, and the ternary llama graph (LlamaForCausalLM with quantization_config bitnet)", inPath, arch)
 	}
 	hp := func(key string) (int, error) {
 		v, err := f.GetUint(layout.Key(arch, key))
@@ -73,7 +80,8 @@ func ExportHF(inPath, outDir string, o ExportOptions) error {
 		}
 	}
 	kvHeads := dims[layout.HeadCount]
-	if _, ok := f.Get(layout.Key(arch, layout.HeadCountKV)); ok {
+	_, hasKV := f.Get(layout.Key(arch, layout.HeadCountKV))
+	if hasKV {
 		if kvHeads, err = hp(layout.HeadCountKV); err != nil {
 			return err
 		}
@@ -101,19 +109,20 @@ func ExportHF(inPath, outDir string, o ExportOptions) error {
 		ti      *gguf.TensorInfo
 		hf      string
 		ternary bool
+		block   int
 	}
 	var ts []exportTensor
 	hasOutput := false
 	for i := range f.Tensors {
 		ti := &f.Tensors[i]
-		hf, ternary, err := hfName(ti.Name, dims[layout.BlockCount])
+		hf, block, ternary, err := hfName(ti.Name, dims[layout.BlockCount], llama)
 		if err != nil {
 			return fmt.Errorf("%s: %w", inPath, err)
 		}
 		if ti.Name == layout.Output {
 			hasOutput = true
 		}
-		ts = append(ts, exportTensor{ti, hf, ternary})
+		ts = append(ts, exportTensor{ti, hf, ternary, block})
 	}
 	bf16OK, f16OK := true, true
 	for _, t := range ts {
@@ -180,6 +189,15 @@ func ExportHF(inPath, outDir string, o ExportOptions) error {
 		if err != nil {
 			return err
 		}
+		if llama && (t.ti.Name == layout.Block(t.block, layout.AttnQ) || t.ti.Name == layout.Block(t.block, layout.AttnK)) {
+			heads := dims[layout.HeadCount]
+			if t.ti.Name == layout.Block(t.block, layout.AttnK) {
+				heads = kvHeads
+			}
+			if codes, err = unpermuteRows(codes, rows, cols, heads); err != nil {
+				return fmt.Errorf("%s: %w", t.ti.Name, err)
+			}
+		}
 		ws, exact := weightScaleFor(gamma)
 		if !exact && o.Warnings != nil {
 			fmt.Fprintf(o.Warnings, "%s: scale %g is not the reciprocal of any float32; a re-conversion's scale differs by an ulp\n", t.ti.Name, gamma)
@@ -210,6 +228,11 @@ func ExportHF(inPath, outDir string, o ExportOptions) error {
 		"torch_dtype":             "bfloat16",
 		"quantization_config":     map[string]any{"quant_method": "bitnet", "linear_class": "bitlinear", "quantization_mode": "offline"},
 	}
+	if llama {
+		if err := llamaConfig(f, cfg, hasKV); err != nil {
+			return fmt.Errorf("%s: %w", inPath, err)
+		}
+	}
 	for typ, id := range tok.ids {
 		cfg[typ+"_token_id"] = id
 	}
@@ -239,15 +262,16 @@ func ExportHF(inPath, outDir string, o ExportOptions) error {
 }
 
 // hfName maps a GGUF tensor name of the 2B4T graph to transformers'
-// BitNet name.
-func hfName(name string, layers int) (string, bool, error) {
+// BitNet name (of the llama graph, to its Llama name), with its block (−1
+// outside blocks).
+func hfName(name string, layers int, llama bool) (string, int, bool, error) {
 	switch name {
 	case layout.TokenEmbd:
-		return "model.embed_tokens.weight", false, nil
+		return "model.embed_tokens.weight", -1, false, nil
 	case layout.Output:
-		return "lm_head.weight", false, nil
+		return "lm_head.weight", -1, false, nil
 	case layout.OutputNorm:
-		return "model.norm.weight", false, nil
+		return "model.norm.weight", -1, false, nil
 	}
 	hf := map[string]string{
 		layout.AttnNorm: "input_layernorm", layout.FFNNorm: "post_attention_layernorm",
@@ -256,14 +280,76 @@ func hfName(name string, layers int) (string, bool, error) {
 		layout.FFNGate: "mlp.gate_proj", layout.FFNUp: "mlp.up_proj", layout.FFNDown: "mlp.down_proj",
 		layout.FFNSubNorm: "mlp.ffn_sub_norm",
 	}
+	if llama {
+		delete(hf, layout.AttnSubNorm)
+		delete(hf, layout.FFNSubNorm)
+	}
 	for b := 0; b < layers; b++ {
 		for g, h := range hf {
 			if name == layout.Block(b, g) {
-				return fmt.Sprintf("model.layers.%d.%s.weight", b, h), layout.IsTernary(g), nil
+				return fmt.Sprintf("model.layers.%d.%s.weight", b, h), b, layout.IsTernary(g), nil
 			}
 		}
 	}
-	return "", false, fmt.Errorf("tensor %q has no place in transformers' BitNet model", name)
+	model := "BitNet"
+	if llama {
+		model = "Llama"
+	}
+	return "", -1, false, fmt.Errorf("tensor %q has no place in transformers' %s model", name, model)
+}
+
+// llamaConfig turns cfg (written for BitNetForCausalLM) into the config of a
+// ternary LlamaForCausalLM checkpoint as HF1BitLLM and Falcon3-1.58bit ship
+// it, keeping what the llama converter reads back: the head dimension, the
+// KV head count only where the GGUF has it, a linear rope scaling.
+func llamaConfig(f *gguf.File, cfg map[string]any, hasKV bool) error {
+	k := func(s string) string { return layout.Key(layout.ArchLlama, s) }
+	cfg["architectures"] = []string{"LlamaForCausalLM"}
+	cfg["model_type"] = "llama"
+	cfg["hidden_act"] = "silu"
+	cfg["mlp_bias"] = false
+	if !hasKV {
+		delete(cfg, "num_key_value_heads")
+	}
+	if v, ok := f.Get(k(layout.RopeDimensionCount)); ok {
+		hd, err := v.Uint()
+		if err != nil || hd == 0 || hd > 1<<20 {
+			return fmt.Errorf("%s: bad value", k(layout.RopeDimensionCount))
+		}
+		cfg["head_dim"] = hd
+	}
+	if st, err := f.GetString(k(layout.RopeScalingType)); err == nil && st != "none" {
+		fac, err := f.GetFloat(k(layout.RopeScalingFactor))
+		if st != "linear" || err != nil {
+			return fmt.Errorf("rope scaling %q: export writes linear scaling only", st)
+		}
+		cfg["rope_scaling"] = map[string]any{"type": "linear", "factor": json.Number(strconv.FormatFloat(fac, 'g', -1, 32))}
+	}
+	for _, key := range []string{layout.KeyLength, layout.ValueLength, layout.ExpertCount} {
+		if _, ok := f.Get(k(key)); ok {
+			return fmt.Errorf("%s: export does not carry this key", k(key))
+		}
+	}
+	return nil
+}
+
+// unpermuteRows undoes the converter's q/k row permutation for llama.cpp's
+// rotary layout (permutedSource): GGUF row h·per+2i+j is Hugging Face row
+// h·per+j·per/2+i.
+func unpermuteRows(codes []int8, rows, cols, heads int) ([]int8, error) {
+	if heads <= 0 || rows%heads != 0 || (rows/heads)%2 != 0 {
+		return nil, fmt.Errorf("%d rows cannot be split into %d heads of even size", rows, heads)
+	}
+	per := rows / heads
+	half := per / 2
+	out := make([]int8, len(codes))
+	for r := 0; r < rows; r++ {
+		h, kk := r/per, r%per
+		i, j := kk/2, kk%2
+		hr := h*per + j*half + i
+		copy(out[hr*cols:(hr+1)*cols], codes[r*cols:(r+1)*cols])
+	}
+	return out, nil
 }
 
 // forRows decodes a non-ternary tensor to float32, a chunk of rows at a
