@@ -40,12 +40,7 @@ func convertTo(t *testing.T, dir, typ string, o Options) string {
 
 func open(t *testing.T, p string) *gguf.File {
 	t.Helper()
-	f, err := gguf.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return f
+	return testutil.OpenGGUF(t, p)
 }
 
 // compareKVs reports every key (in order) whose name or value differs,

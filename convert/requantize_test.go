@@ -50,16 +50,6 @@ func requantize(t *testing.T, in string, o RequantizeOptions) (string, string) {
 	return out, log.String()
 }
 
-func rqOpen(t *testing.T, path string) *gguf.File {
-	t.Helper()
-	f, err := gguf.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return f
-}
-
 func tensorBytes(t *testing.T, f *gguf.File, name string) (*gguf.TensorInfo, []byte) {
 	t.Helper()
 	ti, ok := f.Tensor(name)
@@ -108,7 +98,7 @@ func TestRequantizeLikeLlamaQuantize(t *testing.T) {
 	// I2_S tensor's 32-byte tail and leaves the other 28 unwritten (they hold
 	// stale buffer bytes in this file); we write zeros there, as the fork's
 	// Python writer does. Everything else is compared.
-	rf := rqOpen(t, refPath)
+	rf := open(t, refPath)
 	masked := 0
 	for i := range rf.Tensors {
 		ti := &rf.Tensors[i]
@@ -136,7 +126,7 @@ func TestRequantizeLikeUpstream(t *testing.T) {
 	for _, typ := range []string{"tq1_0", "tq2_0"} {
 		t.Run(typ, func(t *testing.T) {
 			out, log := requantize(t, i2s, RequantizeOptions{Type: typ})
-			ours, up := rqOpen(t, out), rqOpen(t, filepath.Join(dir, "ggml-model-"+typ+".gguf"))
+			ours, up := open(t, out), open(t, filepath.Join(dir, "ggml-model-"+typ+".gguf"))
 			n := 0
 			for i := range ours.Tensors {
 				name := ours.Tensors[i].Name
@@ -159,7 +149,7 @@ func TestRequantizeLikeUpstream(t *testing.T) {
 			// And back: upstream's TQ file → I2_S has the fork's codes, with
 			// each scale the f16 rounding of the fork's.
 			back, _ := requantize(t, filepath.Join(dir, "ggml-model-"+typ+".gguf"), RequantizeOptions{Type: "i2_s"})
-			bf, orig := rqOpen(t, back), rqOpen(t, i2s)
+			bf, orig := open(t, back), open(t, i2s)
 			for i := range orig.Tensors {
 				name := orig.Tensors[i].Name
 				if !isProjection(name) {
@@ -183,7 +173,7 @@ func TestRequantizeLikeUpstream(t *testing.T) {
 // roundScalesToF16 rewrites an I2_S file with every tensor scale rounded to
 // f16, the files whose I2_S ↔ TQ conversions are exact.
 func roundScalesToF16(t *testing.T, src string) string {
-	f := rqOpen(t, src)
+	f := open(t, src)
 	w := &gguf.Writer{KVs: f.KVs}
 	for i := range f.Tensors {
 		ti := &f.Tensors[i]
@@ -328,7 +318,7 @@ func TestRequantizeArch(t *testing.T) {
 	src := filepath.Join(testutil.RepoRoot(), "testdata", "tinystories-bitnet-i2_s.gguf")
 	base := logits(t, src)
 	out, log := requantize(t, src, RequantizeOptions{Arch: "bitnet"})
-	f := rqOpen(t, out)
+	f := open(t, out)
 	if a, _ := f.GetString("general.architecture"); a != "bitnet" {
 		t.Fatalf("architecture %q", a)
 	}
@@ -354,7 +344,7 @@ func TestRequantizeArch(t *testing.T) {
 	}
 	// And back to the fork's name.
 	back, _ := requantize(t, out, RequantizeOptions{Arch: "bitnet-b1.58"})
-	g := rqOpen(t, back)
+	g := open(t, back)
 	if a, _ := g.GetString("general.architecture"); a != "bitnet-b1.58" {
 		t.Fatalf("architecture %q", a)
 	}
@@ -370,7 +360,7 @@ func TestRequantizeErrors(t *testing.T) {
 	// A TQ2_0 file whose blocks have two different scales.
 	mixed := func() string {
 		tq, _ := requantize(t, bundled, RequantizeOptions{Type: "tq2_0"})
-		f := rqOpen(t, tq)
+		f := open(t, tq)
 		w := &gguf.Writer{KVs: f.KVs}
 		for i := range f.Tensors {
 			ti := &f.Tensors[i]
@@ -389,7 +379,7 @@ func TestRequantizeErrors(t *testing.T) {
 	}()
 	// An F32 matrix that is not ternary.
 	notTernary := func() string {
-		f := rqOpen(t, bundled)
+		f := open(t, bundled)
 		w := &gguf.Writer{KVs: f.KVs}
 		for i := range f.Tensors {
 			ti := &f.Tensors[i]
@@ -473,7 +463,7 @@ func TestRequantizeMemory(t *testing.T) {
 // logits stay near the reference engine's F32 logits.
 func TestQ6KLlamaRuns(t *testing.T) {
 	src := llamaSF32(t)
-	f := rqOpen(t, src)
+	f := open(t, src)
 	w := &gguf.Writer{KVs: f.KVs}
 	for i := range f.Tensors {
 		ti := &f.Tensors[i]

@@ -249,18 +249,7 @@ func diffGGUF(t *testing.T, wantPath, tmp string, got []byte) {
 			return
 		}
 	}
-	for i := range w.Tensors {
-		wt := &w.Tensors[i]
-		gt, ok := g.Tensor(wt.Name)
-		if !ok {
-			t.Errorf("tensor %s missing", wt.Name)
-			return
-		}
-		wb, _ := w.TensorData(wt)
-		gb, _ := g.TensorData(gt)
-		if gt.Type != wt.Type || !bytes.Equal(wb, gb) {
-			t.Errorf("tensor %s differs (%s vs %s)", wt.Name, gt.Type, wt.Type)
-			return
-		}
+	if d := testutil.TensorDiff(w, g); d != "" {
+		t.Errorf("tensor %s", d)
 	}
 }

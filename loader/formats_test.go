@@ -11,7 +11,6 @@ import (
 	"github.com/bitnet-go/bitnet/gguf"
 	"github.com/bitnet-go/bitnet/internal/testutil"
 	"github.com/bitnet-go/bitnet/layout"
-	"github.com/bitnet-go/bitnet/loader"
 	"github.com/bitnet-go/bitnet/runtime"
 )
 
@@ -79,13 +78,7 @@ func testWeightFormats(t *testing.T, setDir string) {
 					}
 				}
 			})
-			m, err := loader.Load(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
-			pool := runtime.NewPool(2)
-			defer pool.Close()
+			m, pool := loadModel(t, p, 2)
 			V := m.Vocab
 			var sum float64
 			var n int

@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/bitnet-go/bitnet/convert"
-	"github.com/bitnet-go/bitnet/gguf"
 	"github.com/bitnet-go/bitnet/internal/testutil"
 	"github.com/bitnet-go/bitnet/train"
 )
@@ -49,22 +48,12 @@ func TestToHF(t *testing.T) {
 	if err := convert.Convert(hf, back, convert.Options{Type: "i2_s"}); err != nil {
 		t.Fatal(err)
 	}
-	want, got := openGGUF(t, filepath.Join(out, train.ExportName(train.FormatI2S))), openGGUF(t, back)
+	want, got := testutil.OpenGGUF(t, filepath.Join(out, train.ExportName(train.FormatI2S))), testutil.OpenGGUF(t, back)
 	if len(got.Tensors) != len(want.Tensors) {
 		t.Fatalf("%d tensors after the round trip, want %d", len(got.Tensors), len(want.Tensors))
 	}
-	for i := range want.Tensors {
-		wt := &want.Tensors[i]
-		gt, ok := got.Tensor(wt.Name)
-		if !ok {
-			t.Errorf("%s: missing after the round trip", wt.Name)
-			continue
-		}
-		wb, _ := want.TensorData(wt)
-		gb, _ := got.TensorData(gt)
-		if gt.Type != wt.Type || !bytes.Equal(gb, wb) {
-			t.Errorf("%s: %s, %d bytes after the round trip; the trainer wrote %s, %d bytes (equal: %v)", wt.Name, gt.Type, len(gb), wt.Type, len(wb), bytes.Equal(gb, wb))
-		}
+	if d := testutil.TensorDiff(want, got); d != "" {
+		t.Errorf("after the round trip, tensor %s", d)
 	}
 }
 
@@ -92,14 +81,4 @@ func TestToHFUsage(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "run")); err == nil {
 		t.Error("a refused run created its directory")
 	}
-}
-
-func openGGUF(t *testing.T, p string) *gguf.File {
-	t.Helper()
-	f, err := gguf.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return f
 }
