@@ -1,9 +1,16 @@
 // Package layout is the BitNet GGUF layout in one place: the architecture
-// names, the metadata keys, the tensor names and the fork's I2_S tensor
-// encoding, as bitnet.cpp's converters write them and its llama.cpp fork
-// reads them (../shared/docs/formats.md §1–3). It imports only package
-// gguf, so the loader, the trainer's export, bitnet-synth and the
-// converter can all share it.
+// names, the metadata keys, the tensor names, the file types and the fork's
+// I2_S tensor encoding (codes, 32-byte tail, quantizer sign rule), as
+// bitnet.cpp's converters write them and its llama.cpp fork reads them
+// (../shared/docs/formats.md §1–3). It imports only package gguf, so the
+// loader (and loader/tokenizer), the trainer's export, bitnet-synth and the
+// converter all share it; none of them spells a key, tensor or arch name.
+//
+// What is not here: the GGUF container itself (package gguf, which cannot
+// import this one and keeps general.alignment and the dialect rule's arch
+// names), the ggml block quantizers TQ1_0/TQ2_0/Q6_K (package quant), and
+// the Hugging Face side of conversion (safetensors names, config.json keys:
+// package convert).
 package layout
 
 import (
