@@ -35,9 +35,12 @@ type ExportOptions struct {
 // matrices: HF1BitLLM, Falcon3-1.58bit conversions) becomes a
 // LlamaForCausalLM checkpoint with the same quantization_config, the
 // q/k rows put back in Hugging Face's order (the converter permutes them
-// for llama.cpp's rotary layout). The 1bitLLM graph (arch bitnet) is not
-// exported: its checkpoints hold latent weights, and no latent matrix is
-// known to re-ternarize to the same per-tensor scale in general.
+// for llama.cpp's rotary layout). A GGUF of the 1bitLLM graph (arch bitnet,
+// SiLU, SentencePiece) becomes a BitnetForCausalLM checkpoint as
+// 1bitLLM/bitnet_b1_58-* ship them: fp16 latent weights chosen so that the
+// reference pipeline's ternarization gives back the same codes and fp16
+// scale (latentFor checks it with the converter's own ternarize; export
+// fails where no such weights exist), and a tokenizer.model.
 //
 // The ternary matrices are written in transformers' packed form
 // (quantization_config bitnet/bitlinear/offline: uint8 [out/4, in] codes
@@ -59,9 +62,9 @@ func ExportHF(inPath, outDir string, o ExportOptions) error {
 	if err != nil {
 		return err
 	}
-	llama := arch == layout.ArchLlama
-	if arch != layout.ArchBitNetB158 && arch != layout.ArchBitNet25 && !llama {
-		return fmt.Errorf("%s: arch %q: export supports the 2B4T graph (bitnet-b1.58, bitnet-25), which transformers' BitNetForCausalLM implements, and the ternary llama graph (LlamaForCausalLM with quantization_config bitnet)", inPath, arch)
+	llama, bitnet1 := arch == layout.ArchLlama, arch == layout.ArchBitNet
+	if arch != layout.ArchBitNetB158 && arch != layout.ArchBitNet25 && !llama && !bitnet1 {
+		return fmt.Errorf("%s: arch %q: export supports the 2B4T graph (bitnet-b1.58, bitnet-25), which transformers' BitNetForCausalLM implements, the ternary llama graph (LlamaForCausalLM with quantization_config bitnet) and the 1bitLLM graph (bitnet: BitnetForCausalLM)", inPath, arch)
 	}
 	hp := func(key string) (int, error) {
 		v, err := f.GetUint(layout.Key(arch, key))
@@ -96,7 +99,7 @@ func ExportHF(inPath, outDir string, o ExportOptions) error {
 			return err
 		}
 	}
-	tok, err := exportTokenizer(f)
+	tok, err := exportTokenizer(f, bitnet1)
 	if err != nil {
 		return err
 	}
@@ -115,7 +118,7 @@ func ExportHF(inPath, outDir string, o ExportOptions) error {
 	hasOutput := false
 	for i := range f.Tensors {
 		ti := &f.Tensors[i]
-		hf, block, ternary, err := hfName(ti.Name, dims[layout.BlockCount], llama)
+		hf, block, ternary, err := hfName(ti.Name, dims[layout.BlockCount], arch)
 		if err != nil {
 			return fmt.Errorf("%s: %w", inPath, err)
 		}
@@ -198,6 +201,22 @@ func ExportHF(inPath, outDir string, o ExportOptions) error {
 				return fmt.Errorf("%s: %w", t.ti.Name, err)
 			}
 		}
+		if bitnet1 {
+			neg, err := negativeZeros(f, t.ti)
+			if err != nil {
+				return err
+			}
+			lat, ok := latentFor(codes, gamma, neg)
+			if !ok {
+				return fmt.Errorf("%s: no fp16 latent weights re-ternarize to scale %g", t.ti.Name, gamma)
+			}
+			b := make([]byte, 2*len(lat))
+			for i, x := range lat {
+				binary.LittleEndian.PutUint16(b[2*i:], ref.F32ToF16(x))
+			}
+			w.AddBytes(t.hf, safetensors.F16, []int64{int64(rows), int64(cols)}, b)
+			continue
+		}
 		ws, exact := weightScaleFor(gamma)
 		if !exact && o.Warnings != nil {
 			fmt.Fprintf(o.Warnings, "%s: scale %g is not the reciprocal of any float32; a re-conversion's scale differs by an ulp\n", t.ti.Name, gamma)
@@ -233,20 +252,34 @@ func ExportHF(inPath, outDir string, o ExportOptions) error {
 			return fmt.Errorf("%s: %w", inPath, err)
 		}
 	}
+	if bitnet1 {
+		if err := bitnetConfig(f, cfg); err != nil {
+			return fmt.Errorf("%s: %w", inPath, err)
+		}
+	}
 	for typ, id := range tok.ids {
 		cfg[typ+"_token_id"] = id
 	}
 	files := []struct {
 		name string
 		v    any
-	}{{"config.json", cfg}, {"tokenizer.json", tok.tokenizerJSON()}, {"tokenizer_config.json", tok.config(dims[layout.ContextLength])}}
+	}{{"config.json", cfg}, {"tokenizer.json", nil}, {"tokenizer_config.json", nil}}
+	if tok.spm {
+		files[1].name, files[2].v = "tokenizer.model", tok.spmConfig()
+	} else {
+		files[1].v, files[2].v = tok.tokenizerJSON(), tok.config(dims[layout.ContextLength])
+	}
 	for _, fl := range files {
 		var b bytes.Buffer
-		enc := json.NewEncoder(&b)
-		enc.SetEscapeHTML(false) // keep <|begin_of_text|> readable
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(fl.v); err != nil {
-			return err
+		if fl.name == "tokenizer.model" {
+			b.Write(tok.spmModel())
+		} else {
+			enc := json.NewEncoder(&b)
+			enc.SetEscapeHTML(false) // keep <|begin_of_text|> readable
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(fl.v); err != nil {
+				return err
+			}
 		}
 		if err := atomicfile.WriteFile(filepath.Join(outDir, fl.name), atomicfile.Mode, func(w io.Writer) error {
 			_, err := w.Write(b.Bytes())
@@ -264,7 +297,8 @@ func ExportHF(inPath, outDir string, o ExportOptions) error {
 // hfName maps a GGUF tensor name of the 2B4T graph to transformers'
 // BitNet name (of the llama graph, to its Llama name), with its block (−1
 // outside blocks).
-func hfName(name string, layers int, llama bool) (string, int, bool, error) {
+func hfName(name string, layers int, arch string) (string, int, bool, error) {
+	llama := arch == layout.ArchLlama
 	switch name {
 	case layout.TokenEmbd:
 		return "model.embed_tokens.weight", -1, false, nil
@@ -280,9 +314,12 @@ func hfName(name string, layers int, llama bool) (string, int, bool, error) {
 		layout.FFNGate: "mlp.gate_proj", layout.FFNUp: "mlp.up_proj", layout.FFNDown: "mlp.down_proj",
 		layout.FFNSubNorm: "mlp.ffn_sub_norm",
 	}
-	if llama {
+	switch arch {
+	case layout.ArchLlama:
 		delete(hf, layout.AttnSubNorm)
 		delete(hf, layout.FFNSubNorm)
+	case layout.ArchBitNet: // 1bitLLM's names
+		hf[layout.AttnSubNorm], hf[layout.FFNSubNorm] = "self_attn.inner_attn_ln", "mlp.ffn_layernorm"
 	}
 	for b := 0; b < layers; b++ {
 		for g, h := range hf {
@@ -483,24 +520,31 @@ func packHF(codes []int8, rows, cols int) []byte {
 // exportedTokenizer is a GGUF's byte-level BPE vocabulary as
 // tokenizer.json / tokenizer_config.json content.
 type exportedTokenizer struct {
+	spm          bool // SentencePiece (tokenizer.model), else byte-level BPE
 	tokens       []string
+	scores       []float32 // SentencePiece only
 	types        []int32
 	merges       []string
 	pre          string
 	ids          map[string]uint32
 	addBOS       bool
+	addEOS       bool // SentencePiece only
 	chatTemplate string
+	// SentencePiece: the pieces of tokenizer.model (the rest are the
+	// converter's fillers) and the normalizer's dummy prefix.
+	spmPieces      int
+	addSpacePrefix bool
 }
 
-func exportTokenizer(f *gguf.File) (*exportedTokenizer, error) {
+func exportTokenizer(f *gguf.File, spm bool) (*exportedTokenizer, error) {
 	model, err := f.GetString(layout.KeyTokenizerModel)
 	if err != nil {
 		return nil, fmt.Errorf("the GGUF has no tokenizer (%w)", err)
 	}
-	if model != layout.TokenizerBPE {
-		return nil, fmt.Errorf("tokenizer model %q: export writes byte-level BPE (gpt2) tokenizers only", model)
+	if want := map[bool]string{false: layout.TokenizerBPE, true: layout.TokenizerSPM}[spm]; model != want {
+		return nil, fmt.Errorf("tokenizer model %q: this graph's export writes %q tokenizers only", model, want)
 	}
-	t := &exportedTokenizer{ids: map[string]uint32{}}
+	t := &exportedTokenizer{ids: map[string]uint32{}, spm: spm}
 	if t.tokens, err = gguf.GetArray[string](f, layout.KeyTokens); err != nil {
 		return nil, err
 	}
@@ -532,6 +576,26 @@ func exportTokenizer(f *gguf.File) (*exportedTokenizer, error) {
 	}
 	t.addBOS, _ = f.GetBool(layout.AddTokenKey("bos"))
 	t.chatTemplate, _ = f.GetString(layout.KeyChatTemplate)
+	if spm {
+		if t.scores, err = gguf.GetArray[float32](f, layout.KeyScores); err != nil {
+			return nil, err
+		}
+		if len(t.scores) != len(t.tokens) {
+			return nil, errors.New("scores and tokens differ in length")
+		}
+		for i, ty := range t.types {
+			if ty < layout.TokenNormal || ty > layout.TokenByte || ty == layout.TokenUserDefined {
+				return nil, fmt.Errorf("token %d (%q) has type %d, which tokenizer.model cannot carry", i, t.tokens[i], ty)
+			}
+		}
+		t.addEOS, _ = f.GetBool(layout.AddTokenKey("eos"))
+		t.addSpacePrefix = true
+		if v, err := f.GetBool(layout.KeyAddSpacePrefix); err == nil {
+			t.addSpacePrefix = v
+		}
+		t.spmPieces = spmPieces(t.tokens, t.scores, t.types)
+		return t, nil
+	}
 	// The base vocabulary must come first: tokenizers lists added tokens
 	// after it (and the converter requires it).
 	seenAdded := false

@@ -15,6 +15,7 @@ import (
 
 	"github.com/bitnet-go/bitnet/gguf"
 	"github.com/bitnet-go/bitnet/internal/testutil"
+	"github.com/bitnet-go/bitnet/layout"
 	"github.com/bitnet-go/bitnet/safetensors"
 )
 
@@ -82,9 +83,60 @@ func TestWeightScaleFor(t *testing.T) {
 
 func TestExportRefuses(t *testing.T) {
 	b1 := testutil.Shared(t, hfRoot+"bitnet-1bitllm/hf", "the 1bitLLM checkpoint")
-	err := ExportHF(convertTo(t, b1, "i2_s", Options{}), t.TempDir(), ExportOptions{})
-	if err == nil || !strings.Contains(err.Error(), `arch "bitnet"`) {
-		t.Errorf("1bitLLM export: %v", err)
+	src := convertTo(t, b1, "i2_s", Options{})
+	for _, c := range []struct {
+		edit func(w *gguf.Writer)
+		want string
+	}{
+		{func(w *gguf.Writer) { w.Set(layout.KeyArchitecture, gguf.String(layout.ArchQwen3)) }, `arch "qwen3"`},
+		// upstream's conversions of BitNetForCausalLM: the 2B4T graph under
+		// the bitnet name, which BitnetForCausalLM cannot express.
+		{func(w *gguf.Writer) {
+			w.Set(layout.Key(layout.ArchBitNet, layout.HiddenActivation), gguf.String("relu2"))
+		}, "runs SiLU"},
+	} {
+		err := ExportHF(testutil.RewriteGGUF(t, src, c.edit), t.TempDir(), ExportOptions{})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("export: %v, want an error containing %q", err, c.want)
+		}
+	}
+}
+
+// The 1bitLLM graph (BitnetForCausalLM, fp16 latent weights, SentencePiece
+// tokenizer.model): HF → GGUF → HF → GGUF gives the same GGUF bytes for
+// I2_S, TQ2_0 and F32; the export's latent weights re-ternarize to the same
+// codes and fp16 scales, and its tokenizer.model to the same vocabulary.
+func TestRoundTripHFBitnet1bit(t *testing.T) {
+	src := testutil.Shared(t, hfRoot+"bitnet-1bitllm/hf", "the 1bitLLM checkpoint")
+	for _, typ := range []string{"i2_s", "tq2_0", "f32"} {
+		o := Options{Name: "1bitllm"}
+		first := convertTo(t, src, typ, o)
+		hf := filepath.Join(t.TempDir(), "hf")
+		if err := ExportHF(first, hf, ExportOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		want, _ := os.ReadFile(first)
+		got, _ := os.ReadFile(convertTo(t, hf, typ, o))
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s: HF → GGUF → HF → GGUF is not byte-identical (%d vs %d bytes)", typ, len(got), len(want))
+			diffGGUF(t, first, filepath.Join(t.TempDir(), "x"), got)
+		}
+		var cfg map[string]any
+		b, _ := os.ReadFile(filepath.Join(hf, "config.json"))
+		json.Unmarshal(b, &cfg)
+		if cfg["architectures"].([]any)[0] != "BitnetForCausalLM" || cfg["model_type"] != "llama" || cfg["tie_word_embeddings"] != true || cfg["quantization_config"] != nil {
+			t.Errorf("%s: config.json: %v", typ, cfg)
+		}
+		ck, err := safetensors.OpenDir(hf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, _ := ck.Tensor("model.layers.0.self_attn.q_proj.weight")
+		n, _ := ck.Tensor("model.layers.1.self_attn.inner_attn_ln.weight")
+		if q == nil || q.DType != safetensors.F16 || n == nil {
+			t.Errorf("%s: tensors %+v %+v", typ, q, n)
+		}
+		ck.Close()
 	}
 }
 
