@@ -114,7 +114,7 @@ func Open(path string, o *Options) (*Model, error) {
 			m.ctx = min(m.ctx, lm.TrainCtx)
 		}
 	}
-	fileTmpl, _ := lm.File.GetString("tokenizer.chat_template")
+	fileTmpl, _ := lm.File.GetString(layout.KeyChatTemplate)
 	if m.tmpl, err = chat.Select(opt.ChatTemplate, fileTmpl, m.specialTokens()); err != nil {
 		return fail(fmt.Errorf("%s: %w", path, err))
 	}

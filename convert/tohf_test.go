@@ -109,18 +109,7 @@ func TestExportRefuses(t *testing.T) {
 func TestRoundTripHFBitnet1bit(t *testing.T) {
 	src := testutil.Shared(t, hfRoot+"bitnet-1bitllm/hf", "the 1bitLLM checkpoint")
 	for _, typ := range []string{"i2_s", "tq2_0", "f32"} {
-		o := Options{Name: "1bitllm"}
-		first := convertTo(t, src, typ, o)
-		hf := filepath.Join(t.TempDir(), "hf")
-		if err := ExportHF(first, hf, ExportOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		want, _ := os.ReadFile(first)
-		got, _ := os.ReadFile(convertTo(t, hf, typ, o))
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s: HF → GGUF → HF → GGUF is not byte-identical (%d vs %d bytes)", typ, len(got), len(want))
-			diffGGUF(t, first, filepath.Join(t.TempDir(), "x"), got)
-		}
+		hf := roundTripHF(t, src, typ, Options{Name: "1bitllm"})
 		var cfg map[string]any
 		b, _ := os.ReadFile(filepath.Join(hf, "config.json"))
 		json.Unmarshal(b, &cfg)
@@ -231,22 +220,7 @@ func TestAutoBitLinearScale(t *testing.T) {
 func TestRoundTripHFLlama(t *testing.T) {
 	src := testutil.Shared(t, "golden/llama-s/hf", "the packed-ternary llama checkpoint")
 	for _, typ := range []string{"i2_s", "tq2_0", "f32"} {
-		o := Options{Name: "llama-s"}
-		first := convertTo(t, src, typ, o)
-		hf := filepath.Join(t.TempDir(), "hf")
-		var warn bytes.Buffer
-		if err := ExportHF(first, hf, ExportOptions{Warnings: &warn}); err != nil {
-			t.Fatal(err)
-		}
-		if warn.Len() > 0 {
-			t.Errorf("%s: warnings: %s", typ, warn.String())
-		}
-		want, _ := os.ReadFile(first)
-		got, _ := os.ReadFile(convertTo(t, hf, typ, o))
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s: HF → GGUF → HF → GGUF is not byte-identical (%d vs %d bytes)", typ, len(got), len(want))
-			diffGGUF(t, first, filepath.Join(t.TempDir(), "x"), got)
-		}
+		hf := roundTripHF(t, src, typ, Options{Name: "llama-s"})
 		var cfg map[string]any
 		b, _ := os.ReadFile(filepath.Join(hf, "config.json"))
 		json.Unmarshal(b, &cfg)
@@ -282,6 +256,29 @@ func TestRoundTripHFLlama(t *testing.T) {
 			}
 		}
 	}
+}
+
+// roundTripHF converts the checkpoint src to typ, exports that GGUF and
+// checks that converting the export gives the same GGUF bytes (with no
+// warning about inexact scales); it returns the export's directory.
+func roundTripHF(t *testing.T, src, typ string, o Options) string {
+	t.Helper()
+	first := convertTo(t, src, typ, o)
+	hf := filepath.Join(t.TempDir(), "hf")
+	var warn bytes.Buffer
+	if err := ExportHF(first, hf, ExportOptions{Warnings: &warn}); err != nil {
+		t.Fatal(err)
+	}
+	if warn.Len() > 0 {
+		t.Errorf("%s: warnings: %s", typ, warn.String())
+	}
+	want, _ := os.ReadFile(first)
+	got, _ := os.ReadFile(convertTo(t, hf, typ, o))
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s: HF → GGUF → HF → GGUF is not byte-identical (%d vs %d bytes)", typ, len(got), len(want))
+		diffGGUF(t, first, filepath.Join(t.TempDir(), "x"), got)
+	}
+	return hf
 }
 
 // diffGGUF names the first metadata key or tensor that differs.
