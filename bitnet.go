@@ -31,6 +31,7 @@ import (
 	"sync"
 
 	"github.com/bitnet-go/bitnet/chat"
+	"github.com/bitnet-go/bitnet/layout"
 	"github.com/bitnet-go/bitnet/loader"
 	"github.com/bitnet-go/bitnet/loader/tokenizer"
 	"github.com/bitnet-go/bitnet/runtime"
@@ -113,7 +114,7 @@ func Open(path string, o *Options) (*Model, error) {
 			m.ctx = min(m.ctx, lm.TrainCtx)
 		}
 	}
-	fileTmpl, _ := lm.File.GetString("tokenizer.chat_template")
+	fileTmpl, _ := lm.File.GetString(layout.KeyChatTemplate)
 	if m.tmpl, err = chat.Select(opt.ChatTemplate, fileTmpl, m.specialTokens()); err != nil {
 		return fail(fmt.Errorf("%s: %w", path, err))
 	}
@@ -156,7 +157,7 @@ func (m *Model) ContextSize() int { return m.ctx }
 
 // Name is the model's general.name ("" if the file has none).
 func (m *Model) Name() string {
-	n, _ := m.lm.File.GetString("general.name")
+	n, _ := m.lm.File.GetString(layout.KeyName)
 	return n
 }
 

@@ -355,9 +355,9 @@ func mapTensors(ck *safetensors.Checkpoint, cfg *config, fam family) ([]*planTen
 		if err != nil {
 			return nil, err
 		}
-		if fam == famLlamaTernary && bid >= 0 && (strings.HasSuffix(p.name, ".attn_q.weight") || strings.HasSuffix(p.name, ".attn_k.weight")) {
+		if fam == famLlamaTernary && bid >= 0 && (layout.IsBlockTensor(p.name, layout.AttnQ) || layout.IsBlockTensor(p.name, layout.AttnK)) {
 			heads := cfg.heads
-			if strings.HasSuffix(p.name, ".attn_k.weight") {
+			if layout.IsBlockTensor(p.name, layout.AttnK) {
 				heads = cfg.kvHeads
 			}
 			if (rows/heads)%2 != 0 {
@@ -488,7 +488,7 @@ func loadVocabulary(dir string, cfg *config, fam family, pre string) (*vocabular
 		if err := tj.checkByteLevelBPE(); err != nil {
 			return nil, err
 		}
-		v.model, v.pre = "gpt2", pre
+		v.model, v.pre = layout.TokenizerBPE, pre
 		if v.tokens, v.scores, v.types, err = bpeVocabMS(tj); err != nil {
 			return nil, err
 		}
@@ -506,7 +506,7 @@ func loadVocabulary(dir string, cfg *config, fam family, pre string) (*vocabular
 	case famBitNet1bit, famLlamaTernary:
 		if fileExists(dir, "tokenizer.model") {
 			var err error
-			v.model, v.pre = "llama", "default"
+			v.model, v.pre = layout.TokenizerSPM, "default"
 			if pre != "" {
 				return nil, fmt.Errorf("--pre %s: a SentencePiece tokenizer has no pre-tokenizer", pre)
 			}
@@ -531,7 +531,7 @@ func loadVocabulary(dir string, cfg *config, fam family, pre string) (*vocabular
 		if err := tj.checkByteLevelBPE(); err != nil {
 			return nil, err
 		}
-		v.model, v.pre = "gpt2", pre
+		v.model, v.pre = layout.TokenizerBPE, pre
 		if v.pre == "" {
 			if v.pre, err = detectPre(tj.PreTokenizer); err != nil {
 				return nil, err

@@ -2,15 +2,11 @@ package convert
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/binary"
-	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/bitnet-go/bitnet/gguf"
@@ -19,13 +15,7 @@ import (
 	"github.com/bitnet-go/bitnet/loader/tokenizer"
 )
 
-var (
-	gunzipMu  sync.Mutex
-	gunzipped = map[string]string{}
-	gunzipDir string
-)
-
-// golden returns the path of a reference GGUF under ../shared/testdata,
+// golden returns the path of a reference file under ../shared/testdata,
 // gunzipped once per test binary when it is stored as .gz.
 func golden(t *testing.T, rel string) string {
 	t.Helper()
@@ -33,47 +23,10 @@ func golden(t *testing.T, rel string) string {
 	if !strings.HasSuffix(p, ".gz") {
 		return p
 	}
-	gunzipMu.Lock()
-	defer gunzipMu.Unlock()
-	if out, ok := gunzipped[p]; ok {
-		return out
-	}
-	if gunzipDir == "" {
-		d, err := os.MkdirTemp("", "convert-golden")
-		if err != nil {
-			t.Fatal(err)
-		}
-		gunzipDir = d
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(gunzipDir, fmt.Sprintf("%d-%s", len(gunzipped), strings.TrimSuffix(filepath.Base(p), ".gz")))
-	o, err := os.Create(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(o, zr); err != nil {
-		t.Fatal(err)
-	}
-	o.Close()
-	gunzipped[p] = out
-	return out
+	return testutil.Gunzip(t, p)
 }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if gunzipDir != "" {
-		os.RemoveAll(gunzipDir)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testutil.RunMain(m)) }
 
 func convertTo(t *testing.T, dir, typ string, o Options) string {
 	t.Helper()
@@ -87,12 +40,7 @@ func convertTo(t *testing.T, dir, typ string, o Options) string {
 
 func open(t *testing.T, p string) *gguf.File {
 	t.Helper()
-	f, err := gguf.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return f
+	return testutil.OpenGGUF(t, p)
 }
 
 // compareKVs reports every key (in order) whose name or value differs,

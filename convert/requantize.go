@@ -11,6 +11,8 @@ import (
 	"github.com/bitnet-go/bitnet/asm/ref"
 	"github.com/bitnet-go/bitnet/gguf"
 	"github.com/bitnet-go/bitnet/internal/atomicfile"
+	"github.com/bitnet-go/bitnet/layout"
+	"github.com/bitnet-go/bitnet/quant"
 	"github.com/bitnet-go/bitnet/runtime"
 )
 
@@ -80,7 +82,7 @@ func Requantize(inPath, outPath string, o RequantizeOptions) error {
 		return err
 	}
 	defer f.Close()
-	arch, err := f.GetString("general.architecture")
+	arch, err := f.GetString(layout.KeyArchitecture)
 	if err != nil {
 		return fmt.Errorf("%s: %w", inPath, err)
 	}
@@ -92,13 +94,13 @@ func Requantize(inPath, outPath string, o RequantizeOptions) error {
 	}
 	if tt != 0 || head != 0 || embd != 0 {
 		// As llama-quantize does (in this order).
-		w.Set("general.quantization_version", gguf.Uint32(2))
+		w.Set(layout.KeyQuantizationVersion, gguf.Uint32(layout.QuantizationVersion))
 	}
 	if tt != 0 {
-		w.Set("general.file_type", gguf.Uint32(fileTypes[tt]))
+		w.Set(layout.KeyFileType, gguf.Uint32(fileTypes[tt]))
 	}
-	if _, ok := f.Tensor("output.weight"); !ok && head != 0 {
-		return fmt.Errorf("%s: Head %s: the file has no output.weight (its head is token_embd.weight: set Embd)", inPath, o.Head)
+	if _, ok := f.Tensor(layout.Output); !ok && head != 0 {
+		return fmt.Errorf("%s: Head %s: the file has no %s (its head is %s: set Embd)", inPath, o.Head, layout.Output, layout.TokenEmbd)
 	}
 	for i := range f.Tensors {
 		ti := &f.Tensors[i]
@@ -152,20 +154,8 @@ func parseDenseType(what, s string) (gguf.Type, error) {
 	return 0, fmt.Errorf("requantize: %s type %q is not supported (want f32, f16, q8_0 or q6_k)", what, s)
 }
 
-var projections = []string{"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"}
-
 // isProjection reports whether name is one of the ternary matrices of a block.
-func isProjection(name string) bool {
-	if !strings.HasPrefix(name, "blk.") {
-		return false
-	}
-	for _, p := range projections {
-		if strings.HasSuffix(name, "."+p+".weight") {
-			return true
-		}
-	}
-	return false
-}
+func isProjection(name string) bool { return layout.TernaryBlockWeight(name) }
 
 type requantizer struct {
 	f        *gguf.File
@@ -178,9 +168,13 @@ func (r *requantizer) logf(format string, args ...any) {
 	}
 }
 
+// hiddenAct is the bitnet arch's activation key (upstream's conversions of
+// BitNetForCausalLM declare relu2 there).
+var hiddenAct = layout.Key(layout.ArchBitNet, layout.HiddenActivation)
+
 // sameGraph lists the architecture names that run one graph: a rename
 // between them keeps the model's meaning.
-var sameGraph = map[string]string{"bitnet-b1.58": "2b4t", "bitnet-25": "2b4t", "bitnet": "2b4t-or-1bitllm"}
+var sameGraph = map[string]string{layout.ArchBitNetB158: "2b4t", layout.ArchBitNet25: "2b4t", layout.ArchBitNet: "2b4t-or-1bitllm"}
 
 // archKVs copies the metadata into w, renaming the architecture when asked.
 // It returns the new name and the tensors the new graph does not read.
@@ -195,37 +189,37 @@ func (r *requantizer) archKVs(w *gguf.Writer, arch, to string) (string, map[stri
 	}
 	drop := map[string]bool{}
 	switch {
-	case arch == "bitnet":
+	case arch == layout.ArchBitNet:
 		// 1bitLLM files run SiLU; only a file that declares relu2 is a 2B4T.
-		act, _ := f.GetString("bitnet.hidden_activation")
+		act, _ := f.GetString(hiddenAct)
 		if act != "relu2" && act != "relu_squared" {
-			return "", nil, fmt.Errorf("requantize: a bitnet file without bitnet.hidden_activation = relu2 runs SiLU, which %s cannot express", to)
+			return "", nil, fmt.Errorf("requantize: a bitnet file without %s = relu2 runs SiLU, which %s cannot express", hiddenAct, to)
 		}
 		for _, t := range f.Tensors {
-			if strings.HasSuffix(t.Name, ".scale") {
-				return "", nil, fmt.Errorf("requantize: tensor %q: the %s graph has no .scale tensors", t.Name, to)
+			if strings.HasSuffix(t.Name, layout.ScaleSuffix) {
+				return "", nil, fmt.Errorf("requantize: tensor %q: the %s graph has no %s tensors", t.Name, to, layout.ScaleSuffix)
 			}
 		}
-	case to == "bitnet":
+	case to == layout.ArchBitNet:
 		// Upstream's bitnet graph has no output.weight (neither graph
 		// reads it) and refuses files with tensors it does not create.
-		if _, ok := f.Tensor("output.weight"); ok {
-			drop["output.weight"] = true
+		if _, ok := f.Tensor(layout.Output); ok {
+			drop[layout.Output] = true
 		}
 	}
 	for _, kv := range f.KVs {
 		switch {
-		case kv.Key == "general.architecture":
+		case kv.Key == layout.KeyArchitecture:
 			kv.Value = gguf.String(to)
-		case kv.Key == "bitnet.hidden_activation":
+		case kv.Key == hiddenAct:
 			continue // set below for bitnet, dropped otherwise
-		case strings.HasPrefix(kv.Key, arch+"."):
-			kv.Key = to + "." + strings.TrimPrefix(kv.Key, arch+".")
+		case strings.HasPrefix(kv.Key, layout.Key(arch, "")):
+			kv.Key = layout.Key(to, strings.TrimPrefix(kv.Key, layout.Key(arch, "")))
 		}
 		w.KVs = append(w.KVs, kv)
 	}
-	if to == "bitnet" {
-		w.Set("bitnet.hidden_activation", gguf.String("relu2"))
+	if to == layout.ArchBitNet {
+		w.Set(hiddenAct, gguf.String("relu2"))
 		r.logf("architecture %s → bitnet, with bitnet.hidden_activation = relu2 (upstream llama.cpp runs SiLU where its activation table lacks relu2)", arch)
 	} else {
 		r.logf("architecture %s → %s", arch, to)
@@ -246,9 +240,9 @@ func (r *requantizer) plan(ti *gguf.TensorInfo, tt, head, embd gguf.Type) (gguf.
 	switch {
 	case isProjection(ti.Name) && tt != 0:
 		target = tt
-	case ti.Name == "output.weight" && head != 0:
+	case ti.Name == layout.Output && head != 0:
 		target = head
-	case ti.Name == "token_embd.weight" && embd != 0:
+	case ti.Name == layout.TokenEmbd && embd != 0:
 		target = embd
 	}
 	if target == 0 || target == ti.Type {
@@ -324,7 +318,7 @@ func writeDense(w io.Writer, m *runtime.Matrix, t gguf.Type) error {
 		case gguf.Q8_0:
 			ref.QuantizeQ8_0(out, row)
 		case gguf.Q6_K:
-			quantizeQ6K(out, row)
+			quant.QuantizeQ6K(out, row)
 		default:
 			return fmt.Errorf("no quantizer for %s", t)
 		}
@@ -513,13 +507,14 @@ func (s *ternarySource) writer(target gguf.Type) (string, func(io.Writer) error,
 						vals[k] = 1 - c
 					}
 				}
-				ref.PackI2S(out, vals)
+				if err := layout.PackI2S(out, vals); err != nil {
+					return err
+				}
 				if _, err := w.Write(out); err != nil {
 					return err
 				}
 			}
-			var tail [32]byte
-			binary.LittleEndian.PutUint32(tail[:], math.Float32bits(gamma))
+			tail := layout.I2STail(gamma)
 			_, err := w.Write(tail[:])
 			return err
 		}, nil
@@ -534,9 +529,9 @@ func (s *ternarySource) writer(target gguf.Type) (string, func(io.Writer) error,
 			note = fmt.Sprintf(" (scale %g rounded to f16 %g, relative error %.2g)", s.gamma, ref.F16ToF32(h), math.Abs(float64(ref.F16ToF32(h)-s.gamma))/float64(s.gamma))
 		}
 	}
-	pack, bs := packTQ2, ref.TQ2_0BlockBytes
+	pack, bs := quant.PackTQ2, ref.TQ2_0BlockBytes
 	if target == gguf.TQ1_0 {
-		pack, bs = packTQ1, ref.TQ1_0BlockBytes
+		pack, bs = quant.PackTQ1, ref.TQ1_0BlockBytes
 	}
 	dGamma := ref.F32ToF16(s.gamma)
 	return note, func(w io.Writer) error {
@@ -583,8 +578,8 @@ func hasNonZero(codes *[ref.QK_K]int8) bool {
 // engines says which engines load a file of this architecture and these
 // tensor types (docs/FORMATS.md §2).
 func engines(arch string, ts []gguf.WriterTensor) string {
-	fork := arch == "bitnet-b1.58" || arch == "bitnet-25" || arch == "bitnet" || arch == "llama"
-	upstream := arch == "bitnet" || arch == "llama"
+	fork := arch == layout.ArchBitNetB158 || arch == layout.ArchBitNet25 || arch == layout.ArchBitNet || arch == layout.ArchLlama
+	upstream := arch == layout.ArchBitNet || arch == layout.ArchLlama
 	for _, t := range ts {
 		switch t.Type {
 		case gguf.I2_S, gguf.I8_S, gguf.TL1, gguf.TL2:
@@ -599,3 +594,5 @@ func engines(arch string, ts []gguf.WriterTensor) string {
 	}
 	return fmt.Sprintf("architecture %s; loads in bitnet.cpp: %s, upstream llama.cpp: %s", arch, yes(fork), yes(upstream))
 }
+
+func abs32(x float32) float32 { return math.Float32frombits(math.Float32bits(x) &^ (1 << 31)) }

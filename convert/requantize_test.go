@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
@@ -16,6 +15,7 @@ import (
 	"github.com/bitnet-go/bitnet/gguf"
 	"github.com/bitnet-go/bitnet/internal/testutil"
 	"github.com/bitnet-go/bitnet/loader"
+	"github.com/bitnet-go/bitnet/quant"
 	"github.com/bitnet-go/bitnet/runtime"
 )
 
@@ -48,16 +48,6 @@ func requantize(t *testing.T, in string, o RequantizeOptions) (string, string) {
 		t.Fatalf("Requantize(%s, %+v): %v", filepath.Base(in), o, err)
 	}
 	return out, log.String()
-}
-
-func rqOpen(t *testing.T, path string) *gguf.File {
-	t.Helper()
-	f, err := gguf.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return f
 }
 
 func tensorBytes(t *testing.T, f *gguf.File, name string) (*gguf.TensorInfo, []byte) {
@@ -108,7 +98,7 @@ func TestRequantizeLikeLlamaQuantize(t *testing.T) {
 	// I2_S tensor's 32-byte tail and leaves the other 28 unwritten (they hold
 	// stale buffer bytes in this file); we write zeros there, as the fork's
 	// Python writer does. Everything else is compared.
-	rf := rqOpen(t, refPath)
+	rf := open(t, refPath)
 	masked := 0
 	for i := range rf.Tensors {
 		ti := &rf.Tensors[i]
@@ -136,7 +126,7 @@ func TestRequantizeLikeUpstream(t *testing.T) {
 	for _, typ := range []string{"tq1_0", "tq2_0"} {
 		t.Run(typ, func(t *testing.T) {
 			out, log := requantize(t, i2s, RequantizeOptions{Type: typ})
-			ours, up := rqOpen(t, out), rqOpen(t, filepath.Join(dir, "ggml-model-"+typ+".gguf"))
+			ours, up := open(t, out), open(t, filepath.Join(dir, "ggml-model-"+typ+".gguf"))
 			n := 0
 			for i := range ours.Tensors {
 				name := ours.Tensors[i].Name
@@ -159,7 +149,7 @@ func TestRequantizeLikeUpstream(t *testing.T) {
 			// And back: upstream's TQ file → I2_S has the fork's codes, with
 			// each scale the f16 rounding of the fork's.
 			back, _ := requantize(t, filepath.Join(dir, "ggml-model-"+typ+".gguf"), RequantizeOptions{Type: "i2_s"})
-			bf, orig := rqOpen(t, back), rqOpen(t, i2s)
+			bf, orig := open(t, back), open(t, i2s)
 			for i := range orig.Tensors {
 				name := orig.Tensors[i].Name
 				if !isProjection(name) {
@@ -183,7 +173,7 @@ func TestRequantizeLikeUpstream(t *testing.T) {
 // roundScalesToF16 rewrites an I2_S file with every tensor scale rounded to
 // f16, the files whose I2_S ↔ TQ conversions are exact.
 func roundScalesToF16(t *testing.T, src string) string {
-	f := rqOpen(t, src)
+	f := open(t, src)
 	w := &gguf.Writer{KVs: f.KVs}
 	for i := range f.Tensors {
 		ti := &f.Tensors[i]
@@ -328,7 +318,7 @@ func TestRequantizeArch(t *testing.T) {
 	src := filepath.Join(testutil.RepoRoot(), "testdata", "tinystories-bitnet-i2_s.gguf")
 	base := logits(t, src)
 	out, log := requantize(t, src, RequantizeOptions{Arch: "bitnet"})
-	f := rqOpen(t, out)
+	f := open(t, out)
 	if a, _ := f.GetString("general.architecture"); a != "bitnet" {
 		t.Fatalf("architecture %q", a)
 	}
@@ -354,7 +344,7 @@ func TestRequantizeArch(t *testing.T) {
 	}
 	// And back to the fork's name.
 	back, _ := requantize(t, out, RequantizeOptions{Arch: "bitnet-b1.58"})
-	g := rqOpen(t, back)
+	g := open(t, back)
 	if a, _ := g.GetString("general.architecture"); a != "bitnet-b1.58" {
 		t.Fatalf("architecture %q", a)
 	}
@@ -370,7 +360,7 @@ func TestRequantizeErrors(t *testing.T) {
 	// A TQ2_0 file whose blocks have two different scales.
 	mixed := func() string {
 		tq, _ := requantize(t, bundled, RequantizeOptions{Type: "tq2_0"})
-		f := rqOpen(t, tq)
+		f := open(t, tq)
 		w := &gguf.Writer{KVs: f.KVs}
 		for i := range f.Tensors {
 			ti := &f.Tensors[i]
@@ -389,7 +379,7 @@ func TestRequantizeErrors(t *testing.T) {
 	}()
 	// An F32 matrix that is not ternary.
 	notTernary := func() string {
-		f := rqOpen(t, bundled)
+		f := open(t, bundled)
 		w := &gguf.Writer{KVs: f.KVs}
 		for i := range f.Tensors {
 			ti := &f.Tensors[i]
@@ -444,64 +434,6 @@ func TestRequantizeErrors(t *testing.T) {
 	}
 }
 
-// TQ packing is the inverse of the runtime's decoding, for every code.
-func TestPackTQ(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	for iter := 0; iter < 200; iter++ {
-		var codes, back [ref.QK_K]int8
-		for i := range codes {
-			codes[i] = int8(rng.IntN(3))
-		}
-		if iter == 0 {
-			for i := range codes {
-				codes[i] = 2
-			}
-		}
-		var b1 [ref.TQ1_0BlockBytes]byte
-		var b2 [ref.TQ2_0BlockBytes]byte
-		packTQ1(b1[:], &codes, 0x3c00)
-		packTQ2(b2[:], &codes, 0x3c00)
-		ref.TQ1Codes(&back, b1[:])
-		if back != codes {
-			t.Fatalf("TQ1_0 round trip changed codes")
-		}
-		ref.TQ2Codes(&back, b2[:])
-		if back != codes {
-			t.Fatalf("TQ2_0 round trip changed codes")
-		}
-	}
-}
-
-// quantizeQ6K: every value within half a quantization step of its input,
-// zero blocks stay zero, and the result is what the runtime decodes.
-func TestQuantizeQ6K(t *testing.T) {
-	rng := rand.New(rand.NewPCG(3, 4))
-	x := make([]float32, 4*ref.QK_K)
-	for i := range x {
-		x[i] = float32(rng.NormFloat64()) * 0.1
-	}
-	for i := 3 * ref.QK_K; i < len(x); i++ {
-		x[i] = 0
-	}
-	b := make([]byte, 4*ref.Q6_KBlockBytes)
-	quantizeQ6K(b, x)
-	y := make([]float32, len(x))
-	ref.DequantQ6K(y, b)
-	for blk := 0; blk < 4; blk++ {
-		bb := b[blk*ref.Q6_KBlockBytes:]
-		d := ref.F16ToF32(binary.LittleEndian.Uint16(bb[208:]))
-		for i := blk * ref.QK_K; i < (blk+1)*ref.QK_K; i++ {
-			step := math.Abs(float64(d * float32(int8(bb[192+(i%ref.QK_K)/16]))))
-			if diff := math.Abs(float64(y[i] - x[i])); diff > step/2+1e-7 && blk < 3 {
-				t.Fatalf("value %d: %g decodes to %g (step %g)", i, x[i], y[i], step)
-			}
-			if blk == 3 && y[i] != 0 {
-				t.Fatalf("zero block decodes to %g", y[i])
-			}
-		}
-	}
-}
-
 // Requantize streams: converting bitnet-s (18 MB, a 32000-row embedding)
 // allocates a small fraction of the file, whatever the conversions.
 func TestRequantizeMemory(t *testing.T) {
@@ -531,7 +463,7 @@ func TestRequantizeMemory(t *testing.T) {
 // logits stay near the reference engine's F32 logits.
 func TestQ6KLlamaRuns(t *testing.T) {
 	src := llamaSF32(t)
-	f := rqOpen(t, src)
+	f := open(t, src)
 	w := &gguf.Writer{KVs: f.KVs}
 	for i := range f.Tensors {
 		ti := &f.Tensors[i]
@@ -542,7 +474,7 @@ func TestQ6KLlamaRuns(t *testing.T) {
 				x[k] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*k:]))
 			}
 			q := make([]byte, len(x)/ref.QK_K*ref.Q6_KBlockBytes)
-			quantizeQ6K(q, x)
+			quant.QuantizeQ6K(q, x)
 			w.AddTensor(ti.Name, gguf.Q6_K, ti.Dims, q)
 			continue
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/bitnet-go/bitnet/asm/ref"
 	"github.com/bitnet-go/bitnet/gguf"
 	"github.com/bitnet-go/bitnet/layout"
+	"github.com/bitnet-go/bitnet/quant"
 	"github.com/bitnet-go/bitnet/safetensors"
 )
 
@@ -224,15 +225,17 @@ func encode(w io.Writer, t gguf.Type, src rowSource, progress func(done int)) er
 			ref.QuantizeQ8_0(out, v)
 		case gguf.Q6_K:
 			out = grow(out, len(v)/ref.QK_K*ref.Q6_KBlockBytes)
-			quantizeQ6K(out, v)
+			quant.QuantizeQ6K(out, v)
 		case gguf.TQ1_0, gguf.TQ2_0:
 			bs := ref.TQ2_0BlockBytes
 			if t == gguf.TQ1_0 {
 				bs = ref.TQ1_0BlockBytes
 			}
 			out = grow(out, len(v)/ref.QK_K*bs)
-			for b := 0; b < len(v)/ref.QK_K; b++ {
-				quantizeTQ(out[b*bs:(b+1)*bs], v[b*ref.QK_K:(b+1)*ref.QK_K], t == gguf.TQ1_0)
+			if t == gguf.TQ1_0 {
+				quant.QuantizeTQ1(out, v)
+			} else {
+				quant.QuantizeTQ2(out, v)
 			}
 		case gguf.I2_S:
 			// llama-quantize's quantize_i2_s: scale = max|v| over the
@@ -273,55 +276,4 @@ func grow(b []byte, n int) []byte {
 		return make([]byte, n)
 	}
 	return b[:n]
-}
-
-// quantizeTQ quantizes one block of 256 values as upstream's
-// quantize_row_tq1_0_ref / quantize_row_tq2_0_ref: d = max|x|, code =
-// lround(x/d)+1 (half away from zero), d stored as f16 at the end.
-func quantizeTQ(dst []byte, x []float32, tq1 bool) {
-	var amax float32
-	for _, v := range x {
-		amax = max(amax, float32(math.Abs(float64(v))))
-	}
-	var id float32
-	if amax != 0 {
-		id = 1 / amax
-	}
-	code := func(i int) uint8 { return uint8(int8(math.Round(float64(x[i]*id))) + 1) }
-	clear(dst)
-	if !tq1 {
-		for j := range x {
-			half, r := j/128, j%128
-			dst[half*32+r%32] |= code(j) << (2 * (r / 32))
-		}
-		binary.LittleEndian.PutUint16(dst[64:], ref.F32ToF16(amax))
-		return
-	}
-	// 5 trits per byte, base 3 with the first trit most significant,
-	// stored as ceil(q·256/243): 32 bytes for elements 0..159 (element
-	// m+32n in byte m), 16 bytes for 160..239 (160+m+16n in byte 32+m),
-	// then 4 bytes of 4 trits for 240..255 (240+j+4n in byte 48+j).
-	pack := func(q uint16) byte { return byte((q*256 + 242) / 243) }
-	for m := 0; m < 32; m++ {
-		var q uint16
-		for n := 0; n < 5; n++ {
-			q = q*3 + uint16(code(m+32*n))
-		}
-		dst[m] = pack(q)
-	}
-	for m := 0; m < 16; m++ {
-		var q uint16
-		for n := 0; n < 5; n++ {
-			q = q*3 + uint16(code(160+m+16*n))
-		}
-		dst[32+m] = pack(q)
-	}
-	for j := 0; j < 4; j++ {
-		var q uint16
-		for n := 0; n < 4; n++ {
-			q = q*3 + uint16(code(240+j+4*n))
-		}
-		dst[48+j] = pack(q * 3)
-	}
-	binary.LittleEndian.PutUint16(dst[52:], ref.F32ToF16(amax))
 }

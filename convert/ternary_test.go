@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bitnet-go/bitnet/asm/ref"
 	"github.com/bitnet-go/bitnet/internal/testutil"
 	"github.com/bitnet-go/bitnet/safetensors"
 )
@@ -106,45 +105,6 @@ func TestTorchMeanOrder(t *testing.T) {
 	}
 	if got := torchInnerSum(y, 8, false); got != want {
 		t.Errorf("tail order: %v, want %v", got, want)
-	}
-}
-
-func TestQuantizeTQ(t *testing.T) {
-	r := rand.New(rand.NewPCG(5, 6))
-	for _, tq1 := range []bool{false, true} {
-		for trial := 0; trial < 20; trial++ {
-			gamma := float32(r.Float64()*0.1 + 0.01)
-			x := make([]float32, ref.QK_K)
-			for i := range x {
-				x[i] = float32(r.IntN(3)-1) * gamma
-			}
-			if trial == 0 {
-				clear(x) // all-zero block: d = 0
-			}
-			bs := ref.TQ2_0BlockBytes
-			if tq1 {
-				bs = ref.TQ1_0BlockBytes
-			}
-			b := make([]byte, bs)
-			quantizeTQ(b, x, tq1)
-			got := make([]float32, ref.QK_K)
-			ref.DequantTQ(got, b, tq1)
-			d := ref.RoundF16(gamma)
-			for i := range x {
-				want := float32(0)
-				if x[i] > 0 {
-					want = d
-				} else if x[i] < 0 {
-					want = -d
-				}
-				if trial == 0 {
-					want = 0
-				}
-				if got[i] != want {
-					t.Fatalf("tq1=%v trial %d: element %d = %v, want %v", tq1, trial, i, got[i], want)
-				}
-			}
-		}
 	}
 }
 

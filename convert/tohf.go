@@ -31,7 +31,16 @@ type ExportOptions struct {
 // bitnet-25, as this converter, bitnet-train or the fork write it) as a
 // Hugging Face checkpoint that transformers' BitNetForCausalLM loads:
 // config.json, model.safetensors, tokenizer.json and tokenizer_config.json
-// in outDir.
+// in outDir. A GGUF of the ternary llama graph (arch llama with ternary
+// matrices: HF1BitLLM, Falcon3-1.58bit conversions) becomes a
+// LlamaForCausalLM checkpoint with the same quantization_config, the
+// q/k rows put back in Hugging Face's order (the converter permutes them
+// for llama.cpp's rotary layout). A GGUF of the 1bitLLM graph (arch bitnet,
+// SiLU, SentencePiece) becomes a BitnetForCausalLM checkpoint as
+// 1bitLLM/bitnet_b1_58-* ship them: fp16 latent weights chosen so that the
+// reference pipeline's ternarization gives back the same codes and fp16
+// scale (latentFor checks it with the converter's own ternarize; export
+// fails where no such weights exist), and a tokenizer.model.
 //
 // The ternary matrices are written in transformers' packed form
 // (quantization_config bitnet/bitlinear/offline: uint8 [out/4, in] codes
@@ -53,8 +62,9 @@ func ExportHF(inPath, outDir string, o ExportOptions) error {
 	if err != nil {
 		return err
 	}
-	if arch != layout.ArchBitNetB158 && arch != layout.ArchBitNet25 {
-		return fmt.Errorf("%s: arch %q: export supports the 2B4T graph (bitnet-b1.58, bitnet-25), which transformers' BitNetForCausalLM implements", inPath, arch)
+	llama, bitnet1 := arch == layout.ArchLlama, arch == layout.ArchBitNet
+	if arch != layout.ArchBitNetB158 && arch != layout.ArchBitNet25 && !llama && !bitnet1 {
+		return fmt.Errorf("%s: arch %q: export supports the 2B4T graph (bitnet-b1.58, bitnet-25), which transformers' BitNetForCausalLM implements, the ternary llama graph (LlamaForCausalLM with quantization_config bitnet) and the 1bitLLM graph (bitnet: BitnetForCausalLM)", inPath, arch)
 	}
 	hp := func(key string) (int, error) {
 		v, err := f.GetUint(layout.Key(arch, key))
@@ -73,7 +83,8 @@ func ExportHF(inPath, outDir string, o ExportOptions) error {
 		}
 	}
 	kvHeads := dims[layout.HeadCount]
-	if _, ok := f.Get(layout.Key(arch, layout.HeadCountKV)); ok {
+	_, hasKV := f.Get(layout.Key(arch, layout.HeadCountKV))
+	if hasKV {
 		if kvHeads, err = hp(layout.HeadCountKV); err != nil {
 			return err
 		}
@@ -88,7 +99,7 @@ func ExportHF(inPath, outDir string, o ExportOptions) error {
 			return err
 		}
 	}
-	tok, err := exportTokenizer(f)
+	tok, err := exportTokenizer(f, bitnet1)
 	if err != nil {
 		return err
 	}
@@ -101,19 +112,20 @@ func ExportHF(inPath, outDir string, o ExportOptions) error {
 		ti      *gguf.TensorInfo
 		hf      string
 		ternary bool
+		block   int
 	}
 	var ts []exportTensor
 	hasOutput := false
 	for i := range f.Tensors {
 		ti := &f.Tensors[i]
-		hf, ternary, err := hfName(ti.Name, dims[layout.BlockCount])
+		hf, block, ternary, err := hfName(ti.Name, dims[layout.BlockCount], arch)
 		if err != nil {
 			return fmt.Errorf("%s: %w", inPath, err)
 		}
 		if ti.Name == layout.Output {
 			hasOutput = true
 		}
-		ts = append(ts, exportTensor{ti, hf, ternary})
+		ts = append(ts, exportTensor{ti, hf, ternary, block})
 	}
 	bf16OK, f16OK := true, true
 	for _, t := range ts {
@@ -180,6 +192,31 @@ func ExportHF(inPath, outDir string, o ExportOptions) error {
 		if err != nil {
 			return err
 		}
+		if llama && (t.ti.Name == layout.Block(t.block, layout.AttnQ) || t.ti.Name == layout.Block(t.block, layout.AttnK)) {
+			heads := dims[layout.HeadCount]
+			if t.ti.Name == layout.Block(t.block, layout.AttnK) {
+				heads = kvHeads
+			}
+			if codes, err = unpermuteRows(codes, rows, cols, heads); err != nil {
+				return fmt.Errorf("%s: %w", t.ti.Name, err)
+			}
+		}
+		if bitnet1 {
+			neg, err := negativeZeros(f, t.ti)
+			if err != nil {
+				return err
+			}
+			lat, ok := latentFor(codes, gamma, neg)
+			if !ok {
+				return fmt.Errorf("%s: no fp16 latent weights re-ternarize to scale %g", t.ti.Name, gamma)
+			}
+			b := make([]byte, 2*len(lat))
+			for i, x := range lat {
+				binary.LittleEndian.PutUint16(b[2*i:], ref.F32ToF16(x))
+			}
+			w.AddBytes(t.hf, safetensors.F16, []int64{int64(rows), int64(cols)}, b)
+			continue
+		}
 		ws, exact := weightScaleFor(gamma)
 		if !exact && o.Warnings != nil {
 			fmt.Fprintf(o.Warnings, "%s: scale %g is not the reciprocal of any float32; a re-conversion's scale differs by an ulp\n", t.ti.Name, gamma)
@@ -210,20 +247,39 @@ func ExportHF(inPath, outDir string, o ExportOptions) error {
 		"torch_dtype":             "bfloat16",
 		"quantization_config":     map[string]any{"quant_method": "bitnet", "linear_class": "bitlinear", "quantization_mode": "offline"},
 	}
+	if llama {
+		if err := llamaConfig(f, cfg, hasKV); err != nil {
+			return fmt.Errorf("%s: %w", inPath, err)
+		}
+	}
+	if bitnet1 {
+		if err := bitnetConfig(f, cfg); err != nil {
+			return fmt.Errorf("%s: %w", inPath, err)
+		}
+	}
 	for typ, id := range tok.ids {
 		cfg[typ+"_token_id"] = id
 	}
 	files := []struct {
 		name string
 		v    any
-	}{{"config.json", cfg}, {"tokenizer.json", tok.tokenizerJSON()}, {"tokenizer_config.json", tok.config(dims[layout.ContextLength])}}
+	}{{"config.json", cfg}, {"tokenizer.json", nil}, {"tokenizer_config.json", nil}}
+	if tok.spm {
+		files[1].name, files[2].v = "tokenizer.model", tok.spmConfig()
+	} else {
+		files[1].v, files[2].v = tok.tokenizerJSON(), tok.config(dims[layout.ContextLength])
+	}
 	for _, fl := range files {
 		var b bytes.Buffer
-		enc := json.NewEncoder(&b)
-		enc.SetEscapeHTML(false) // keep <|begin_of_text|> readable
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(fl.v); err != nil {
-			return err
+		if fl.name == "tokenizer.model" {
+			b.Write(tok.spmModel())
+		} else {
+			enc := json.NewEncoder(&b)
+			enc.SetEscapeHTML(false) // keep <|begin_of_text|> readable
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(fl.v); err != nil {
+				return err
+			}
 		}
 		if err := atomicfile.WriteFile(filepath.Join(outDir, fl.name), atomicfile.Mode, func(w io.Writer) error {
 			_, err := w.Write(b.Bytes())
@@ -239,15 +295,17 @@ func ExportHF(inPath, outDir string, o ExportOptions) error {
 }
 
 // hfName maps a GGUF tensor name of the 2B4T graph to transformers'
-// BitNet name.
-func hfName(name string, layers int) (string, bool, error) {
+// BitNet name (of the llama graph, to its Llama name), with its block (−1
+// outside blocks).
+func hfName(name string, layers int, arch string) (string, int, bool, error) {
+	llama := arch == layout.ArchLlama
 	switch name {
 	case layout.TokenEmbd:
-		return "model.embed_tokens.weight", false, nil
+		return "model.embed_tokens.weight", -1, false, nil
 	case layout.Output:
-		return "lm_head.weight", false, nil
+		return "lm_head.weight", -1, false, nil
 	case layout.OutputNorm:
-		return "model.norm.weight", false, nil
+		return "model.norm.weight", -1, false, nil
 	}
 	hf := map[string]string{
 		layout.AttnNorm: "input_layernorm", layout.FFNNorm: "post_attention_layernorm",
@@ -256,14 +314,79 @@ func hfName(name string, layers int) (string, bool, error) {
 		layout.FFNGate: "mlp.gate_proj", layout.FFNUp: "mlp.up_proj", layout.FFNDown: "mlp.down_proj",
 		layout.FFNSubNorm: "mlp.ffn_sub_norm",
 	}
+	switch arch {
+	case layout.ArchLlama:
+		delete(hf, layout.AttnSubNorm)
+		delete(hf, layout.FFNSubNorm)
+	case layout.ArchBitNet: // 1bitLLM's names
+		hf[layout.AttnSubNorm], hf[layout.FFNSubNorm] = "self_attn.inner_attn_ln", "mlp.ffn_layernorm"
+	}
 	for b := 0; b < layers; b++ {
 		for g, h := range hf {
 			if name == layout.Block(b, g) {
-				return fmt.Sprintf("model.layers.%d.%s.weight", b, h), layout.IsTernary(g), nil
+				return fmt.Sprintf("model.layers.%d.%s.weight", b, h), b, layout.IsTernary(g), nil
 			}
 		}
 	}
-	return "", false, fmt.Errorf("tensor %q has no place in transformers' BitNet model", name)
+	model := "BitNet"
+	if llama {
+		model = "Llama"
+	}
+	return "", -1, false, fmt.Errorf("tensor %q has no place in transformers' %s model", name, model)
+}
+
+// llamaConfig turns cfg (written for BitNetForCausalLM) into the config of a
+// ternary LlamaForCausalLM checkpoint as HF1BitLLM and Falcon3-1.58bit ship
+// it, keeping what the llama converter reads back: the head dimension, the
+// KV head count only where the GGUF has it, a linear rope scaling.
+func llamaConfig(f *gguf.File, cfg map[string]any, hasKV bool) error {
+	k := func(s string) string { return layout.Key(layout.ArchLlama, s) }
+	cfg["architectures"] = []string{"LlamaForCausalLM"}
+	cfg["model_type"] = "llama"
+	cfg["hidden_act"] = "silu"
+	cfg["mlp_bias"] = false
+	if !hasKV {
+		delete(cfg, "num_key_value_heads")
+	}
+	if v, ok := f.Get(k(layout.RopeDimensionCount)); ok {
+		hd, err := v.Uint()
+		if err != nil || hd == 0 || hd > 1<<20 {
+			return fmt.Errorf("%s: bad value", k(layout.RopeDimensionCount))
+		}
+		cfg["head_dim"] = hd
+	}
+	if st, err := f.GetString(k(layout.RopeScalingType)); err == nil && st != "none" {
+		fac, err := f.GetFloat(k(layout.RopeScalingFactor))
+		if st != "linear" || err != nil {
+			return fmt.Errorf("rope scaling %q: export writes linear scaling only", st)
+		}
+		cfg["rope_scaling"] = map[string]any{"type": "linear", "factor": json.Number(strconv.FormatFloat(fac, 'g', -1, 32))}
+	}
+	for _, key := range []string{layout.KeyLength, layout.ValueLength, layout.ExpertCount} {
+		if _, ok := f.Get(k(key)); ok {
+			return fmt.Errorf("%s: export does not carry this key", k(key))
+		}
+	}
+	return nil
+}
+
+// unpermuteRows undoes the converter's q/k row permutation for llama.cpp's
+// rotary layout (permutedSource): GGUF row h·per+2i+j is Hugging Face row
+// h·per+j·per/2+i.
+func unpermuteRows(codes []int8, rows, cols, heads int) ([]int8, error) {
+	if heads <= 0 || rows%heads != 0 || (rows/heads)%2 != 0 {
+		return nil, fmt.Errorf("%d rows cannot be split into %d heads of even size", rows, heads)
+	}
+	per := rows / heads
+	half := per / 2
+	out := make([]int8, len(codes))
+	for r := 0; r < rows; r++ {
+		h, kk := r/per, r%per
+		i, j := kk/2, kk%2
+		hr := h*per + j*half + i
+		copy(out[hr*cols:(hr+1)*cols], codes[r*cols:(r+1)*cols])
+	}
+	return out, nil
 }
 
 // forRows decodes a non-ternary tensor to float32, a chunk of rows at a
@@ -397,24 +520,31 @@ func packHF(codes []int8, rows, cols int) []byte {
 // exportedTokenizer is a GGUF's byte-level BPE vocabulary as
 // tokenizer.json / tokenizer_config.json content.
 type exportedTokenizer struct {
+	spm          bool // SentencePiece (tokenizer.model), else byte-level BPE
 	tokens       []string
+	scores       []float32 // SentencePiece only
 	types        []int32
 	merges       []string
 	pre          string
 	ids          map[string]uint32
 	addBOS       bool
+	addEOS       bool // SentencePiece only
 	chatTemplate string
+	// SentencePiece: the pieces of tokenizer.model (the rest are the
+	// converter's fillers) and the normalizer's dummy prefix.
+	spmPieces      int
+	addSpacePrefix bool
 }
 
-func exportTokenizer(f *gguf.File) (*exportedTokenizer, error) {
+func exportTokenizer(f *gguf.File, spm bool) (*exportedTokenizer, error) {
 	model, err := f.GetString(layout.KeyTokenizerModel)
 	if err != nil {
 		return nil, fmt.Errorf("the GGUF has no tokenizer (%w)", err)
 	}
-	if model != "gpt2" {
-		return nil, fmt.Errorf("tokenizer model %q: export writes byte-level BPE (gpt2) tokenizers only", model)
+	if want := map[bool]string{false: layout.TokenizerBPE, true: layout.TokenizerSPM}[spm]; model != want {
+		return nil, fmt.Errorf("tokenizer model %q: this graph's export writes %q tokenizers only", model, want)
 	}
-	t := &exportedTokenizer{ids: map[string]uint32{}}
+	t := &exportedTokenizer{ids: map[string]uint32{}, spm: spm}
 	if t.tokens, err = gguf.GetArray[string](f, layout.KeyTokens); err != nil {
 		return nil, err
 	}
@@ -446,6 +576,26 @@ func exportTokenizer(f *gguf.File) (*exportedTokenizer, error) {
 	}
 	t.addBOS, _ = f.GetBool(layout.AddTokenKey("bos"))
 	t.chatTemplate, _ = f.GetString(layout.KeyChatTemplate)
+	if spm {
+		if t.scores, err = gguf.GetArray[float32](f, layout.KeyScores); err != nil {
+			return nil, err
+		}
+		if len(t.scores) != len(t.tokens) {
+			return nil, errors.New("scores and tokens differ in length")
+		}
+		for i, ty := range t.types {
+			if ty < layout.TokenNormal || ty > layout.TokenByte || ty == layout.TokenUserDefined {
+				return nil, fmt.Errorf("token %d (%q) has type %d, which tokenizer.model cannot carry", i, t.tokens[i], ty)
+			}
+		}
+		t.addEOS, _ = f.GetBool(layout.AddTokenKey("eos"))
+		t.addSpacePrefix = true
+		if v, err := f.GetBool(layout.KeyAddSpacePrefix); err == nil {
+			t.addSpacePrefix = v
+		}
+		t.spmPieces = spmPieces(t.tokens, t.scores, t.types)
+		return t, nil
+	}
 	// The base vocabulary must come first: tokenizers lists added tokens
 	// after it (and the converter requires it).
 	seenAdded := false

@@ -4,14 +4,18 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/bitnet-go/bitnet/gguf"
 	"github.com/bitnet-go/bitnet/internal/testutil"
+	"github.com/bitnet-go/bitnet/layout"
 	"github.com/bitnet-go/bitnet/safetensors"
 )
 
@@ -79,18 +83,58 @@ func TestWeightScaleFor(t *testing.T) {
 
 func TestExportRefuses(t *testing.T) {
 	b1 := testutil.Shared(t, hfRoot+"bitnet-1bitllm/hf", "the 1bitLLM checkpoint")
-	err := ExportHF(convertTo(t, b1, "i2_s", Options{}), t.TempDir(), ExportOptions{})
-	if err == nil || !strings.Contains(err.Error(), `arch "bitnet"`) {
-		t.Errorf("1bitLLM export: %v", err)
+	src := convertTo(t, b1, "i2_s", Options{})
+	for _, c := range []struct {
+		edit func(w *gguf.Writer)
+		want string
+	}{
+		{func(w *gguf.Writer) { w.Set(layout.KeyArchitecture, gguf.String(layout.ArchQwen3)) }, `arch "qwen3"`},
+		// upstream's conversions of BitNetForCausalLM: the 2B4T graph under
+		// the bitnet name, which BitnetForCausalLM cannot express.
+		{func(w *gguf.Writer) {
+			w.Set(layout.Key(layout.ArchBitNet, layout.HiddenActivation), gguf.String("relu2"))
+		}, "runs SiLU"},
+	} {
+		err := ExportHF(testutil.RewriteGGUF(t, src, c.edit), t.TempDir(), ExportOptions{})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("export: %v, want an error containing %q", err, c.want)
+		}
 	}
 }
 
-// Files made by the reference pipeline (the b158-s and trained-s golden
+// The 1bitLLM graph (BitnetForCausalLM, fp16 latent weights, SentencePiece
+// tokenizer.model): HF → GGUF → HF → GGUF gives the same GGUF bytes for
+// I2_S, TQ2_0 and F32; the export's latent weights re-ternarize to the same
+// codes and fp16 scales, and its tokenizer.model to the same vocabulary.
+func TestRoundTripHFBitnet1bit(t *testing.T) {
+	src := testutil.Shared(t, hfRoot+"bitnet-1bitllm/hf", "the 1bitLLM checkpoint")
+	for _, typ := range []string{"i2_s", "tq2_0", "f32"} {
+		hf := roundTripHF(t, src, typ, Options{Name: "1bitllm"})
+		var cfg map[string]any
+		b, _ := os.ReadFile(filepath.Join(hf, "config.json"))
+		json.Unmarshal(b, &cfg)
+		if cfg["architectures"].([]any)[0] != "BitnetForCausalLM" || cfg["model_type"] != "llama" || cfg["tie_word_embeddings"] != true || cfg["quantization_config"] != nil {
+			t.Errorf("%s: config.json: %v", typ, cfg)
+		}
+		ck, err := safetensors.OpenDir(hf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, _ := ck.Tensor("model.layers.0.self_attn.q_proj.weight")
+		n, _ := ck.Tensor("model.layers.1.self_attn.inner_attn_ln.weight")
+		if q == nil || q.DType != safetensors.F16 || n == nil {
+			t.Errorf("%s: tensors %+v %+v", typ, q, n)
+		}
+		ck.Close()
+	}
+}
+
+// Files made by the reference pipeline (the b158-s, trained-s and llama-s golden
 // models) export and convert back with the same metadata and the same
 // tensor bytes (I2_S codes and scales); only the tensor order is this
 // converter's (the reference's order for a BF16 checkpoint).
 func TestExportReferenceFiles(t *testing.T) {
-	for _, g := range []string{"b158-s", "trained-s"} {
+	for _, g := range []string{"b158-s", "trained-s", "llama-s"} {
 		ref := testutil.Shared(t, "golden/"+g+"/ggml-model-i2_s.gguf", "a reference I2_S model")
 		hf := filepath.Join(t.TempDir(), "hf")
 		var warn bytes.Buffer
@@ -165,5 +209,96 @@ func TestAutoBitLinearScale(t *testing.T) {
 		if nonzero == 0 {
 			t.Fatalf("%s: all zero", c.class)
 		}
+	}
+}
+
+// The ternary llama graph (LlamaForCausalLM with quantization_config
+// bitnet, as HF1BitLLM and Falcon3-1.58bit ship it): HF → GGUF → HF → GGUF
+// gives the same GGUF bytes, for I2_S, TQ2_0 and F32, and the export is a
+// Llama checkpoint with q/k in Hugging Face's row order (the packed bytes
+// of the fixture come back exactly).
+func TestRoundTripHFLlama(t *testing.T) {
+	src := testutil.Shared(t, "golden/llama-s/hf", "the packed-ternary llama checkpoint")
+	for _, typ := range []string{"i2_s", "tq2_0", "f32"} {
+		hf := roundTripHF(t, src, typ, Options{Name: "llama-s"})
+		var cfg map[string]any
+		b, _ := os.ReadFile(filepath.Join(hf, "config.json"))
+		json.Unmarshal(b, &cfg)
+		if qc, _ := cfg["quantization_config"].(map[string]any); qc["quant_method"] != "bitnet" || cfg["architectures"].([]any)[0] != "LlamaForCausalLM" ||
+			cfg["model_type"] != "llama" || cfg["hidden_act"] != "silu" || cfg["tie_word_embeddings"] != false {
+			t.Errorf("%s: config.json: %v", typ, cfg)
+		}
+		if typ != "i2_s" {
+			continue
+		}
+		// The packed q/k/v bytes equal the fixture's: the row permutation
+		// was undone.
+		a, err := safetensors.OpenDir(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		e, err := safetensors.OpenDir(hf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close()
+		for _, name := range []string{"model.layers.0.self_attn.q_proj.weight", "model.layers.1.self_attn.k_proj.weight", "model.layers.3.mlp.down_proj.weight"} {
+			ta, _ := a.Tensor(name)
+			te, _ := e.Tensor(name)
+			if ta == nil || te == nil {
+				t.Fatalf("%s missing", name)
+			}
+			ba, errA := io.ReadAll(ta.Reader())
+			be, errE := io.ReadAll(te.Reader())
+			if errA != nil || errE != nil || !bytes.Equal(ba, be) {
+				t.Errorf("%s: exported packed bytes differ from the checkpoint's (%v %v)", name, errA, errE)
+			}
+		}
+	}
+}
+
+// roundTripHF converts the checkpoint src to typ, exports that GGUF and
+// checks that converting the export gives the same GGUF bytes (with no
+// warning about inexact scales); it returns the export's directory.
+func roundTripHF(t *testing.T, src, typ string, o Options) string {
+	t.Helper()
+	first := convertTo(t, src, typ, o)
+	hf := filepath.Join(t.TempDir(), "hf")
+	var warn bytes.Buffer
+	if err := ExportHF(first, hf, ExportOptions{Warnings: &warn}); err != nil {
+		t.Fatal(err)
+	}
+	if warn.Len() > 0 {
+		t.Errorf("%s: warnings: %s", typ, warn.String())
+	}
+	want, _ := os.ReadFile(first)
+	got, _ := os.ReadFile(convertTo(t, hf, typ, o))
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s: HF → GGUF → HF → GGUF is not byte-identical (%d vs %d bytes)", typ, len(got), len(want))
+		diffGGUF(t, first, filepath.Join(t.TempDir(), "x"), got)
+	}
+	return hf
+}
+
+// diffGGUF names the first metadata key or tensor that differs.
+func diffGGUF(t *testing.T, wantPath, tmp string, got []byte) {
+	t.Helper()
+	if err := os.WriteFile(tmp, got, 0o644); err != nil {
+		return
+	}
+	w, g := open(t, wantPath), open(t, tmp)
+	for i, kv := range w.KVs {
+		if i >= len(g.KVs) || g.KVs[i].Key != kv.Key || !reflect.DeepEqual(g.KVs[i].Value, kv.Value) {
+			gk := "(none)"
+			if i < len(g.KVs) {
+				gk = fmt.Sprintf("%s = %v", g.KVs[i].Key, g.KVs[i].Value)
+			}
+			t.Errorf("KV %d: want %s = %.200v, got %.200s", i, kv.Key, kv.Value, gk)
+			return
+		}
+	}
+	if d := testutil.TensorDiff(w, g); d != "" {
+		t.Errorf("tensor %s", d)
 	}
 }

@@ -1,12 +1,22 @@
 // Package layout is the BitNet GGUF layout in one place: the architecture
-// names, the metadata keys, the tensor names and the fork's I2_S tensor
-// encoding, as bitnet.cpp's converters write them and its llama.cpp fork
-// reads them (../shared/docs/formats.md §1–3). It imports only package
-// gguf, so the loader, the trainer's export, bitnet-synth and the
-// converter can all share it.
+// names, the metadata keys, the tensor names, the file types and the fork's
+// I2_S tensor encoding (codes, 32-byte tail, quantizer sign rule), as
+// bitnet.cpp's converters write them and its llama.cpp fork reads them
+// (../shared/docs/formats.md §1–3). It imports only package gguf, so the
+// loader (and loader/tokenizer), the trainer's export, bitnet-synth and the
+// converter all share it; none of them spells a key, tensor or arch name.
+//
+// What is not here: the GGUF container itself (package gguf, which cannot
+// import this one and keeps general.alignment and the dialect rule's arch
+// names), the ggml block quantizers TQ1_0/TQ2_0/Q6_K (package quant), and
+// the Hugging Face side of conversion (safetensors names, config.json keys:
+// package convert).
 package layout
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Architectures (general.architecture).
 const (
@@ -21,6 +31,12 @@ const (
 	// ArchLlama is a plain Llama graph; bitnet.cpp serves HF1BitLLM and
 	// Falcon3-1.58bit under it with I2_S matrices.
 	ArchLlama = "llama"
+	// ArchBitNet158April is the fork's name for bitnet-b1.58 for a few
+	// weeks in April 2025 (known, not run).
+	ArchBitNet158April = "bitnet-1.58"
+	// ArchQwen3 is the arch of bitnet.cpp's embedding models (known, not
+	// run).
+	ArchQwen3 = "qwen3"
 )
 
 // General keys.
@@ -49,6 +65,10 @@ const (
 	HeadCount          = "attention.head_count"
 	HeadCountKV        = "attention.head_count_kv"
 	RMSEps             = "attention.layer_norm_rms_epsilon"
+	KeyLength          = "attention.key_length"
+	ValueLength        = "attention.value_length"
+	ExpertCount        = "expert_count"
+	HiddenActivation   = "hidden_activation" // upstream's bitnet arch: silu or relu2
 )
 
 // Key is the full name of a per-architecture key.
@@ -56,7 +76,7 @@ func Key(arch, suffix string) string { return arch + "." + suffix }
 
 // Tokenizer keys.
 const (
-	KeyTokenizerModel = "tokenizer.ggml.model" // "llama" (SentencePiece) or "gpt2" (byte-level BPE)
+	KeyTokenizerModel = "tokenizer.ggml.model" // TokenizerSPM or TokenizerBPE
 	KeyTokenizerPre   = "tokenizer.ggml.pre"
 	KeyTokens         = "tokenizer.ggml.tokens"
 	KeyScores         = "tokenizer.ggml.scores"
@@ -66,12 +86,32 @@ const (
 	KeyChatTemplate   = "tokenizer.chat_template"
 )
 
-// SpecialTokenKey is the id key of a special token type (bos, eos, unk,
-// sep, pad, cls, mask, eot, eom): tokenizer.ggml.<typ>_token_id (padding
-// for pad, as llama.cpp names it).
+// Values of tokenizer.ggml.model.
+const (
+	TokenizerSPM = "llama" // SentencePiece
+	TokenizerBPE = "gpt2"  // byte-level BPE
+)
+
+// TokenizerPrefix starts every tokenizer key.
+const TokenizerPrefix = "tokenizer."
+
+// IsTokenizerKey reports whether key belongs to the tokenizer (tokenizer.*).
+func IsTokenizerKey(key string) bool { return strings.HasPrefix(key, TokenizerPrefix) }
+
+// SpecialTokenKey is the id key of a special token type:
+// tokenizer.ggml.<name>_token_id with llama.cpp's names (gguf-py's
+// Keys.Tokenizer). The short types of Hugging Face's configs map to them:
+// unk → unknown, sep → seperator (sic), pad → padding; other names (bos,
+// eos, cls, mask, eot, eom, fim_*, and the long names themselves) are used
+// as they are.
 func SpecialTokenKey(typ string) string {
-	if typ == "pad" {
-		return "tokenizer.ggml.padding_token_id"
+	switch typ {
+	case "unk":
+		typ = "unknown"
+	case "sep":
+		typ = "seperator"
+	case "pad":
+		typ = "padding"
 	}
 	return "tokenizer.ggml." + typ + "_token_id"
 }
@@ -108,7 +148,44 @@ const (
 	TokenEmbd  = "token_embd.weight"
 	Output     = "output.weight"
 	OutputNorm = "output_norm.weight"
+	RopeFreqs  = "rope_freqs.weight" // Llama-3.1 RoPE frequency factors
 )
+
+// Suffixes of tensor names: weights, the fork's one-element scales beside
+// ternary matrices (1bitLLM conversions), and biases (BitLinear has none).
+const (
+	WeightSuffix = ".weight"
+	ScaleSuffix  = ".scale"
+	BiasSuffix   = ".bias"
+)
+
+// BlockPrefix starts the name of every per-block tensor.
+const BlockPrefix = "blk."
+
+// TernaryBlockWeight reports whether name is the weight of a block's
+// ternary matrix (blk.<i>.<t>.weight with t in Ternary).
+func TernaryBlockWeight(name string) bool {
+	rest, ok := strings.CutPrefix(name, BlockPrefix)
+	if !ok {
+		return false
+	}
+	_, rest, ok = strings.Cut(rest, ".")
+	if !ok {
+		return false
+	}
+	base, ok := strings.CutSuffix(rest, WeightSuffix)
+	return ok && IsTernary(base)
+}
+
+// IsBlockTensor reports whether name is blk.<i>.<base>.weight for some i.
+func IsBlockTensor(name, base string) bool {
+	rest, ok := strings.CutPrefix(name, BlockPrefix)
+	if !ok {
+		return false
+	}
+	_, rest, ok = strings.Cut(rest, ".")
+	return ok && rest == base+WeightSuffix
+}
 
 // Names of the per-block tensors (see Block).
 const (

@@ -81,10 +81,31 @@ func TestNames(t *testing.T) {
 	if Key(ArchBitNet25, HeadCountKV) != "bitnet-25.attention.head_count_kv" {
 		t.Error(Key(ArchBitNet25, HeadCountKV))
 	}
-	if SpecialTokenKey("pad") != "tokenizer.ggml.padding_token_id" || SpecialTokenKey("bos") != "tokenizer.ggml.bos_token_id" {
-		t.Error(SpecialTokenKey("pad"))
+	for typ, want := range map[string]string{
+		"pad": "tokenizer.ggml.padding_token_id", "padding": "tokenizer.ggml.padding_token_id",
+		"unk": "tokenizer.ggml.unknown_token_id", "unknown": "tokenizer.ggml.unknown_token_id",
+		"sep": "tokenizer.ggml.seperator_token_id", "bos": "tokenizer.ggml.bos_token_id",
+		"eot": "tokenizer.ggml.eot_token_id",
+	} {
+		if got := SpecialTokenKey(typ); got != want {
+			t.Errorf("SpecialTokenKey(%q) = %q, want %q", typ, got, want)
+		}
 	}
 	if !IsTernary(FFNDown) || IsTernary(FFNSubNorm) || !HasSubNorms(ArchBitNet) || HasSubNorms(ArchLlama) {
 		t.Error("ternary/sub-norm tables")
+	}
+}
+
+func TestBlockNames(t *testing.T) {
+	for name, want := range map[string]bool{
+		"blk.0.attn_q.weight": true, "blk.12.ffn_down.weight": true, "blk.0.attn_norm.weight": false,
+		"blk.0.attn_q.scale": false, "token_embd.weight": false, "blk.attn_q.weight": false, "x.0.attn_q.weight": false,
+	} {
+		if got := TernaryBlockWeight(name); got != want {
+			t.Errorf("TernaryBlockWeight(%q) = %v", name, got)
+		}
+	}
+	if !IsBlockTensor(Block(3, AttnK), AttnK) || IsBlockTensor(Block(3, AttnK), AttnQ) || IsBlockTensor(TokenEmbd, "token_embd") {
+		t.Error("IsBlockTensor")
 	}
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/bitnet-go/bitnet/asm/ref"
 	"github.com/bitnet-go/bitnet/gguf"
 	"github.com/bitnet-go/bitnet/internal/testutil"
-	"github.com/bitnet-go/bitnet/loader"
+	"github.com/bitnet-go/bitnet/layout"
 	"github.com/bitnet-go/bitnet/runtime"
 )
 
@@ -70,32 +70,15 @@ func testWeightFormats(t *testing.T, setDir string) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			f, err := gguf.Open(src)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			w := &gguf.Writer{KVs: f.KVs}
-			for i := range f.Tensors {
-				ti := &f.Tensors[i]
-				data, _ := f.TensorData(ti)
-				typ := ti.Type
-				if len(ti.Dims) == 2 && (c.all || ti.Name == "token_embd.weight") && !strings.HasSuffix(ti.Name, "norm.weight") {
-					data, typ = convertF32(t, data, c.typ), c.typ
+			p := testutil.RewriteGGUF(t, src, func(w *gguf.Writer) {
+				for i := range w.Tensors {
+					wt := &w.Tensors[i]
+					if len(wt.Dims) == 2 && (c.all || wt.Name == layout.TokenEmbd) && !strings.HasSuffix(wt.Name, "norm.weight") {
+						wt.Data, wt.Type = convertF32(t, wt.Data, c.typ), c.typ
+					}
 				}
-				w.AddTensor(ti.Name, typ, ti.Dims, data)
-			}
-			p := filepath.Join(t.TempDir(), "m.gguf")
-			if err := w.WriteFile(p); err != nil {
-				t.Fatal(err)
-			}
-			m, err := loader.Load(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
-			pool := runtime.NewPool(2)
-			defer pool.Close()
+			})
+			m, pool := loadModel(t, p, 2)
 			V := m.Vocab
 			var sum float64
 			var n int

@@ -137,6 +137,20 @@ func top2(x []float32) (int, int) {
 
 func argmax(x []float32) int32 { a, _ := top2(x); return int32(a) }
 
+// loadModel loads the model file p and a pool of threads, both closed at
+// the end of the test.
+func loadModel(t *testing.T, p string, threads int) (*loader.Model, *runtime.Pool) {
+	t.Helper()
+	m, err := loader.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	pool := runtime.NewPool(threads)
+	t.Cleanup(pool.Close)
+	return m, pool
+}
+
 // TestGoldenLogits runs every golden set teacher-forced: the prompt in one
 // batch, then the golden greedy tokens one at a time through the KV cache,
 // and compares every row of logits with the reference engine's.
@@ -144,13 +158,7 @@ func TestGoldenLogits(t *testing.T) {
 	for _, set := range goldenSets {
 		t.Run(set.dir+"/"+set.name, func(t *testing.T) {
 			dir, g := readGolden(t, set)
-			m, err := loader.Load(testutil.ModelFile(t, dir, g.ModelFile, g.ModelSHA))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
-			pool := runtime.NewPool(2)
-			defer pool.Close()
+			m, pool := loadModel(t, testutil.ModelFile(t, dir, g.ModelFile, g.ModelSHA), 2)
 			V := m.Vocab
 			var worst rowStats
 			var row0 float64
@@ -217,13 +225,7 @@ func TestGoldenGreedy(t *testing.T) {
 	for _, set := range goldenSets {
 		t.Run(set.dir+"/"+set.name, func(t *testing.T) {
 			dir, g := readGolden(t, set)
-			m, err := loader.Load(testutil.ModelFile(t, dir, g.ModelFile, g.ModelSHA))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
-			pool := runtime.NewPool(1)
-			defer pool.Close()
+			m, pool := loadModel(t, testutil.ModelFile(t, dir, g.ModelFile, g.ModelSHA), 1)
 			minMargin := 0.25
 			if !set.quant {
 				minMargin = 0.05

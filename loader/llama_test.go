@@ -11,32 +11,6 @@ import (
 	"github.com/bitnet-go/bitnet/runtime"
 )
 
-// rewriteFile copies the GGUF at src through gguf.Writer, letting edit change
-// the metadata and tensors, and returns the new file's path.
-func rewriteFile(t *testing.T, src string, edit func(w *gguf.Writer)) string {
-	t.Helper()
-	f, err := gguf.Open(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	w := &gguf.Writer{KVs: append([]gguf.KV(nil), f.KVs...)}
-	for i := range f.Tensors {
-		ti := &f.Tensors[i]
-		data, err := f.TensorData(ti)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.AddTensor(ti.Name, ti.Type, ti.Dims, append([]byte(nil), data...))
-	}
-	edit(w)
-	p := filepath.Join(t.TempDir(), "m.gguf")
-	if err := w.WriteFile(p); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 func llamaS(t *testing.T) string {
 	return filepath.Join(testutil.Shared(t, "golden/llama-s", "the llama graph's loader"), "ggml-model-i2_s.gguf")
 }
@@ -82,7 +56,7 @@ func TestLoadLlamaVariants(t *testing.T) {
 	src := llamaS(t)
 	t.Run("tied head", func(t *testing.T) {
 		// Without output.weight, build_llama multiplies with token_embd.
-		m, err := loader.Load(rewriteFile(t, src, func(w *gguf.Writer) { dropTensor(w, "output.weight") }))
+		m, err := loader.Load(testutil.RewriteGGUF(t, src, func(w *gguf.Writer) { dropTensor(w, "output.weight") }))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -121,14 +95,7 @@ func TestLoadLlamaVariants(t *testing.T) {
 		{"transient fork name", func(w *gguf.Writer) { w.Set("general.architecture", gguf.String("bitnet-1.58")) }, `architecture "bitnet-1.58" is not supported: the BitNet fork's name`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			m, err := loader.Load(rewriteFile(t, src, c.edit))
-			if err == nil {
-				m.Close()
-				t.Fatalf("no error, want one containing %q", c.want)
-			}
-			if !strings.Contains(err.Error(), c.want) {
-				t.Fatalf("error %q does not contain %q", err, c.want)
-			}
+			checkLoad(t, testutil.RewriteGGUF(t, src, c.edit), c.want)
 		})
 	}
 }

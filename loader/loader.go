@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/bitnet-go/bitnet/gguf"
+	"github.com/bitnet-go/bitnet/layout"
 	"github.com/bitnet-go/bitnet/runtime"
 )
 
@@ -31,26 +32,26 @@ var architectures = map[string]archInfo{
 	// The fork's build_bitnet_158: the official 2B4T GGUF and its first
 	// upload; both fork graph builders compute logits with token_embd even
 	// when an output.weight exists.
-	"bitnet-b1.58": {act: runtime.ReLU2, rope: runtime.RopeNeoX, subNorms: true, blockCount: 11},
-	"bitnet-25":    {act: runtime.ReLU2, rope: runtime.RopeNeoX, subNorms: true, blockCount: 11},
+	layout.ArchBitNetB158: {act: runtime.ReLU2, rope: runtime.RopeNeoX, subNorms: true, blockCount: 11},
+	layout.ArchBitNet25:   {act: runtime.ReLU2, rope: runtime.RopeNeoX, subNorms: true, blockCount: 11},
 	// build_bitnet (fork and upstream): 1bitLLM conversions, and upstream's
 	// conversions of BitNetForCausalLM, which declare relu2 in
 	// bitnet.hidden_activation.
-	"bitnet": {act: runtime.SiLU, rope: runtime.RopeNeoX, subNorms: true, scales: true, hiddenAct: true, blockCount: 11},
+	layout.ArchBitNet: {act: runtime.SiLU, rope: runtime.RopeNeoX, subNorms: true, scales: true, hiddenAct: true, blockCount: 11},
 	// build_llama (fork and upstream): plain Llama blocks, the fork's
 	// HF1BitLLM / Falcon3-1.58bit / Falcon-E files (I2_S), and ordinary
 	// Llama files whose matrices use a format the runtime multiplies.
-	"llama": {act: runtime.SiLU, rope: runtime.RopeNorm, ownOutput: true, blockCount: 9},
+	layout.ArchLlama: {act: runtime.SiLU, rope: runtime.RopeNorm, ownOutput: true, blockCount: 9},
 }
 
 // knownArchs are BitNet-family names we know of but do not run, with why.
 var knownArchs = map[string]string{
-	"bitnet-1.58": "the BitNet fork's name for bitnet-b1.58 for a few weeks in April 2025, whose graph could not be verified here",
-	"qwen3":       "bitnet.cpp's embedding models (bitnet-embedding-0.6b/270m) use it; embedding graphs are not supported",
+	layout.ArchBitNet158April: "the BitNet fork's name for bitnet-b1.58 for a few weeks in April 2025, whose graph could not be verified here",
+	layout.ArchQwen3:          "bitnet.cpp's embedding models (bitnet-embedding-0.6b/270m) use it; embedding graphs are not supported",
 }
 
 // supportedArchs is the list named in errors.
-const supportedArchs = "bitnet-b1.58, bitnet-25, bitnet, llama"
+var supportedArchs = strings.Join([]string{layout.ArchBitNetB158, layout.ArchBitNet25, layout.ArchBitNet, layout.ArchLlama}, ", ")
 
 // Model is a loaded model together with the file that backs its weights.
 type Model struct {
@@ -78,7 +79,7 @@ func Load(path string) (*Model, error) {
 // ConfigFromFile reads the hyperparameters of a BitNet model.
 func ConfigFromFile(f *gguf.File) (runtime.Config, error) {
 	var c runtime.Config
-	arch, err := f.GetString("general.architecture")
+	arch, err := f.GetString(layout.KeyArchitecture)
 	if err != nil {
 		return c, fmt.Errorf("cannot tell the model's architecture: %w", err)
 	}
@@ -91,10 +92,10 @@ func ConfigFromFile(f *gguf.File) (runtime.Config, error) {
 	}
 	c.Arch, c.Activation, c.Rope = arch, info.act, info.rope
 	if info.hiddenAct {
-		if v, ok := f.Get(arch + ".hidden_activation"); ok {
+		if v, ok := f.Get(layout.Key(arch, layout.HiddenActivation)); ok {
 			s, err := v.String()
 			if err != nil {
-				return c, fmt.Errorf("metadata key %q: %w", arch+".hidden_activation", err)
+				return c, fmt.Errorf("metadata key %q: %w", layout.Key(arch, layout.HiddenActivation), err)
 			}
 			switch s {
 			case "silu", "swish", "swiglu":
@@ -102,21 +103,21 @@ func ConfigFromFile(f *gguf.File) (runtime.Config, error) {
 			case "relu2", "relu_squared":
 				c.Activation = runtime.ReLU2
 			default:
-				return c, fmt.Errorf("metadata key %q = %q: activation not supported (want silu or relu2)", arch+".hidden_activation", s)
+				return c, fmt.Errorf("metadata key %q = %q: activation not supported (want silu or relu2)", layout.Key(arch, layout.HiddenActivation), s)
 			}
 		}
 	}
-	if _, ok := f.Get(arch + ".expert_count"); ok {
-		n, err := f.GetUint(arch + ".expert_count")
+	if _, ok := f.Get(layout.Key(arch, layout.ExpertCount)); ok {
+		n, err := f.GetUint(layout.Key(arch, layout.ExpertCount))
 		if err != nil {
 			return c, err
 		}
 		if n > 0 {
-			return c, fmt.Errorf("%s.expert_count is %d: mixture-of-experts models are not supported", arch, n)
+			return c, fmt.Errorf("%s is %d: mixture-of-experts models are not supported", layout.Key(arch, layout.ExpertCount), n)
 		}
 	}
 	u := func(key string, def int) (int, error) {
-		full := arch + "." + key
+		full := layout.Key(arch, key)
 		if _, ok := f.Get(full); !ok {
 			if def < 0 {
 				return 0, fmt.Errorf("metadata key %q is missing", full)
@@ -132,74 +133,74 @@ func ConfigFromFile(f *gguf.File) (runtime.Config, error) {
 		}
 		return int(v), nil
 	}
-	if c.Dim, err = u("embedding_length", -1); err != nil {
+	if c.Dim, err = u(layout.EmbeddingLength, -1); err != nil {
 		return c, err
 	}
-	if c.Layers, err = u("block_count", -1); err != nil {
+	if c.Layers, err = u(layout.BlockCount, -1); err != nil {
 		return c, err
 	}
-	if c.FFN, err = u("feed_forward_length", -1); err != nil {
+	if c.FFN, err = u(layout.FeedForwardLength, -1); err != nil {
 		return c, err
 	}
-	if c.Heads, err = u("attention.head_count", -1); err != nil {
+	if c.Heads, err = u(layout.HeadCount, -1); err != nil {
 		return c, err
 	}
 	if c.Heads == 0 {
-		return c, fmt.Errorf("%s.attention.head_count is 0", arch)
+		return c, fmt.Errorf("%s is 0", layout.Key(arch, layout.HeadCount))
 	}
-	if c.KVHeads, err = u("attention.head_count_kv", c.Heads); err != nil {
+	if c.KVHeads, err = u(layout.HeadCountKV, c.Heads); err != nil {
 		return c, err
 	}
-	if c.TrainCtx, err = u("context_length", 0); err != nil {
+	if c.TrainCtx, err = u(layout.ContextLength, 0); err != nil {
 		return c, err
 	}
-	if c.HeadDim, err = u("attention.key_length", c.Dim/c.Heads); err != nil {
+	if c.HeadDim, err = u(layout.KeyLength, c.Dim/c.Heads); err != nil {
 		return c, err
 	}
-	vlen, err := u("attention.value_length", c.HeadDim)
+	vlen, err := u(layout.ValueLength, c.HeadDim)
 	if err != nil {
 		return c, err
 	}
 	if vlen != c.HeadDim {
 		return c, fmt.Errorf("value length %d != key length %d is not supported", vlen, c.HeadDim)
 	}
-	if c.RopeDim, err = u("rope.dimension_count", c.HeadDim); err != nil {
+	if c.RopeDim, err = u(layout.RopeDimensionCount, c.HeadDim); err != nil {
 		return c, err
 	}
 	c.RopeBase = 10000
-	if _, ok := f.Get(arch + ".rope.freq_base"); ok {
-		b, err := f.GetFloat(arch + ".rope.freq_base")
+	if _, ok := f.Get(layout.Key(arch, layout.RopeFreqBase)); ok {
+		b, err := f.GetFloat(layout.Key(arch, layout.RopeFreqBase))
 		if err != nil {
 			return c, err
 		}
 		// float32: a finite f64 can still overflow to +Inf.
 		if b32 := float32(b); !(b32 > 0) || math.IsInf(float64(b32), 0) {
-			return c, fmt.Errorf("metadata key %q = %s: the RoPE base must be a positive finite number", arch+".rope.freq_base", fmtFloat(b))
+			return c, fmt.Errorf("metadata key %q = %s: the RoPE base must be a positive finite number", layout.Key(arch, layout.RopeFreqBase), fmtFloat(b))
 		}
 		c.RopeBase = float32(b)
 	}
-	if st, err := f.GetString(arch + ".rope.scaling.type"); err == nil && st != "none" && st != "linear" {
+	if st, err := f.GetString(layout.Key(arch, layout.RopeScalingType)); err == nil && st != "none" && st != "linear" {
 		return c, fmt.Errorf("rope scaling type %q is not supported", st)
 	}
-	if fac, err := f.GetFloat(arch + ".rope.scaling.factor"); err == nil && fac != 0 && fac != 1 {
+	if fac, err := f.GetFloat(layout.Key(arch, layout.RopeScalingFactor)); err == nil && fac != 0 && fac != 1 {
 		return c, fmt.Errorf("rope scaling factor %g is not supported", fac)
 	}
-	eps, err := f.GetFloat(arch + ".attention.layer_norm_rms_epsilon")
+	eps, err := f.GetFloat(layout.Key(arch, layout.RMSEps))
 	if err != nil {
 		return c, err
 	}
 	if e32 := float32(eps); !(e32 >= 0) || math.IsInf(float64(e32), 0) {
-		return c, fmt.Errorf("metadata key %q = %s: the RMS norm epsilon must be a finite number ≥ 0", arch+".attention.layer_norm_rms_epsilon", fmtFloat(eps))
+		return c, fmt.Errorf("metadata key %q = %s: the RMS norm epsilon must be a finite number ≥ 0", layout.Key(arch, layout.RMSEps), fmtFloat(eps))
 	}
 	c.NormEps = float32(eps)
 	// n_vocab comes from the token list, like llama.cpp; fall back to the
 	// embedding's row count.
-	if toks, ok := f.Get("tokenizer.ggml.tokens"); ok {
+	if toks, ok := f.Get(layout.KeyTokens); ok {
 		if a, err := toks.Array(); err == nil {
 			c.Vocab = a.Len()
 		}
 	}
-	if t, ok := f.Tensor("token_embd.weight"); ok && len(t.Dims) == 2 {
+	if t, ok := f.Tensor(layout.TokenEmbd); ok && len(t.Dims) == 2 {
 		if c.Vocab == 0 {
 			c.Vocab = int(t.Dims[1])
 		}
@@ -328,55 +329,54 @@ func FromFile(f *gguf.File) (*runtime.Model, error) {
 	// Check before allocating per-layer state, so a forged block_count
 	// cannot ask for a huge allocation.
 	if c.Layers > len(f.Tensors)/info.blockCount {
-		return nil, fmt.Errorf("%s.block_count is %d, but the file has only %d tensors", c.Arch, c.Layers, len(f.Tensors))
+		return nil, fmt.Errorf("%s is %d, but the file has only %d tensors", layout.Key(c.Arch, layout.BlockCount), c.Layers, len(f.Tensors))
 	}
 	for _, t := range f.Tensors {
-		if strings.HasSuffix(t.Name, ".bias") {
+		if strings.HasSuffix(t.Name, layout.BiasSuffix) {
 			return nil, fmt.Errorf("tensor %q: biases are not supported (BitLinear has none)", t.Name)
 		}
 	}
-	if _, ok := f.Tensor("rope_freqs.weight"); ok {
+	if _, ok := f.Tensor(layout.RopeFreqs); ok {
 		// Llama-3.1-style RoPE frequency factors; none of the BitNet
 		// checkpoints uses them.
-		return nil, fmt.Errorf("tensor %q (RoPE frequency factors) is not supported", "rope_freqs.weight")
+		return nil, fmt.Errorf("tensor %q (RoPE frequency factors) is not supported", layout.RopeFreqs)
 	}
 	l := &tensorLoader{f: f, used: make(map[string]bool, len(f.Tensors))}
 	m := &runtime.Model{Config: c}
-	if m.Embed, err = l.matrix("token_embd.weight", c.Vocab, c.Dim, nil); err != nil {
+	if m.Embed, err = l.matrix(layout.TokenEmbd, c.Vocab, c.Dim, nil); err != nil {
 		return nil, err
 	}
-	if m.OutputNorm, err = l.vector("output_norm.weight", c.Dim); err != nil {
+	if m.OutputNorm, err = l.vector(layout.OutputNorm, c.Dim); err != nil {
 		return nil, err
 	}
 	m.Output = m.Embed
-	if _, ok := f.Tensor("output.weight"); ok {
+	if _, ok := f.Tensor(layout.Output); ok {
 		if info.ownOutput {
 			// build_llama's head is output.weight, token_embd only when
 			// it is absent (tied embeddings).
-			if m.Output, err = l.matrix("output.weight", c.Vocab, c.Dim, nil); err != nil {
+			if m.Output, err = l.matrix(layout.Output, c.Vocab, c.Dim, nil); err != nil {
 				return nil, err
 			}
 		} else {
 			// Both fork builders of the bitnet graphs compute logits with
 			// token_embd even when an output.weight exists; do the same.
-			l.used["output.weight"] = true
+			l.used[layout.Output] = true
 		}
 	}
 	m.Layers = make([]runtime.Layer, c.Layers)
 	for i := range m.Layers {
 		L := &m.Layers[i]
-		p := fmt.Sprintf("blk.%d.", i)
 		type vec struct {
 			dst  *[]float32
 			name string
 			n    int
 		}
-		vecs := []vec{{&L.AttnNorm, "attn_norm", c.Dim}, {&L.FFNNorm, "ffn_norm", c.Dim}}
+		vecs := []vec{{&L.AttnNorm, layout.AttnNorm, c.Dim}, {&L.FFNNorm, layout.FFNNorm, c.Dim}}
 		if info.subNorms {
-			vecs = append(vecs, vec{&L.AttnSubNorm, "attn_sub_norm", c.QDim()}, vec{&L.FFNSubNorm, "ffn_sub_norm", c.FFN})
+			vecs = append(vecs, vec{&L.AttnSubNorm, layout.AttnSubNorm, c.QDim()}, vec{&L.FFNSubNorm, layout.FFNSubNorm, c.FFN})
 		}
 		for _, v := range vecs {
-			if *v.dst, err = l.vector(p+v.name+".weight", v.n); err != nil {
+			if *v.dst, err = l.vector(layout.Block(i, v.name), v.n); err != nil {
 				return nil, err
 			}
 		}
@@ -386,16 +386,16 @@ func FromFile(f *gguf.File) (*runtime.Model, error) {
 			name       string
 			rows, cols int
 		}{
-			{&L.Wq, &L.ScaleQ, "attn_q", c.QDim(), c.Dim},
-			{&L.Wk, &L.ScaleK, "attn_k", c.KVDim(), c.Dim},
-			{&L.Wv, &L.ScaleV, "attn_v", c.KVDim(), c.Dim},
-			{&L.Wo, &L.ScaleO, "attn_output", c.Dim, c.QDim()},
-			{&L.Wgate, &L.ScaleGate, "ffn_gate", c.FFN, c.Dim},
-			{&L.Wup, &L.ScaleUp, "ffn_up", c.FFN, c.Dim},
-			{&L.Wdown, &L.ScaleDown, "ffn_down", c.Dim, c.FFN},
+			{&L.Wq, &L.ScaleQ, layout.AttnQ, c.QDim(), c.Dim},
+			{&L.Wk, &L.ScaleK, layout.AttnK, c.KVDim(), c.Dim},
+			{&L.Wv, &L.ScaleV, layout.AttnV, c.KVDim(), c.Dim},
+			{&L.Wo, &L.ScaleO, layout.AttnOutput, c.Dim, c.QDim()},
+			{&L.Wgate, &L.ScaleGate, layout.FFNGate, c.FFN, c.Dim},
+			{&L.Wup, &L.ScaleUp, layout.FFNUp, c.FFN, c.Dim},
+			{&L.Wdown, &L.ScaleDown, layout.FFNDown, c.Dim, c.FFN},
 		}
 		for _, mt := range mats {
-			if *mt.dst, err = l.matrix(p+mt.name+".weight", mt.rows, mt.cols, projectionFormats); err != nil {
+			if *mt.dst, err = l.matrix(layout.Block(i, mt.name), mt.rows, mt.cols, projectionFormats); err != nil {
 				return nil, err
 			}
 			if f := (*mt.dst).Format; f == runtime.TQ1_0 || f == runtime.TQ2_0 {
@@ -405,7 +405,7 @@ func FromFile(f *gguf.File) (*runtime.Model, error) {
 			if !info.scales {
 				continue // only build_bitnet reads .scale tensors
 			}
-			if *mt.scale, err = l.optionalScale(p + mt.name + ".scale"); err != nil {
+			if *mt.scale, err = l.optionalScale(layout.BlockScale(i, mt.name)); err != nil {
 				return nil, err
 			}
 		}

@@ -32,30 +32,11 @@ func TestLoadBundled(t *testing.T) {
 	}
 }
 
-// rewrite copies the bundled model through gguf.Writer, letting edit change
-// the metadata and tensors, and returns the new file's path.
+// rewrite copies the bundled model, letting edit change the metadata and
+// tensors, and returns the new file's path.
 func rewrite(t *testing.T, edit func(w *gguf.Writer)) string {
 	t.Helper()
-	f, err := gguf.Open(bundledModel)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	w := &gguf.Writer{KVs: append([]gguf.KV(nil), f.KVs...)}
-	for i := range f.Tensors {
-		ti := &f.Tensors[i]
-		data, err := f.TensorData(ti)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.AddTensor(ti.Name, ti.Type, ti.Dims, append([]byte(nil), data...))
-	}
-	edit(w)
-	p := filepath.Join(t.TempDir(), "m.gguf")
-	if err := w.WriteFile(p); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return testutil.RewriteGGUF(t, bundledModel, edit)
 }
 
 func dropTensor(w *gguf.Writer, name string) {
@@ -118,23 +99,26 @@ func TestLoadErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			p := rewrite(t, c.edit)
-			m, err := loader.Load(p)
-			if c.want == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				m.Close()
-				return
-			}
-			if err == nil {
-				m.Close()
-				t.Fatalf("no error, want one containing %q", c.want)
-			}
-			if !strings.Contains(err.Error(), c.want) {
-				t.Fatalf("error %q does not contain %q", err, c.want)
-			}
+			checkLoad(t, rewrite(t, c.edit), c.want)
 		})
+	}
+}
+
+// checkLoad loads the model file p: without error when want is empty, else
+// with an error containing want.
+func checkLoad(t *testing.T, p, want string) {
+	t.Helper()
+	m, err := loader.Load(p)
+	if err == nil {
+		m.Close()
+	}
+	switch {
+	case want == "" && err != nil:
+		t.Fatal(err)
+	case want != "" && err == nil:
+		t.Fatalf("no error, want one containing %q", want)
+	case want != "" && !strings.Contains(err.Error(), want):
+		t.Fatalf("error %q does not contain %q", err, want)
 	}
 }
 

@@ -10,7 +10,7 @@ import (
 // workers. It owns every activation buffer, sized for maxRows tokens.
 type engine struct {
 	c     Config
-	lay   *layout
+	lay   *paramLayout
 	pool  *par.Pool
 	quant bool // BitLinear quantizers on (off only in gradient checks)
 	// f16 makes the forward pass round q, k and v to F16 as the runtime
@@ -84,7 +84,7 @@ type layerActs struct {
 	fqd  []float32 // quantized ffn_down input, M×F
 }
 
-func newEngine(c Config, lay *layout, threads, maxRows int) *engine {
+func newEngine(c Config, lay *paramLayout, threads, maxRows int) *engine {
 	e := &engine{c: c, lay: lay, pool: par.New(threads), quant: true, maxRows: maxRows}
 	D, Q, KV, F, V, T := c.Dim, c.QDim(), c.KVDim(), c.FFN, c.Vocab, c.Ctx
 	wide := max(D, Q, F)

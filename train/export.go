@@ -5,11 +5,12 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"strings"
 
 	"github.com/bitnet-go/bitnet/asm/ref"
 	"github.com/bitnet-go/bitnet/gguf"
 	"github.com/bitnet-go/bitnet/internal/atomicfile"
+	"github.com/bitnet-go/bitnet/layout"
+	"github.com/bitnet-go/bitnet/quant"
 )
 
 // Format is a GGUF export format.
@@ -19,11 +20,11 @@ const (
 	FormatF32  Format = "f32"   // ternarized weights {−γ, 0, γ} as F32 (the fork's f32 GGUF)
 	FormatI2S  Format = "i2_s"  // the fork's I2_S: 2-bit codes, x86 layout, per-tensor γ
 	FormatTQ2  Format = "tq2_0" // upstream TQ2_0: 2-bit codes, f16 scale per 256 values
-	exportArch        = "bitnet-b1.58"
+	exportArch        = layout.ArchBitNetB158
 )
 
 // llama.cpp file types (general.file_type).
-var fileTypes = map[Format]uint32{FormatF32: 0, FormatTQ2: 37, FormatI2S: 40}
+var fileTypes = map[Format]uint32{FormatF32: layout.FileTypeF32, FormatTQ2: layout.FileTypeTQ2_0, FormatI2S: layout.FileTypeI2_S}
 
 // ExportOptions control Export.
 type ExportOptions struct {
@@ -58,7 +59,7 @@ func Export(path string, m *Model, f Format, opt ExportOptions) error {
 // the I2_S kernels need rows (input dimensions) that are multiples of 128,
 // TQ2_0 multiples of 256.
 func CanExport(c Config, f Format) error {
-	block := map[Format]int{FormatF32: 1, FormatI2S: ref.I2SBlock, FormatTQ2: ref.QK_K}[f]
+	block := map[Format]int{FormatF32: 1, FormatI2S: layout.I2SBlock, FormatTQ2: quant.QK_K}[f]
 	if block == 0 {
 		return fmt.Errorf("export: unknown format %q (want f32, i2_s or tq2_0)", f)
 	}
@@ -83,45 +84,46 @@ func exportWriter(m *Model, f Format, opt ExportOptions) (*gguf.Writer, error) {
 	if name == "" {
 		name = "bitnet-train"
 	}
-	a := exportArch + "."
+	k := func(suffix string) string { return layout.Key(exportArch, suffix) }
+	addBOS := layout.AddTokenKey("bos")
 	w := &gguf.Writer{}
-	w.Set("general.architecture", gguf.String(exportArch))
-	w.Set("general.name", gguf.String(name))
-	w.Set(a+"vocab_size", gguf.Uint32(uint32(c.Vocab)))
-	w.Set(a+"context_length", gguf.Uint32(uint32(c.Ctx)))
-	w.Set(a+"embedding_length", gguf.Uint32(uint32(c.Dim)))
-	w.Set(a+"block_count", gguf.Uint32(uint32(c.Layers)))
-	w.Set(a+"feed_forward_length", gguf.Uint32(uint32(c.FFN)))
-	w.Set(a+"rope.dimension_count", gguf.Uint32(uint32(c.HeadDim())))
-	w.Set(a+"attention.head_count", gguf.Uint32(uint32(c.Heads)))
-	w.Set(a+"attention.head_count_kv", gguf.Uint32(uint32(c.KVHeads)))
+	w.Set(layout.KeyArchitecture, gguf.String(exportArch))
+	w.Set(layout.KeyName, gguf.String(name))
+	w.Set(k(layout.VocabSize), gguf.Uint32(uint32(c.Vocab)))
+	w.Set(k(layout.ContextLength), gguf.Uint32(uint32(c.Ctx)))
+	w.Set(k(layout.EmbeddingLength), gguf.Uint32(uint32(c.Dim)))
+	w.Set(k(layout.BlockCount), gguf.Uint32(uint32(c.Layers)))
+	w.Set(k(layout.FeedForwardLength), gguf.Uint32(uint32(c.FFN)))
+	w.Set(k(layout.RopeDimensionCount), gguf.Uint32(uint32(c.HeadDim())))
+	w.Set(k(layout.HeadCount), gguf.Uint32(uint32(c.Heads)))
+	w.Set(k(layout.HeadCountKV), gguf.Uint32(uint32(c.KVHeads)))
 	if opt.Vocab != nil {
-		if v, ok := opt.Vocab.Get("tokenizer.ggml.add_bos_token"); ok {
-			w.Set("tokenizer.ggml.add_bos_token", v)
+		if v, ok := opt.Vocab.Get(addBOS); ok {
+			w.Set(addBOS, v)
 		}
 	}
-	w.Set(a+"attention.layer_norm_rms_epsilon", gguf.Float32(c.NormEps))
-	w.Set(a+"rope.freq_base", gguf.Float32(c.RopeBase))
-	w.Set("general.file_type", gguf.Uint32(ft))
-	qv := gguf.Uint32(2)
+	w.Set(k(layout.RMSEps), gguf.Float32(c.NormEps))
+	w.Set(k(layout.RopeFreqBase), gguf.Float32(c.RopeBase))
+	w.Set(layout.KeyFileType, gguf.Uint32(ft))
+	qv := gguf.Uint32(layout.QuantizationVersion)
 	if opt.Vocab != nil {
-		toks, ok := opt.Vocab.Get("tokenizer.ggml.tokens")
+		toks, ok := opt.Vocab.Get(layout.KeyTokens)
 		if !ok {
-			return nil, fmt.Errorf("export: the vocabulary file has no tokenizer.ggml.tokens")
+			return nil, fmt.Errorf("export: the vocabulary file has no %s", layout.KeyTokens)
 		}
 		if arr, err := toks.Array(); err != nil || arr.Len() != c.Vocab {
 			return nil, fmt.Errorf("export: the vocabulary file has %d tokens, the model %d", arr.Len(), c.Vocab)
 		}
 		for _, kv := range opt.Vocab.KVs {
-			if strings.HasPrefix(kv.Key, "tokenizer.") && kv.Key != "tokenizer.ggml.add_bos_token" {
+			if layout.IsTokenizerKey(kv.Key) && kv.Key != addBOS {
 				w.Set(kv.Key, kv.Value)
 			}
 		}
-		if v, ok := opt.Vocab.Get("general.quantization_version"); ok {
+		if v, ok := opt.Vocab.Get(layout.KeyQuantizationVersion); ok {
 			qv = v
 		}
 	}
-	w.Set("general.quantization_version", qv)
+	w.Set(layout.KeyQuantizationVersion, qv)
 
 	l := m.lay
 	emb := l.view(m.W, l.Embed)
@@ -129,17 +131,18 @@ func exportWriter(m *Model, f Format, opt ExportOptions) (*gguf.Writer, error) {
 		if t.Rows == 1 {
 			return []uint64{uint64(t.Cols)}
 		}
-		return []uint64{uint64(t.Cols), uint64(t.Rows)}
+		return layout.Dims(t.Rows, t.Cols)
 	}
 	if f == FormatF32 {
-		w.AddTensor("token_embd.weight", gguf.F32, dims(l.Tensors[l.Embed]), f32Bytes(emb))
+		w.AddTensor(layout.TokenEmbd, gguf.F32, dims(l.Tensors[l.Embed]), f32Bytes(emb))
 	} else {
-		w.AddTensor("token_embd.weight", gguf.F16, dims(l.Tensors[l.Embed]), f16Bytes(emb))
+		w.AddTensor(layout.TokenEmbd, gguf.F16, dims(l.Tensors[l.Embed]), f16Bytes(emb))
 	}
 	norm := func(i int) {
 		t := l.Tensors[i]
 		w.AddTensor(t.Name, gguf.F32, dims(t), f32Bytes(l.view(m.W, i)))
 	}
+	var packErr error
 	ternary := func(i int) {
 		t := l.Tensors[i]
 		codes := make([]float32, t.Size())
@@ -151,7 +154,11 @@ func exportWriter(m *Model, f Format, opt ExportOptions) (*gguf.Writer, error) {
 			}
 			w.AddTensor(t.Name, gguf.F32, dims(t), f32Bytes(codes))
 		case FormatI2S:
-			w.AddTensor(t.Name, gguf.I2_S, dims(t), packI2S(codes, gamma))
+			b, err := packI2S(codes, gamma)
+			if err != nil && packErr == nil {
+				packErr = fmt.Errorf("export: %s: %w", t.Name, err)
+			}
+			w.AddTensor(t.Name, layout.I2SType, dims(t), b)
 		case FormatTQ2:
 			w.AddTensor(t.Name, gguf.TQ2_0, dims(t), packTQ2(codes, gamma))
 		}
@@ -170,6 +177,9 @@ func exportWriter(m *Model, f Format, opt ExportOptions) (*gguf.Writer, error) {
 		norm(lt.FFNSubNorm)
 	}
 	norm(l.OutputNorm)
+	if packErr != nil {
+		return nil, packErr
+	}
 	return w, nil
 }
 
@@ -190,44 +200,32 @@ func f16Bytes(v []float32) []byte {
 }
 
 // packI2S packs ternary codes (−1, 0, +1 as floats) of a whole tensor into
-// the fork's I2_S bytes: n/4 bytes of codes (ref.PackI2S) and a 32-byte tail
-// whose first 4 bytes are the f32 scale γ.
-func packI2S(codes []float32, gamma float32) []byte {
+// the fork's I2_S bytes: the codes and the tail holding the scale γ
+// (layout.PackI2S, layout.I2STail). CanExport has checked the block size.
+func packI2S(codes []float32, gamma float32) ([]byte, error) {
 	t := make([]int8, len(codes))
 	for i, c := range codes {
 		t[i] = int8(c)
 	}
-	b := make([]byte, len(codes)/4+32)
-	ref.PackI2S(b[:len(codes)/4], t)
-	binary.LittleEndian.PutUint32(b[len(codes)/4:], math.Float32bits(gamma))
-	return b
+	n := len(codes) / 4
+	b := make([]byte, layout.I2SSize(len(codes)))
+	if err := layout.PackI2S(b[:n], t); err != nil {
+		return nil, err
+	}
+	tail := layout.I2STail(gamma)
+	copy(b[n:], tail[:])
+	return b, nil
 }
 
-// packTQ2 quantizes the ternarized tensor codes·γ to TQ2_0 as upstream's
-// quantize_row_tq2_0_ref does: per block of 256, d = max|x|, code =
-// round(x/d)+1, d stored as f16 after the 64 bytes of codes (element
-// base+m+32l of each 128-value half in bits 2l of byte m).
+// packTQ2 quantizes the ternarized tensor codes·γ to TQ2_0 with upstream's
+// quantizer (quant.QuantizeTQ2: per block of 256, d = max|x|, code =
+// round(x/d)+1).
 func packTQ2(codes []float32, gamma float32) []byte {
-	nb := len(codes) / ref.QK_K
-	b := make([]byte, nb*ref.TQ2_0BlockBytes)
-	for i := 0; i < nb; i++ {
-		blk := codes[i*ref.QK_K : (i+1)*ref.QK_K]
-		var amax float32
-		for _, c := range blk {
-			amax = max(amax, float32(math.Abs(float64(c*gamma))))
-		}
-		var id float32
-		if amax != 0 {
-			id = 1 / amax
-		}
-		out := b[i*ref.TQ2_0BlockBytes : (i+1)*ref.TQ2_0BlockBytes]
-		for j, c := range blk {
-			q := byte(int32(math.Round(float64(c*gamma*id))) + 1)
-			half, r := j/128, j%128
-			l, mm := r/32, r%32
-			out[half*32+mm] |= q << (2 * l)
-		}
-		binary.LittleEndian.PutUint16(out[64:], ref.F32ToF16(amax))
+	x := make([]float32, len(codes))
+	for i, c := range codes {
+		x[i] = c * gamma
 	}
+	b := make([]byte, len(codes)/quant.QK_K*quant.TQ2_0Bytes)
+	quant.QuantizeTQ2(b, x)
 	return b
 }

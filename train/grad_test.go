@@ -175,7 +175,7 @@ func newTinyEngine(t *testing.T, c Config, nb, threads int, quant bool) (*engine
 	return e, m
 }
 
-func indexOf(l *layout, name string) int {
+func indexOf(l *paramLayout, name string) int {
 	for i, t := range l.Tensors {
 		if t.Name == name {
 			return i

@@ -23,6 +23,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+
+	"github.com/bitnet-go/bitnet/layout"
 )
 
 // Config is the shape of a model.
@@ -96,7 +98,7 @@ type tensor struct {
 // Size is the number of elements.
 func (t tensor) Size() int { return t.Rows * t.Cols }
 
-// layerTensors indexes the tensors of one block in layout.Tensors. Storage
+// layerTensors indexes the tensors of one block in paramLayout.Tensors. Storage
 // keeps q, k, v adjacent (one fused [Q+2KV × Dim] matrix) and gate, up
 // adjacent (one [2·FFN × Dim] matrix).
 type layerTensors struct {
@@ -104,8 +106,8 @@ type layerTensors struct {
 	FFNNorm, Gate, Up, Down, FFNSubNorm int
 }
 
-// layout places every parameter tensor in one flat float32 vector.
-type layout struct {
+// paramLayout places every parameter tensor in one flat float32 vector.
+type paramLayout struct {
 	Tensors    []tensor
 	Size       int
 	Embed      int
@@ -113,42 +115,42 @@ type layout struct {
 	Layers     []layerTensors
 }
 
-func newLayout(c Config) *layout {
-	l := &layout{}
+func newLayout(c Config) *paramLayout {
+	l := &paramLayout{}
 	add := func(name string, kind tensorKind, rows, cols int) int {
 		l.Tensors = append(l.Tensors, tensor{name, kind, l.Size, rows, cols})
 		l.Size += rows * cols
 		return len(l.Tensors) - 1
 	}
-	l.Embed = add("token_embd.weight", kindEmbed, c.Vocab, c.Dim)
+	l.Embed = add(layout.TokenEmbd, kindEmbed, c.Vocab, c.Dim)
 	for i := 0; i < c.Layers; i++ {
-		p := fmt.Sprintf("blk.%d.", i)
+		p := func(name string) string { return layout.Block(i, name) }
 		var t layerTensors
-		t.AttnNorm = add(p+"attn_norm.weight", kindNorm, 1, c.Dim)
-		t.Q = add(p+"attn_q.weight", kindTernary, c.QDim(), c.Dim)
-		t.K = add(p+"attn_k.weight", kindTernary, c.KVDim(), c.Dim)
-		t.V = add(p+"attn_v.weight", kindTernary, c.KVDim(), c.Dim)
-		t.AttnSubNorm = add(p+"attn_sub_norm.weight", kindNorm, 1, c.QDim())
-		t.O = add(p+"attn_output.weight", kindTernary, c.Dim, c.QDim())
-		t.FFNNorm = add(p+"ffn_norm.weight", kindNorm, 1, c.Dim)
-		t.Gate = add(p+"ffn_gate.weight", kindTernary, c.FFN, c.Dim)
-		t.Up = add(p+"ffn_up.weight", kindTernary, c.FFN, c.Dim)
-		t.FFNSubNorm = add(p+"ffn_sub_norm.weight", kindNorm, 1, c.FFN)
-		t.Down = add(p+"ffn_down.weight", kindTernary, c.Dim, c.FFN)
+		t.AttnNorm = add(p(layout.AttnNorm), kindNorm, 1, c.Dim)
+		t.Q = add(p(layout.AttnQ), kindTernary, c.QDim(), c.Dim)
+		t.K = add(p(layout.AttnK), kindTernary, c.KVDim(), c.Dim)
+		t.V = add(p(layout.AttnV), kindTernary, c.KVDim(), c.Dim)
+		t.AttnSubNorm = add(p(layout.AttnSubNorm), kindNorm, 1, c.QDim())
+		t.O = add(p(layout.AttnOutput), kindTernary, c.Dim, c.QDim())
+		t.FFNNorm = add(p(layout.FFNNorm), kindNorm, 1, c.Dim)
+		t.Gate = add(p(layout.FFNGate), kindTernary, c.FFN, c.Dim)
+		t.Up = add(p(layout.FFNUp), kindTernary, c.FFN, c.Dim)
+		t.FFNSubNorm = add(p(layout.FFNSubNorm), kindNorm, 1, c.FFN)
+		t.Down = add(p(layout.FFNDown), kindTernary, c.Dim, c.FFN)
 		l.Layers = append(l.Layers, t)
 	}
-	l.OutputNorm = add("output_norm.weight", kindNorm, 1, c.Dim)
+	l.OutputNorm = add(layout.OutputNorm, kindNorm, 1, c.Dim)
 	return l
 }
 
 // view returns tensor i of the flat vector v.
-func (l *layout) view(v []float32, i int) []float32 {
+func (l *paramLayout) view(v []float32, i int) []float32 {
 	t := l.Tensors[i]
 	return v[t.Off : t.Off+t.Size()]
 }
 
 // span returns the contiguous tensors first..last of v as one slice.
-func (l *layout) span(v []float32, first, last int) []float32 {
+func (l *paramLayout) span(v []float32, first, last int) []float32 {
 	return v[l.Tensors[first].Off : l.Tensors[last].Off+l.Tensors[last].Size()]
 }
 
@@ -156,7 +158,7 @@ func (l *layout) span(v []float32, first, last int) []float32 {
 type Model struct {
 	Config Config
 	W      []float32 // all parameters, in layout order
-	lay    *layout
+	lay    *paramLayout
 }
 
 // NewModel returns a model initialized as the reference recipe does:

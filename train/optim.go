@@ -68,7 +68,7 @@ type optChunkRange struct {
 // optChunks cuts the parameter vector into chunks that do not cross tensor
 // boundaries, recording whether each is weight-decayed (ternary weights
 // only: never norms or the embedding).
-func optChunks(lay *layout) []optChunkRange {
+func optChunks(lay *paramLayout) []optChunkRange {
 	var cs []optChunkRange
 	for _, t := range lay.Tensors {
 		for lo := t.Off; lo < t.Off+t.Size(); lo += optChunk {

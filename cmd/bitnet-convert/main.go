@@ -74,7 +74,7 @@ func convertMain(args []string, stderr, progress io.Writer) error {
 	name := fs.String("name", "", "general.name (default: the reference's choice)")
 	pre := fs.String("pre", "", "llama.cpp pre-tokenizer name for a BPE tokenizer (default: detected)")
 	requant := fs.String("requantize", "", "requantize this GGUF `file` instead of converting a checkpoint")
-	toHF := fs.String("to-hf", "", "export the GGUF given as argument to a Hugging Face checkpoint in `DIR`")
+	toHF := fs.String("to-hf", "", "export the GGUF given as argument (arch bitnet-b1.58, bitnet-25, bitnet or ternary llama) to a Hugging Face checkpoint in `DIR`")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: bitnet-convert HF_DIR -o OUT.gguf [flags]\n       bitnet-convert --requantize IN.gguf -o OUT.gguf [flags]\n       bitnet-convert --to-hf DIR IN.gguf\n\nflags:\n")
 		fs.PrintDefaults()

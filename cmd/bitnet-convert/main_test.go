@@ -119,3 +119,31 @@ func TestToHF(t *testing.T) {
 		t.Error("HF → GGUF → HF → GGUF changed the GGUF")
 	}
 }
+
+// --to-hf takes the 1bitLLM graph too (BitnetForCausalLM with a
+// SentencePiece tokenizer.model), and the checkpoint converts back.
+func TestToHF1bitLLM(t *testing.T) {
+	hf := testutil.Shared(t, "hf/bitnet-1bitllm/hf", "the 1bitLLM checkpoint")
+	dir := t.TempDir()
+	gg, exp, back := filepath.Join(dir, "m.gguf"), filepath.Join(dir, "hf"), filepath.Join(dir, "back.gguf")
+	var stderr, prog bytes.Buffer
+	if code := run([]string{hf, "-o", gg, "--type", "i2_s", "--name", "m"}, &stderr, &prog); code != 0 {
+		t.Fatalf("convert: exit %d: %s", code, stderr.String())
+	}
+	if code := run([]string{"--to-hf", exp, gg}, &stderr, &prog); code != 0 {
+		t.Fatalf("--to-hf: exit %d: %s", code, stderr.String())
+	}
+	for _, f := range []string{"config.json", "model.safetensors", "tokenizer.model", "tokenizer_config.json"} {
+		if _, err := os.Stat(filepath.Join(exp, f)); err != nil {
+			t.Errorf("missing %s", f)
+		}
+	}
+	if code := run([]string{exp, "-o", back, "--type", "i2_s", "--name", "m"}, &stderr, &prog); code != 0 {
+		t.Fatalf("convert back: exit %d: %s", code, stderr.String())
+	}
+	a, _ := os.ReadFile(gg)
+	b, _ := os.ReadFile(back)
+	if !bytes.Equal(a, b) {
+		t.Error("GGUF → HF → GGUF changed the file")
+	}
+}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/bitnet-go/bitnet/asm/ref"
 	"github.com/bitnet-go/bitnet/gguf"
+	"github.com/bitnet-go/bitnet/layout"
 )
 
 type formats struct{ typ, head string }
@@ -56,7 +57,7 @@ func (f *formats) resolve(fs *flag.FlagSet, arch *string, s shape) error {
 	explicit := false
 	fs.Visit(func(fl *flag.Flag) { explicit = explicit || fl.Name == "arch" })
 	if f.typ != "i2_s" && !explicit {
-		*arch = "bitnet"
+		*arch = layout.ArchBitNet
 	}
 	return nil
 }
@@ -65,11 +66,11 @@ func (f *formats) resolve(fs *flag.FlagSet, arch *string, s shape) error {
 func (f *formats) fileType() uint32 {
 	switch f.typ {
 	case "tq1_0":
-		return 36 // LLAMA_FTYPE_MOSTLY_TQ1_0
+		return layout.FileTypeTQ1_0
 	case "tq2_0":
-		return 37 // LLAMA_FTYPE_MOSTLY_TQ2_0
+		return layout.FileTypeTQ2_0
 	}
-	return 40 // MOSTLY_I2_S in the fork
+	return layout.FileTypeI2_S
 }
 
 // matrix returns the type and data of a random ternary in×out matrix with

@@ -21,15 +21,20 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
 	"github.com/bitnet-go/bitnet/asm/ref"
 	"github.com/bitnet-go/bitnet/gguf"
 	"github.com/bitnet-go/bitnet/internal/atomicfile"
+	"github.com/bitnet-go/bitnet/layout"
 )
 
 const defaultVocab = "../shared/testdata/tokenizers/ggml-vocab-bitnet-2b4t-nopre.gguf"
+
+// archs are the architectures bitnet-synth writes (graphs with sub-norms).
+var archs = []string{layout.ArchBitNetB158, layout.ArchBitNet25, layout.ArchBitNet}
 
 func main() {
 	stop := cleanupOnSignal()
@@ -111,7 +116,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.out, "o", "", "output GGUF `file` (required)")
 	fs.StringVar(&o.vocab, "vocab", "", "GGUF `file` whose tokenizer.* keys the model gets (default "+defaultVocab+")")
-	fs.StringVar(&o.arch, "arch", "bitnet-b1.58", "architecture: bitnet-b1.58, bitnet-25 or bitnet")
+	fs.StringVar(&o.arch, "arch", layout.ArchBitNetB158, "architecture: "+strings.Join(archs, ", "))
 	fs.IntVar(&o.dim, "dim", 2560, "hidden size (a multiple of 128)")
 	fs.IntVar(&o.layers, "layers", 30, "number of layers")
 	fs.IntVar(&o.heads, "heads", 20, "attention heads (dividing -dim into even head dimensions)")
@@ -145,10 +150,8 @@ func (o *options) validate() error {
 	if o.out == "" {
 		return errors.New("no output file: give -o FILE")
 	}
-	switch o.arch {
-	case "bitnet-b1.58", "bitnet-25", "bitnet":
-	default:
-		return fmt.Errorf("-arch %q: unknown architecture (want bitnet-b1.58, bitnet-25 or bitnet)", o.arch)
+	if !slices.Contains(archs, o.arch) {
+		return fmt.Errorf("-arch %q: unknown architecture (want %s)", o.arch, strings.Join(archs, ", "))
 	}
 	for _, f := range []struct {
 		name      string
@@ -224,44 +227,44 @@ func build(arch string, s shape, vf *gguf.File, seed uint64, fmts *formats) (*gg
 	var nVocab int
 	var tokKVs []gguf.KV
 	for _, kv := range vf.KVs {
-		if strings.HasPrefix(kv.Key, "tokenizer.") {
+		if layout.IsTokenizerKey(kv.Key) {
 			tokKVs = append(tokKVs, kv)
-			if kv.Key == "tokenizer.ggml.tokens" {
+			if kv.Key == layout.KeyTokens {
 				a, _ := kv.Value.Array()
 				nVocab = a.Len()
 			}
 		}
 	}
 	if nVocab == 0 {
-		return nil, 0, errors.New("the vocabulary file has no tokenizer.ggml.tokens")
+		return nil, 0, errors.New("the vocabulary file has no " + layout.KeyTokens)
 	}
 	if nVocab > 1<<24 {
 		return nil, 0, fmt.Errorf("a vocabulary of %d tokens: at most %d", nVocab, 1<<24)
 	}
 	headDim := s.dim / s.heads
 	w := &gguf.Writer{}
-	w.Set("general.architecture", gguf.String(arch))
-	w.Set("general.name", gguf.String(fmt.Sprintf("bitnet-synth random weights, seed %d", seed)))
-	p := arch + "."
-	w.Set(p+"vocab_size", gguf.Uint32(uint32(nVocab)))
-	w.Set(p+"context_length", gguf.Uint32(uint32(s.ctx)))
-	w.Set(p+"embedding_length", gguf.Uint32(uint32(s.dim)))
-	w.Set(p+"block_count", gguf.Uint32(uint32(s.layers)))
-	w.Set(p+"feed_forward_length", gguf.Uint32(uint32(s.ffn)))
-	w.Set(p+"rope.dimension_count", gguf.Uint32(uint32(headDim)))
-	w.Set(p+"attention.head_count", gguf.Uint32(uint32(s.heads)))
-	w.Set(p+"attention.head_count_kv", gguf.Uint32(uint32(s.kvHeads)))
-	w.Set(p+"attention.layer_norm_rms_epsilon", gguf.Float32(1e-5))
-	w.Set(p+"rope.freq_base", gguf.Float32(500000))
-	w.Set("general.file_type", gguf.Uint32(fmts.fileType()))
+	w.Set(layout.KeyArchitecture, gguf.String(arch))
+	w.Set(layout.KeyName, gguf.String(fmt.Sprintf("bitnet-synth random weights, seed %d", seed)))
+	p := func(suffix string) string { return layout.Key(arch, suffix) }
+	w.Set(p(layout.VocabSize), gguf.Uint32(uint32(nVocab)))
+	w.Set(p(layout.ContextLength), gguf.Uint32(uint32(s.ctx)))
+	w.Set(p(layout.EmbeddingLength), gguf.Uint32(uint32(s.dim)))
+	w.Set(p(layout.BlockCount), gguf.Uint32(uint32(s.layers)))
+	w.Set(p(layout.FeedForwardLength), gguf.Uint32(uint32(s.ffn)))
+	w.Set(p(layout.RopeDimensionCount), gguf.Uint32(uint32(headDim)))
+	w.Set(p(layout.HeadCount), gguf.Uint32(uint32(s.heads)))
+	w.Set(p(layout.HeadCountKV), gguf.Uint32(uint32(s.kvHeads)))
+	w.Set(p(layout.RMSEps), gguf.Float32(1e-5))
+	w.Set(p(layout.RopeFreqBase), gguf.Float32(500000))
+	w.Set(layout.KeyFileType, gguf.Uint32(fmts.fileType()))
 	w.KVs = append(w.KVs, tokKVs...)
-	w.Set("general.quantization_version", gguf.Uint32(2))
+	w.Set(layout.KeyQuantizationVersion, gguf.Uint32(layout.QuantizationVersion))
 
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
 	// token_embd (the tied head): N(0, 0.05²) like a trained embedding.
 	et, ed := fmts.embedding(rng.Uint64(), s.dim, nVocab, 0.05)
 	w.Tensors = append(w.Tensors, gguf.WriterTensor{
-		Name: "token_embd.weight", Type: et, Dims: []uint64{uint64(s.dim), uint64(nVocab)}, WriteData: ed,
+		Name: layout.TokenEmbd, Type: et, Dims: layout.Dims(nVocab, s.dim), WriteData: ed,
 	})
 	ones := func(n int) []byte {
 		b := make([]byte, 4*n)
@@ -274,26 +277,25 @@ func build(arch string, s shape, vf *gguf.File, seed uint64, fmts *formats) (*gg
 	onesDim, onesFFN := ones(s.dim), ones(s.ffn)
 	qdim, kvdim := s.dim, s.kvHeads*headDim
 	for l := 0; l < s.layers; l++ {
-		b := fmt.Sprintf("blk.%d.", l)
 		mat := func(name string, in, outDim int) {
 			t, data := fmts.matrix(rng.Uint64(), in, outDim, float32(1/math.Sqrt(float64(in))))
 			w.Tensors = append(w.Tensors, gguf.WriterTensor{
-				Name: b + name + ".weight", Type: t, Dims: []uint64{uint64(in), uint64(outDim)}, WriteData: data,
+				Name: layout.Block(l, name), Type: t, Dims: layout.Dims(outDim, in), WriteData: data,
 			})
 		}
-		w.AddTensor(b+"attn_norm.weight", gguf.F32, []uint64{uint64(s.dim)}, onesDim)
-		mat("attn_q", s.dim, qdim)
-		mat("attn_k", s.dim, kvdim)
-		mat("attn_v", s.dim, kvdim)
-		mat("attn_output", qdim, s.dim)
-		w.AddTensor(b+"ffn_norm.weight", gguf.F32, []uint64{uint64(s.dim)}, onesDim)
-		mat("ffn_gate", s.dim, s.ffn)
-		mat("ffn_up", s.dim, s.ffn)
-		mat("ffn_down", s.ffn, s.dim)
-		w.AddTensor(b+"attn_sub_norm.weight", gguf.F32, []uint64{uint64(qdim)}, onesDim)
-		w.AddTensor(b+"ffn_sub_norm.weight", gguf.F32, []uint64{uint64(s.ffn)}, onesFFN)
+		w.AddTensor(layout.Block(l, layout.AttnNorm), gguf.F32, []uint64{uint64(s.dim)}, onesDim)
+		mat(layout.AttnQ, s.dim, qdim)
+		mat(layout.AttnK, s.dim, kvdim)
+		mat(layout.AttnV, s.dim, kvdim)
+		mat(layout.AttnOutput, qdim, s.dim)
+		w.AddTensor(layout.Block(l, layout.FFNNorm), gguf.F32, []uint64{uint64(s.dim)}, onesDim)
+		mat(layout.FFNGate, s.dim, s.ffn)
+		mat(layout.FFNUp, s.dim, s.ffn)
+		mat(layout.FFNDown, s.ffn, s.dim)
+		w.AddTensor(layout.Block(l, layout.AttnSubNorm), gguf.F32, []uint64{uint64(qdim)}, onesDim)
+		w.AddTensor(layout.Block(l, layout.FFNSubNorm), gguf.F32, []uint64{uint64(s.ffn)}, onesFFN)
 	}
-	w.AddTensor("output_norm.weight", gguf.F32, []uint64{uint64(s.dim)}, onesDim)
+	w.AddTensor(layout.OutputNorm, gguf.F32, []uint64{uint64(s.dim)}, onesDim)
 	return w, nVocab, nil
 }
 
@@ -324,8 +326,7 @@ func randomI2S(seed uint64, n int, scale float32) func(io.Writer) error {
 			}
 			left -= k
 		}
-		var tail [32]byte
-		binary.LittleEndian.PutUint32(tail[:], math.Float32bits(scale))
+		tail := layout.I2STail(scale)
 		_, err := w.Write(tail[:])
 		return err
 	}

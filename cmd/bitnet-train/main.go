@@ -108,6 +108,7 @@ func exitCode(err error, sig os.Signal, stderr io.Writer) int {
 type options struct {
 	trainPath, validPath, vocabPath, out, plotDir string
 	docSep, sampling, formats, name               string
+	toHF                                          string
 	c                                             train.Config
 	batch, micro, threads, steps                  int
 	tokens                                        int64
@@ -169,6 +170,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.ckptEvery, "ckpt-every", 50, "steps between checkpoints")
 	fs.StringVar(&o.formats, "formats", "f32,i2_s,tq2_0", "export formats (comma-separated: f32, i2_s, tq2_0; empty: none)")
 	fs.StringVar(&o.name, "name", "bitnet-train", "general.name of the exports")
+	fs.StringVar(&o.toHF, "to-hf", "", "also write the trained model as a Hugging Face checkpoint (transformers' BitNetForCausalLM, packed ternary weights) into `dir`, from the i2_s or f32 export")
 	fs.IntVar(&o.samples, "samples", 3, "stories to sample from the I2_S export at the end")
 	fs.IntVar(&o.sampleTokens, "sample-tokens", 120, "tokens per sample")
 	fs.Float64Var(&o.temp, "temp", 0.7, "sampling temperature of the samples")
@@ -229,6 +231,9 @@ func (o *options) check() error {
 		return fmt.Errorf("-formats: %w", err)
 	}
 	o.fmts = fmts
+	if err := o.checkToHF(); err != nil {
+		return err
+	}
 	// The shape's and optimizer's own rules (vocabulary size aside).
 	c := o.c
 	c.Vocab = 1
@@ -418,6 +423,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "final: %d steps, %d tokens, %.0f tokens/s, train loss %.4f, validation loss %.4f (ppl %.2f)\n",
 		res.Steps, res.Tokens, res.TokensPerSec, res.FinalTrainLoss, res.ValLoss, res.ValPPL)
+	if o.toHF != "" {
+		if err := exportHF(o.out, o.toHF, stdout, stderr); err != nil {
+			return err
+		}
+	}
 	i2s := filepath.Join(o.out, train.ExportName(train.FormatI2S))
 	if o.samples > 0 {
 		if _, err := os.Stat(i2s); err == nil {

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/bitnet-go/bitnet/gguf"
+	"github.com/bitnet-go/bitnet/layout"
 )
 
 // NoToken is the id of an absent special token (llama.cpp's LLAMA_TOKEN_NULL).
@@ -74,9 +75,9 @@ const (
 func (m Model) String() string {
 	switch m {
 	case SPM:
-		return "llama"
+		return layout.TokenizerSPM
 	case BPE:
-		return "gpt2"
+		return layout.TokenizerBPE
 	}
 	return "Model(" + strconv.Itoa(int(m)) + ")"
 }
@@ -128,34 +129,34 @@ var specialNames = []string{
 func VocabFromGGUF(f *gguf.File) (Vocab, error) {
 	var v Vocab
 	var err error
-	if v.Model, err = f.GetString("tokenizer.ggml.model"); err != nil {
+	if v.Model, err = f.GetString(layout.KeyTokenizerModel); err != nil {
 		return v, fmt.Errorf("tokenizer: %w", err)
 	}
-	if _, ok := f.Get("tokenizer.ggml.pre"); ok {
-		if v.Pre, err = f.GetString("tokenizer.ggml.pre"); err != nil {
+	if _, ok := f.Get(layout.KeyTokenizerPre); ok {
+		if v.Pre, err = f.GetString(layout.KeyTokenizerPre); err != nil {
 			return v, fmt.Errorf("tokenizer: %w", err)
 		}
 	}
-	if v.Tokens, err = gguf.GetArray[string](f, "tokenizer.ggml.tokens"); err != nil {
+	if v.Tokens, err = gguf.GetArray[string](f, layout.KeyTokens); err != nil {
 		return v, fmt.Errorf("tokenizer: %w", err)
 	}
-	if _, ok := f.Get("tokenizer.ggml.scores"); ok {
-		if v.Scores, err = gguf.GetArray[float32](f, "tokenizer.ggml.scores"); err != nil {
+	if _, ok := f.Get(layout.KeyScores); ok {
+		if v.Scores, err = gguf.GetArray[float32](f, layout.KeyScores); err != nil {
 			return v, fmt.Errorf("tokenizer: %w", err)
 		}
 	}
-	if _, ok := f.Get("tokenizer.ggml.token_type"); ok {
-		if v.Types, err = gguf.GetArray[int32](f, "tokenizer.ggml.token_type"); err != nil {
+	if _, ok := f.Get(layout.KeyTokenTypes); ok {
+		if v.Types, err = gguf.GetArray[int32](f, layout.KeyTokenTypes); err != nil {
 			return v, fmt.Errorf("tokenizer: %w", err)
 		}
 	}
-	if _, ok := f.Get("tokenizer.ggml.merges"); ok {
-		if v.Merges, err = gguf.GetArray[string](f, "tokenizer.ggml.merges"); err != nil {
+	if _, ok := f.Get(layout.KeyMerges); ok {
+		if v.Merges, err = gguf.GetArray[string](f, layout.KeyMerges); err != nil {
 			return v, fmt.Errorf("tokenizer: %w", err)
 		}
 	}
 	for _, name := range specialNames {
-		key := "tokenizer.ggml." + name + "_token_id"
+		key := layout.SpecialTokenKey(name)
 		if _, ok := f.Get(key); !ok {
 			continue
 		}
@@ -172,9 +173,9 @@ func VocabFromGGUF(f *gguf.File) (Vocab, error) {
 		v.SpecialIDs[name] = uint32(id)
 	}
 	for key, dst := range map[string]**bool{
-		"tokenizer.ggml.add_bos_token":    &v.AddBOS,
-		"tokenizer.ggml.add_eos_token":    &v.AddEOS,
-		"tokenizer.ggml.add_space_prefix": &v.AddSpacePrefix,
+		layout.AddTokenKey("bos"): &v.AddBOS,
+		layout.AddTokenKey("eos"): &v.AddEOS,
+		layout.KeyAddSpacePrefix:  &v.AddSpacePrefix,
 	} {
 		if _, ok := f.Get(key); !ok {
 			continue
@@ -185,8 +186,8 @@ func VocabFromGGUF(f *gguf.File) (Vocab, error) {
 		}
 		*dst = &b
 	}
-	if _, ok := f.Get("general.name"); ok {
-		v.Name, _ = f.GetString("general.name")
+	if _, ok := f.Get(layout.KeyName); ok {
+		v.Name, _ = f.GetString(layout.KeyName)
 	}
 	return v, nil
 }
@@ -264,12 +265,12 @@ func New(v Vocab, opt Options) (*Tokenizer, error) {
 		return nil, fmt.Errorf("tokenizer: %d token types for %d tokens", len(v.Types), n)
 	}
 	switch v.Model {
-	case "llama":
+	case layout.TokenizerSPM:
 		t.model = SPM
 		t.bos, t.eos, t.unk = 1, 2, 0
 		t.addSpacePrefix = true
 		t.addBOS = true
-	case "gpt2":
+	case layout.TokenizerBPE:
 		t.model = BPE
 		if v.Merges == nil {
 			return nil, errors.New("tokenizer: gpt2 model without tokenizer.ggml.merges")

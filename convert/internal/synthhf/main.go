@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 
 	"github.com/bitnet-go/bitnet/gguf"
+	"github.com/bitnet-go/bitnet/layout"
 	"github.com/bitnet-go/bitnet/safetensors"
 )
 
@@ -54,15 +55,15 @@ func run(out, vocabPath string, dim, layers, heads, kvHeads, ffn int) error {
 		return err
 	}
 	defer vf.Close()
-	tokens, err := gguf.GetArray[string](vf, "tokenizer.ggml.tokens")
+	tokens, err := gguf.GetArray[string](vf, layout.KeyTokens)
 	if err != nil {
 		return err
 	}
-	types, err := gguf.GetArray[int32](vf, "tokenizer.ggml.token_type")
+	types, err := gguf.GetArray[int32](vf, layout.KeyTokenTypes)
 	if err != nil {
 		return err
 	}
-	merges, err := gguf.GetArray[string](vf, "tokenizer.ggml.merges")
+	merges, err := gguf.GetArray[string](vf, layout.KeyMerges)
 	if err != nil {
 		return err
 	}

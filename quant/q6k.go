@@ -1,4 +1,4 @@
-package convert
+package quant
 
 import (
 	"encoding/binary"
@@ -7,9 +7,9 @@ import (
 	"github.com/bitnet-go/bitnet/asm/ref"
 )
 
-// The reference quantizers of ggml (ggml-quants.c, quantize_row_*_ref) that
-// llama-quantize uses when no importance matrix is given, restated for the
-// formats requantization writes. Dequantization is runtime.Matrix.RowF32.
+// Q6_K: ggml's reference quantizer (ggml-quants.c, quantize_row_q6_K_ref),
+// which llama-quantize uses when no importance matrix is given.
+// Dequantization is ref.DequantQ6K / runtime.Matrix.RowF32.
 
 // groupMaxEps is ggml's GROUP_MAX_EPS: a group whose largest magnitude is
 // below it quantizes to zero.
@@ -74,9 +74,9 @@ func makeQxQuants(x []float32, nmax int, L []int8) float32 {
 
 func abs32(x float32) float32 { return math.Float32frombits(math.Float32bits(x) &^ (1 << 31)) }
 
-// quantizeQ6K is quantize_row_q6_K_ref: x is a whole number of 256-value
+// QuantizeQ6K is quantize_row_q6_K_ref: x is a whole number of 256-value
 // blocks, dst has 210 bytes per block.
-func quantizeQ6K(dst []byte, x []float32) {
+func QuantizeQ6K(dst []byte, x []float32) {
 	var L [ref.QK_K]int8
 	var scales [ref.QK_K / 16]float32
 	for i := 0; i < len(x)/ref.QK_K; i++ {
@@ -125,48 +125,4 @@ func quantizeQ6K(dst []byte, x []float32) {
 			ql, qh = ql[64:], qh[32:]
 		}
 	}
-}
-
-// packTQ2 writes one TQ2_0 block (quantize_row_tq2_0_ref's layout) from 256
-// codes 0..2 and the f16 scale d.
-func packTQ2(dst []byte, codes *[ref.QK_K]int8, d uint16) {
-	for half := 0; half < 2; half++ {
-		for m := 0; m < 32; m++ {
-			var q byte
-			for n := 0; n < 4; n++ {
-				q |= byte(codes[half*128+n*32+m]&3) << (2 * n)
-			}
-			dst[half*32+m] = q
-		}
-	}
-	binary.LittleEndian.PutUint16(dst[64:], d)
-}
-
-// packTQ1 writes one TQ1_0 block (quantize_row_tq1_0_ref's layout: five
-// trits per byte as a base-3 fraction, rounded up) from 256 codes 0..2 and
-// the f16 scale d.
-func packTQ1(dst []byte, codes *[ref.QK_K]int8, d uint16) {
-	frac := func(q uint16) byte { return byte((q*256 + 242) / 243) }
-	for m := 0; m < 32; m++ {
-		var q uint16
-		for n := 0; n < 5; n++ {
-			q = q*3 + uint16(codes[m+n*32])
-		}
-		dst[m] = frac(q)
-	}
-	for m := 0; m < 16; m++ {
-		var q uint16
-		for n := 0; n < 5; n++ {
-			q = q*3 + uint16(codes[160+m+n*16])
-		}
-		dst[32+m] = frac(q)
-	}
-	for j := 0; j < 4; j++ {
-		var q uint16
-		for m := 0; m < 4; m++ {
-			q = q*3 + uint16(codes[240+j+m*4])
-		}
-		dst[48+j] = frac(q * 3)
-	}
-	binary.LittleEndian.PutUint16(dst[52:], d)
 }
