@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
+	"strconv"
 	"testing"
 
 	"github.com/bitnet-go/bitnet/asm"
 	"github.com/bitnet-go/bitnet/asm/ref"
+	"github.com/bitnet-go/bitnet/loader"
 	"github.com/bitnet-go/bitnet/runtime"
 	"github.com/bitnet-go/bitnet/sampler"
 )
@@ -354,5 +357,61 @@ func TestBatchDecodeAllocs(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Fatalf("a 4-sequence decode step allocates %v times", allocs)
+	}
+}
+
+// BenchmarkBatchDecode measures aggregate decode throughput (tokens/s of
+// all sequences together) of 1, 2, 4 and 8 sequences decoded in one pass
+// per step, each 64 positions into its cache. The model is
+// $BITNET_BENCH_MODEL (e.g. the 2B4T-shaped file of bitnet-synth) or the
+// bundled one; threads: $BITNET_BENCH_THREADS or 2. Compare the seqs=N
+// rates with seqs=1 measured in the same run.
+func BenchmarkBatchDecode(b *testing.B) {
+	var m *runtime.Model
+	if path := os.Getenv("BITNET_BENCH_MODEL"); path != "" {
+		lm, err := loader.Load(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer lm.Close()
+		m = lm.Model
+	} else {
+		m = bundled(b).Model
+	}
+	threads := 2
+	if v := os.Getenv("BITNET_BENCH_THREADS"); v != "" {
+		threads, _ = strconv.Atoi(v)
+	}
+	p := runtime.NewPool(threads)
+	defer p.Close()
+	const ctx, start = 256, 64
+	for _, n := range []int{1, 2, 4, 8} {
+		b.Run(fmt.Sprintf("seqs=%d", n), func(b *testing.B) {
+			bt, _ := runtime.NewBatch(m, 512, p)
+			chunks := make([]runtime.Chunk, n)
+			for i := range chunks {
+				s, _ := runtime.NewSeq(m, ctx)
+				fill := make([]int32, start)
+				for k := range fill {
+					fill[k] = int32((k*7 + i*13) % m.Vocab)
+				}
+				if _, err := bt.Forward([]runtime.Chunk{{Seq: s, Tokens: fill}}); err != nil {
+					b.Fatal(err)
+				}
+				chunks[i] = runtime.Chunk{Seq: s, Tokens: []int32{int32(300 + i)}, Logits: true}
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				if chunks[0].Seq.Pos() == ctx {
+					for _, c := range chunks {
+						c.Seq.Truncate(start)
+					}
+				}
+				if _, err := bt.Forward(chunks); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "tok/s")
+		})
 	}
 }
