@@ -194,6 +194,8 @@ type Scheduler struct {
 	giveUp   chan struct{} // Shutdown's context expired: cancel everything
 	giveOnce sync.Once
 	slots    []*slot // owned by the loop; snapshots under mu
+	chunks   []runtime.Chunk
+	who      []*slot
 	stats    Stats
 	info     []SlotInfo
 }
@@ -290,10 +292,8 @@ func (s *Scheduler) Submit(ctx context.Context, r Request) (*Stream, error) {
 	case len(r.Prompt) == 0:
 		return nil, errors.New("serve: empty prompt")
 	case len(r.Prompt) >= s.cfg.Ctx:
-		// Room for the prompt and at least the first generated token's
-		// position is not needed (the first token needs no evaluation),
-		// but llama-server rejects a prompt that fills the context, and so
-		// do we: nothing could follow it.
+		// As llama-server does: a prompt that fills the context leaves no
+		// room for anything after its first token.
 		return nil, fmt.Errorf("%w (%d tokens, context %d)", ErrPromptTooLong, len(r.Prompt), s.cfg.Ctx)
 	}
 	for _, t := range r.Prompt {
@@ -373,6 +373,11 @@ func (s *Scheduler) Shutdown(ctx context.Context) error {
 	s.closing = true
 	s.mu.Unlock()
 	s.signal()
+	select {
+	case <-s.stopped:
+		return nil
+	default:
+	}
 	select {
 	case <-s.stopped:
 		return nil
@@ -472,8 +477,13 @@ func (s *Scheduler) step(give bool) bool {
 
 	// Build the pass: a decode row for every generating slot, then prompt
 	// chunks with the rows left.
-	var chunks []runtime.Chunk
-	var who []*slot
+	chunks, who := s.chunks[:0], s.who[:0]
+	defer func() {
+		// Keep the buffers, not the references.
+		clear(chunks)
+		clear(who)
+		s.chunks, s.who = chunks[:0], who[:0]
+	}()
 	rowsLeft, promptRows := s.cfg.MaxBatch, 0
 	for _, sl := range s.slots {
 		if j := sl.job; j != nil && j.fed == len(j.req.Prompt) {
