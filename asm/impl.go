@@ -29,6 +29,11 @@ type kernels struct {
 	f16AXPYStrided func(dst []float32, a []float32, x []uint16, stride int)
 	f16DotsStrided func(dst []float32, k []uint16, stride int, q []uint16)
 	i8Dots         func(dst []int32, w []int8, q []int8)
+
+	// f16DotsN is f16Dots for n ≥ 2 tokens of k values, ldx apart in x,
+	// into rows outputs per token, ldd apart in dst (rows, k ≥ 1); nil:
+	// f16Dots per token.
+	f16DotsN func(dst []float32, ldd int, w []uint16, x []float32, ldx, n, rows, k int)
 }
 
 // refKernels forwards to package ref.

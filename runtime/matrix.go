@@ -433,10 +433,10 @@ func (j *matmulJob) tile(w, lo, hi int) {
 			}
 		}
 	case F16:
+		// Each weight is converted once for all the tokens; every token's
+		// row equals its one-token product bit for bit.
 		wAll := u16s(m.Data)
-		for t := 0; t < n; t++ {
-			asm.F16Dots(y[t*rows+lo:t*rows+hi], wAll[lo*cols:hi*cols], j.xf[t*cols:(t+1)*cols])
-		}
+		asm.F16DotsN(y[lo:(n-1)*rows+hi], rows, wAll[lo*cols:hi*cols], j.xf[:n*cols], cols, n)
 	case BF16:
 		wAll := u16s(m.Data)
 		for r := lo; r < hi; r++ {
