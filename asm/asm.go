@@ -160,6 +160,49 @@ func F16Dots(dst []float32, w []uint16, x []float32) {
 	active.Load().f16Dots(dst, w[:len(dst)*k], x)
 }
 
+// F16DotsN is F16Dots for n tokens at once (a multi-sequence output head):
+//
+//	dst[t·ldd + r] = Σ_i f32(w[r·K + i])·x[t·ldx + i]   for t < n, r < rows,
+//
+// with rows = len(dst) − (n−1)·ldd and K = len(x) − (n−1)·ldx, sized like
+// I2SDotsN's operands (0 ≤ rows ≤ ldd and K ≤ ldx when n > 1), and len(w)
+// ≥ rows·K. Each weight is converted once for all the tokens, and token
+// t's results equal F16Dots(dst[t·ldd:][:rows], w, x[t·ldx:][:K]) bit for
+// bit on every implementation.
+func F16DotsN(dst []float32, ldd int, w []uint16, x []float32, ldx int, n int) {
+	if n <= 0 {
+		if n < 0 {
+			panic("asm.F16DotsN: negative n")
+		}
+		return
+	}
+	if n == 1 {
+		F16Dots(dst, w, x)
+		return
+	}
+	rows := len(dst) - (n-1)*ldd
+	k := len(x) - (n-1)*ldx
+	switch {
+	case rows < 0 || rows > ldd:
+		panic(fmt.Sprintf("asm.F16DotsN: len(dst) = %d does not fit %d tokens with ldd = %d", len(dst), n, ldd))
+	case k < 0 || k > ldx:
+		panic(fmt.Sprintf("asm.F16DotsN: len(x) = %d does not fit %d tokens with ldx = %d", len(x), n, ldx))
+	case len(w) < rows*k:
+		panic(fmt.Sprintf("asm.F16DotsN: %d rows of %d need %d weights, have %d", rows, k, rows*k, len(w)))
+	}
+	if rows == 0 {
+		return
+	}
+	kern := active.Load()
+	if k == 0 || kern.f16DotsN == nil {
+		for t := range n {
+			F16Dots(dst[t*ldd:t*ldd+rows], w, x[t*ldx:t*ldx+k])
+		}
+		return
+	}
+	kern.f16DotsN(dst, ldd, w[:rows*k], x, ldx, n, rows, k)
+}
+
 // F32ToF16s converts src to binary16 into dst (len(dst) ≥ len(src)),
 // rounding to nearest even: bit-exact with ref.F32ToF16.
 func F32ToF16s(dst []uint16, src []float32) {

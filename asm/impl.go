@@ -36,6 +36,11 @@ type kernels struct {
 	// block and w long enough.
 	q6kDots, q4kDots, tq1Dots, tq2Dots func(dst []float32, w []byte, y []ref.BlockQ8K)
 	q80Dots                            func(dst []float32, w []byte, y []byte)
+
+	// f16DotsN is f16Dots for n ≥ 2 tokens of k values, ldx apart in x,
+	// into rows outputs per token, ldd apart in dst (rows, k ≥ 1); nil:
+	// f16Dots per token.
+	f16DotsN func(dst []float32, ldd int, w []uint16, x []float32, ldx, n, rows, k int)
 }
 
 // refKernels forwards to package ref.

@@ -54,6 +54,7 @@ func platformKernels() []*kernels {
 			dotF32:         dotF32Asm(dotF32AVX2, 32),
 			dotF16:         dotF16Asm(dotF16AVX2, 32),
 			f16Dots:        f16DotsAsm(f16DotsAVX2, 8),
+			f16DotsN:       f16DotsNAsm(f16DotsNAVX2, f16DotsAVX2, 8),
 			f32ToF16s:      f32ToF16sAsm(f32ToF16sAVX2, 32),
 			f16ToF32s:      f16ToF32sAsm(f16ToF32sAVX2, 8),
 			f16AXPY:        f16AXPYAsm(f16AXPYAVX2, 8),
@@ -79,6 +80,7 @@ func avx512Floats(name string) *kernels {
 		dotF32:         dotF32Asm(dotF32AVX512, 64),
 		dotF16:         dotF16Asm(dotF16AVX512, 64),
 		f16Dots:        f16DotsAsm(f16DotsAVX512, 16),
+		f16DotsN:       f16DotsNAsm(f16DotsNAVX512, f16DotsAVX512, 16),
 		f32ToF16s:      f32ToF16sAsm(f32ToF16sAVX512, 64),
 		f16ToF32s:      f16ToF32sAsm(f16ToF32sAVX512, 16),
 		f16AXPY:        f16AXPYAsm(f16AXPYAVX512, 16),
@@ -195,6 +197,61 @@ func f16DotsAsm(gemv func(dst *float32, w *uint16, x *float32, rows, k int), vl 
 					s += ref.F16ToF32(v) * x[m+i]
 				}
 				dst[r] = s
+			}
+		}
+	}
+}
+
+// f16NKernel is the signature of the generated n-token F16 head kernels.
+type f16NKernel func(dst *float32, ldd int, w *uint16, x *float32, ldx int, rows int, k int)
+
+// The n-token F16 kernels of each ISA, indexed by n (from 2).
+var (
+	f16DotsNAVX2   = []f16NKernel{nil, nil, f16DotsAVX2N2, f16DotsAVX2N3}
+	f16DotsNAVX512 = []f16NKernel{nil, nil, f16DotsAVX512N2, f16DotsAVX512N3, f16DotsAVX512N4}
+)
+
+// f16DotsNAsm runs the n-token kernels over the tokens, up to len(kern)-1
+// at a time (one token: the single-token kernel), and adds the columns
+// past the last whole vector in Go exactly as f16DotsAsm does. The
+// arguments were validated by F16DotsN.
+func f16DotsNAsm(kern []f16NKernel, one func(dst *float32, w *uint16, x *float32, rows, k int), vl int) func([]float32, int, []uint16, []float32, int, int, int, int) {
+	single := f16DotsAsm(one, vl)
+	return func(dst []float32, ldd int, w []uint16, x []float32, ldx, n, rows, k int) {
+		m := k &^ (vl - 1)
+		if m == 0 {
+			for t := range n {
+				single(dst[t*ldd:t*ldd+rows], w, x[t*ldx:t*ldx+k])
+			}
+			return
+		}
+		_ = dst[(n-1)*ldd+rows-1]
+		_ = x[(n-1)*ldx+k-1]
+		raceRead(unsafe.Pointer(&w[0]), 2*rows*k)
+		for t := range n {
+			raceRead(unsafe.Pointer(&x[t*ldx]), 4*k)
+			raceWrite(unsafe.Pointer(&dst[t*ldd]), 4*rows)
+		}
+		maxN := len(kern) - 1
+		for t := 0; t < n; {
+			c := min(maxN, n-t)
+			if c == 1 {
+				one(&dst[t*ldd], &w[0], &x[t*ldx], rows, k)
+			} else {
+				kern[c](&dst[t*ldd], ldd, &w[0], &x[t*ldx], ldx, rows, k)
+			}
+			t += c
+		}
+		if m < k {
+			for t := range n {
+				xt := x[t*ldx:]
+				for r := range rows {
+					s := dst[t*ldd+r]
+					for i, v := range w[r*k+m : (r+1)*k] {
+						s += ref.F16ToF32(v) * xt[m+i]
+					}
+					dst[t*ldd+r] = s
+				}
 			}
 		}
 	}

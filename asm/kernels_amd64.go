@@ -252,6 +252,36 @@ func f32ToF16sAVX512(dst *uint16, src *float32, n int)
 //go:noescape
 func sumU64AVX512(p *byte, n int) uint64
 
+// f16DotsAVX2N2 sets dst[t·ldd + r] = Σ_i f32(w[r·k + i])·x[t·ldx + i] for t < 2, r < rows,
+// over the first k &^ (vector floats − 1) columns (k ≥ one vector), as f16Dots does per token.
+//
+//go:noescape
+func f16DotsAVX2N2(dst *float32, ldd int, w *uint16, x *float32, ldx int, rows int, k int)
+
+// f16DotsAVX2N3 sets dst[t·ldd + r] = Σ_i f32(w[r·k + i])·x[t·ldx + i] for t < 3, r < rows,
+// over the first k &^ (vector floats − 1) columns (k ≥ one vector), as f16Dots does per token.
+//
+//go:noescape
+func f16DotsAVX2N3(dst *float32, ldd int, w *uint16, x *float32, ldx int, rows int, k int)
+
+// f16DotsAVX512N2 sets dst[t·ldd + r] = Σ_i f32(w[r·k + i])·x[t·ldx + i] for t < 2, r < rows,
+// over the first k &^ (vector floats − 1) columns (k ≥ one vector), as f16Dots does per token.
+//
+//go:noescape
+func f16DotsAVX512N2(dst *float32, ldd int, w *uint16, x *float32, ldx int, rows int, k int)
+
+// f16DotsAVX512N3 sets dst[t·ldd + r] = Σ_i f32(w[r·k + i])·x[t·ldx + i] for t < 3, r < rows,
+// over the first k &^ (vector floats − 1) columns (k ≥ one vector), as f16Dots does per token.
+//
+//go:noescape
+func f16DotsAVX512N3(dst *float32, ldd int, w *uint16, x *float32, ldx int, rows int, k int)
+
+// f16DotsAVX512N4 sets dst[t·ldd + r] = Σ_i f32(w[r·k + i])·x[t·ldx + i] for t < 4, r < rows,
+// over the first k &^ (vector floats − 1) columns (k ≥ one vector), as f16Dots does per token.
+//
+//go:noescape
+func f16DotsAVX512N4(dst *float32, ldd int, w *uint16, x *float32, ldx int, rows int, k int)
+
 // f16ToF32sAVX2 converts n binary16 values (n a positive multiple of one vector of
 // floats) to float32 with VCVTPH2PS: exact, NaNs quieted, bit-exact with
 // ref.F16ToF32.

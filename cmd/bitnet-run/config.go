@@ -24,6 +24,8 @@ const (
 	maxCtx = 1 << 20
 	// maxThreads is ggml's GGML_MAX_N_THREADS.
 	maxThreads = 512
+	// maxSeqs bounds --bench -npl.
+	maxSeqs = 4096
 	// maxReps bounds --bench -r.
 	maxReps = 1000
 	// maxTextBytes bounds the --perplexity text (it is tokenized whole, at
@@ -57,6 +59,7 @@ type config struct {
 
 	// bench
 	benchPrompts, benchGens, benchThreads []int
+	npl                                   []int // --bench -npl (batched.go)
 	reps                                  int
 
 	pre        string
@@ -133,6 +136,19 @@ func resolve(o *options, pos []string) (*config, error) {
 		if err := c.resolveBench(o); err != nil {
 			return nil, err
 		}
+		if o.npl != "" {
+			if c.npl, err = parseList(o.npl, "-npl", maxSeqs); err != nil {
+				return nil, err
+			}
+			for _, b := range c.npl {
+				if b < 1 {
+					return nil, usagef("-npl %d: need at least one sequence", b)
+				}
+			}
+			c.mode = "batched-bench"
+		}
+	} else if o.npl != "" {
+		return nil, usagef("-npl applies to --bench only")
 	} else {
 		if c.threads, err = strconv.Atoi(o.threadList); err != nil {
 			return nil, usagef("-t %q: not a number", o.threadList)
@@ -290,6 +306,21 @@ func (c *config) stateShape() stateShape {
 		if c.logitsFile != "" {
 			s.logitRows = c.ctx // prompt rows, at most the context
 		}
+	case "batched-bench":
+		// B sequences of PP+TG tokens each, in passes of B+2 rows or more.
+		maxB, pp, tg := 0, 0, 0
+		for _, b := range c.npl {
+			maxB = max(maxB, b)
+		}
+		for _, v := range c.benchPrompts {
+			pp = max(pp, v)
+		}
+		for _, v := range c.benchGens {
+			tg = max(tg, v)
+		}
+		s.ctx = maxB * (pp + tg)
+		s.batch = max(c.batch, maxB+2)
+		s.logitRows = maxB
 	}
 	return s
 }

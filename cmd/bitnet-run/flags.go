@@ -31,6 +31,7 @@ type options struct {
 
 	chatOptions             // chat mode (chat.go)
 	ev          evalOptions // evaluation modes (eval.go)
+	npl         string      // --bench -npl: parallel sequences (batched.go)
 
 	// set records which flags were given (by their first name), for the
 	// flags whose meaning depends on the mode (-p, -n with --bench).
@@ -87,6 +88,7 @@ func newFlags(o *options) *flag.FlagSet {
 	fs.BoolVar(&o.headInt8, "head-int8", false, "use an int8 copy of the output head (half the bytes of F16 per token: faster decoding, logits differ slightly from bitnet.cpp's)")
 	addChatFlags(fs, &o.chatOptions)
 	addEvalFlags(fs, &o.ev)
+	fs.StringVar(&o.npl, "npl", "", "with --bench: `list` of parallel sequence counts (e.g. 1,2,4,8): llama-batched-bench's table instead of llama-bench's")
 	return fs
 }
 

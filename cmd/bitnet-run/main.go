@@ -49,6 +49,8 @@ var modes = map[string]func(*session) error{
 	"perplexity": runPerplexity,
 	"bench":      runBench,
 	"eval":       runEvalMode,
+	// --bench -npl: selected by resolve (config.go), not by selectMode.
+	"batched-bench": batchedBench,
 }
 
 func main() {

@@ -110,6 +110,11 @@ func main() {
 		sumU64(s)
 	}
 	for _, s := range []isa{avx2, avx512} {
+		for n := 2; n <= s.f16MaxN(); n++ {
+			f16DotsN(s, n)
+		}
+	}
+	for _, s := range []isa{avx2, avx512} {
 		f16ToF32s(s)
 		f16AXPY(s)
 		f16AXPYStrided(s)
@@ -930,6 +935,124 @@ func f16Dots(s isa) {
 	Label(name + "_sum")
 	x := sumAcc(s, acc)
 	VMOVSS(x, Mem{Base: dst})
+	ADDQ(U8(4), dst)
+	ADDQ(stride, w)
+	DECQ(rows)
+	JNZ(LabelRef(name + "_row"))
+	VZEROUPPER()
+	RET()
+}
+
+// f16MaxN is the most tokens an f16DotsN kernel takes: four accumulators
+// per token and the four converted weight vectors must fit the registers,
+// and the tokens' activations L1 (4 × 2560 floats of the 2B4T head are
+// 40 KiB; with 6 tokens the kernel ran slower than 4 + 2).
+func (s isa) f16MaxN() int {
+	if s.zmm {
+		return 4 // 16 + 4 of 32 registers
+	}
+	return 3 // 12 + 4 of 16
+}
+
+// f16DotsN is f16Dots for n tokens at once: each weight vector is
+// converted once and multiplied with every token. Each token's
+// accumulators see exactly the operations f16Dots performs for it (the
+// same four interleaved accumulators, the same tail, the same fold), so
+// its results equal f16Dots' bit for bit: a row of a multi-sequence head
+// equals the head of that sequence alone.
+func f16DotsN(s isa, n int) {
+	name := fmt.Sprintf("f16Dots%sN%d", s.name, n)
+	TEXT(name, NOSPLIT, "func(dst *float32, ldd int, w *uint16, x *float32, ldx int, rows int, k int)")
+	Pragma("noescape")
+	Doc(fmt.Sprintf("%s sets dst[t·ldd + r] = Σ_i f32(w[r·k + i])·x[t·ldx + i] for t < %d, r < rows,", name, n),
+		"over the first k &^ (vector floats − 1) columns (k ≥ one vector), as f16Dots does per token.")
+	dst := Load(Param("dst"), GP64())
+	w := Load(Param("w"), GP64())
+	rows := Load(Param("rows"), GP64())
+	k := Load(Param("k"), GP64())
+	ldx := Load(Param("ldx"), GP64())
+	SHLQ(U8(2), ldx) // bytes
+	vf := s.bytes() / 4
+	stride := GP64()
+	LEAQ(Mem{Base: k, Index: k, Scale: 1}, stride)
+	n4, n1 := GP64(), GP64()
+	MOVQ(k, n4)
+	SHRQ(U8(bits(4*vf)), n4)
+	MOVQ(k, n1)
+	ANDQ(U32(4*vf-1), n1)
+	SHRQ(U8(bits(vf)), n1)
+	// Token t's activations: xa + t·ldx for t < 3, xb + (t−3)·ldx after.
+	xmem := func(xa, xb GPVirtual, t, disp int) Mem {
+		base := xa
+		if t >= 3 {
+			base, t = xb, t-3
+		}
+		if t == 0 {
+			return Mem{Base: base, Disp: disp}
+		}
+		return Mem{Base: base, Index: ldx, Scale: uint8(t), Disp: disp}
+	}
+
+	Label(name + "_row")
+	acc := make([][]VecVirtual, n)
+	for t := range acc {
+		acc[t] = []VecVirtual{s.vec(), s.vec(), s.vec(), s.vec()}
+		for _, v := range acc[t] {
+			zero(s, v)
+		}
+	}
+	wp, xa, xb, c := GP64(), GP64(), GP64(), GP64()
+	MOVQ(w, wp)
+	Load(Param("x"), xa)
+	LEAQ(Mem{Base: xa, Index: ldx, Scale: 2}, xb)
+	ADDQ(ldx, xb)
+	MOVQ(n4, c)
+	TESTQ(c, c)
+	JZ(LabelRef(name + "_one"))
+	Label(name + "_four")
+	for off := 0; off < 4*vf*2; off += 64 {
+		PREFETCHT0(Mem{Base: wp, Disp: 2048 + off})
+	}
+	hs := make([]VecVirtual, 4)
+	for i := range hs {
+		hs[i] = cvtF16(s, Mem{Base: wp, Disp: i * vf * 2})
+	}
+	for t := range n {
+		for i, v := range acc[t] {
+			VFMADD231PS(xmem(xa, xb, t, i*vf*4), hs[i], v)
+		}
+	}
+	ADDQ(U32(4*vf*2), wp)
+	ADDQ(U32(4*vf*4), xa)
+	ADDQ(U32(4*vf*4), xb)
+	DECQ(c)
+	JNZ(LabelRef(name + "_four"))
+	Label(name + "_one")
+	MOVQ(n1, c)
+	TESTQ(c, c)
+	JZ(LabelRef(name + "_sum"))
+	Label(name + "_oneloop")
+	h := cvtF16(s, Mem{Base: wp})
+	for t := range n {
+		VFMADD231PS(xmem(xa, xb, t, 0), h, acc[t][0])
+	}
+	ADDQ(U32(vf*2), wp)
+	ADDQ(U32(vf*4), xa)
+	ADDQ(U32(vf*4), xb)
+	DECQ(c)
+	JNZ(LabelRef(name + "_oneloop"))
+	Label(name + "_sum")
+	ldd := Load(Param("ldd"), GP64())
+	SHLQ(U8(2), ldd)
+	dp := GP64()
+	MOVQ(dst, dp)
+	for t := range n {
+		x := sumAcc(s, acc[t])
+		VMOVSS(x, Mem{Base: dp})
+		if t < n-1 {
+			ADDQ(ldd, dp)
+		}
+	}
 	ADDQ(U8(4), dst)
 	ADDQ(stride, w)
 	DECQ(rows)
