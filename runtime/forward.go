@@ -13,41 +13,54 @@ import (
 // cache.
 var ErrContextFull = errors.New("context is full")
 
-// State is one inference session: the KV cache and the buffers of the
-// forward pass. A State is not safe for concurrent use.
+// State is one inference session: the KV cache (its Seq) and the buffers
+// of the forward pass. A State is not safe for concurrent use.
 type State struct {
-	m    *Model
-	pool *Pool
-	ctx  int
-	pos  int
+	Seq
+	work
+	logits []float32
+	one    [1]int32 // the token of a decode step
+}
 
-	// KV cache in binary16, [layer][pos][kvDim], as llama.cpp keeps it.
-	kcache, vcache [][]uint16
-
+// work holds the buffers of a forward pass over at most maxBatch rows. The
+// rows may belong to one sequence (State) or to several (Batch); rows says
+// where each one goes.
+type work struct {
+	m        *Model
+	pool     *Pool
 	maxBatch int
 	// per-token buffers, maxBatch rows each
 	x, h, q, k, v, att, o []float32
 	gate, up              []float32
-	logits                []float32
 	qh                    []uint16 // queries rounded to F16
 	scores                []float32
+	scoreCtx              int // the length of each worker's score buffer
 	ropeCos, ropeSin      []float32
 	scratch               Scratch
-	one                   [1]int32 // the token of a decode step
 	group3                [3]*Matrix
 	outs3                 [3][]float32
+	rows                  []rowSpec // where each row of the pass goes
+	single                []bool    // rows[t].single, for the matrix products
 
 	att1   attnJob
 	attnFn func(w, lo, hi int)
 }
 
+// rowSpec places one row of a forward pass: the sequence whose cache it
+// extends, its position there, and whether it follows the rounding rule of
+// a one-token batch (see Batch).
+type rowSpec struct {
+	seq    *Seq
+	pos    int
+	single bool
+}
+
 // attnJob is the attention of one layer for a batch, split over
 // (token, head) pairs by the pool.
 type attnJob struct {
-	s      *State
-	li, n  int
-	scale  float32
-	kc, vc []uint16
+	w     *work
+	li, n int
+	scale float32
 }
 
 // NewState makes a session with a KV cache of ctx positions that evaluates
@@ -59,54 +72,40 @@ func NewState(m *Model, ctx, maxBatch int, pool *Pool) (*State, error) {
 	if maxBatch <= 0 || maxBatch > ctx {
 		maxBatch = ctx
 	}
-	c := &m.Config
-	s := &State{m: m, pool: pool, ctx: ctx, maxBatch: maxBatch}
-	s.kcache = make([][]uint16, c.Layers)
-	s.vcache = make([][]uint16, c.Layers)
-	for l := range s.kcache {
-		s.kcache[l] = make([]uint16, ctx*c.KVDim())
-		s.vcache[l] = make([]uint16, ctx*c.KVDim())
-	}
-	b := maxBatch
-	s.x = make([]float32, b*c.Dim)
-	s.h = make([]float32, b*c.Dim)
-	s.q = make([]float32, b*c.QDim())
-	s.k = make([]float32, b*c.KVDim())
-	s.v = make([]float32, b*c.KVDim())
-	s.att = make([]float32, b*c.QDim())
-	s.o = make([]float32, b*c.Dim)
-	s.gate = make([]float32, b*c.FFN)
-	s.up = make([]float32, b*c.FFN)
-	s.qh = make([]uint16, b*c.QDim())
-	s.scores = make([]float32, pool.Threads()*ctx)
-	s.ropeCos = make([]float32, b*c.HeadDim/2)
-	s.ropeSin = make([]float32, b*c.HeadDim/2)
-	s.attnFn = s.att1.run
+	s := &State{Seq: newSeq(m, ctx)}
+	s.work.init(m, maxBatch, ctx, pool)
 	return s, nil
 }
 
-// Pos is the number of positions in the KV cache.
-func (s *State) Pos() int { return s.pos }
-
-// KVBytes is the size of the KV cache in bytes.
-func (s *State) KVBytes() int {
-	n := 0
-	for l := range s.kcache {
-		n += 2 * (len(s.kcache[l]) + len(s.vcache[l]))
-	}
-	return n
+// init allocates the buffers for passes of up to maxBatch rows over caches
+// of up to ctx positions.
+func (w *work) init(m *Model, maxBatch, ctx int, pool *Pool) {
+	c := &m.Config
+	w.m, w.pool, w.maxBatch = m, pool, maxBatch
+	b := maxBatch
+	w.x = make([]float32, b*c.Dim)
+	w.h = make([]float32, b*c.Dim)
+	w.q = make([]float32, b*c.QDim())
+	w.k = make([]float32, b*c.KVDim())
+	w.v = make([]float32, b*c.KVDim())
+	w.att = make([]float32, b*c.QDim())
+	w.o = make([]float32, b*c.Dim)
+	w.gate = make([]float32, b*c.FFN)
+	w.up = make([]float32, b*c.FFN)
+	w.qh = make([]uint16, b*c.QDim())
+	w.ropeCos = make([]float32, b*c.HeadDim/2)
+	w.ropeSin = make([]float32, b*c.HeadDim/2)
+	w.rows = make([]rowSpec, b)
+	w.single = make([]bool, b)
+	w.growScores(ctx)
+	w.attnFn = w.att1.run
 }
 
-// Ctx is the size of the KV cache.
-func (s *State) Ctx() int { return s.ctx }
-
-// Reset empties the KV cache.
-func (s *State) Reset() { s.pos = 0 }
-
-// Truncate drops cache positions from pos on.
-func (s *State) Truncate(pos int) {
-	if pos < s.pos {
-		s.pos = max(pos, 0)
+// growScores makes each worker's attention score buffer hold ctx positions.
+func (w *work) growScores(ctx int) {
+	if ctx > w.scoreCtx {
+		w.scoreCtx = ctx
+		w.scores = make([]float32, w.pool.Threads()*ctx)
 	}
 }
 
@@ -136,7 +135,11 @@ func (s *State) Forward(tokens []int32, all bool) ([]float32, error) {
 	for done < len(tokens) {
 		n := min(s.maxBatch, len(tokens)-done)
 		batch := tokens[done : done+n]
+		for t := range n {
+			s.rows[t] = rowSpec{seq: &s.Seq, pos: s.pos + t, single: n == 1}
+		}
 		s.layers(batch)
+		s.pos += n
 		// Output head on the rows that need logits.
 		first := 0
 		if !all {
@@ -160,9 +163,10 @@ func (s *State) Forward(tokens []int32, all bool) ([]float32, error) {
 	return s.logits, nil
 }
 
-// layers runs the decoder blocks on a batch, leaving the residual stream in
-// s.x and advancing the position.
-func (s *State) layers(tokens []int32) {
+// layers runs the decoder blocks on a batch whose rows are placed by
+// s.rows[:len(tokens)], leaving the residual stream in s.x. The caller
+// advances the positions of the sequences.
+func (s *work) layers(tokens []int32) {
 	m := s.m
 	c := &m.Config
 	n := len(tokens)
@@ -171,8 +175,10 @@ func (s *State) layers(tokens []int32) {
 		m.Embed.RowF32(s.x[t*dim:(t+1)*dim], int(id))
 	}
 	half := hd / 2
-	for t := 0; t < n; t++ {
-		ref.RopeCache(s.ropeCos[t*half:(t+1)*half], s.ropeSin[t*half:(t+1)*half], s.pos+t, c.RopeBase, hd)
+	rows, single := s.rows[:n], s.single[:n]
+	for t, r := range rows {
+		ref.RopeCache(s.ropeCos[t*half:(t+1)*half], s.ropeSin[t*half:(t+1)*half], r.pos, c.RopeBase, hd)
+		single[t] = r.single
 	}
 	x, h := s.x[:n*dim], s.h[:n*dim]
 	for li := range m.Layers {
@@ -183,11 +189,10 @@ func (s *State) layers(tokens []int32) {
 		q, k, v := s.q[:n*qd], s.k[:n*kvd], s.v[:n*kvd]
 		s.group3 = [3]*Matrix{L.Wq, L.Wk, L.Wv}
 		s.outs3 = [3][]float32{q, k, v}
-		MatMulGroup(s.group3[:], s.outs3[:], h, n, s.pool, &s.scratch)
+		matMulGroup(s.group3[:], s.outs3[:], h, n, single, s.pool, &s.scratch)
 		scaleVec(q, L.ScaleQ)
 		scaleVec(k, L.ScaleK)
 		scaleVec(v, L.ScaleV)
-		kc, vc := s.kcache[li], s.vcache[li]
 		for t := 0; t < n; t++ {
 			cs, sn := s.ropeCos[t*half:(t+1)*half], s.ropeSin[t*half:(t+1)*half]
 			rope := ref.RopeNeoX
@@ -203,8 +208,10 @@ func (s *State) layers(tokens []int32) {
 		}
 		// The cache holds K and V in F16, and the queries are rounded to F16
 		// before the QK dot, as in llama.cpp.
-		asm.F32ToF16s(kc[s.pos*kvd:(s.pos+n)*kvd], k)
-		asm.F32ToF16s(vc[s.pos*kvd:(s.pos+n)*kvd], v)
+		for t, r := range rows {
+			asm.F32ToF16s(r.seq.k[li][r.pos*kvd:(r.pos+1)*kvd], k[t*kvd:(t+1)*kvd])
+			asm.F32ToF16s(r.seq.v[li][r.pos*kvd:(r.pos+1)*kvd], v[t*kvd:(t+1)*kvd])
+		}
 		asm.F32ToF16s(s.qh[:n*qd], q)
 		s.attention(li, n)
 		att := s.att[:n*qd]
@@ -214,7 +221,8 @@ func (s *State) layers(tokens []int32) {
 			}
 		}
 		o := s.o[:n*dim]
-		L.Wo.MatMul(o, att, n, s.pool, &s.scratch)
+		s.group3[0], s.outs3[0] = L.Wo, o
+		matMulGroup(s.group3[:1], s.outs3[:1], att, n, single, s.pool, &s.scratch)
 		scaleVec(o, L.ScaleO)
 		for i := range x {
 			x[i] += o[i]
@@ -226,7 +234,7 @@ func (s *State) layers(tokens []int32) {
 		g, u := s.gate[:n*c.FFN], s.up[:n*c.FFN]
 		s.group3 = [3]*Matrix{L.Wgate, L.Wup}
 		s.outs3 = [3][]float32{g, u}
-		MatMulGroup(s.group3[:2], s.outs3[:2], h, n, s.pool, &s.scratch)
+		matMulGroup(s.group3[:2], s.outs3[:2], h, n, single, s.pool, &s.scratch)
 		scaleVec(g, L.ScaleGate)
 		scaleVec(u, L.ScaleUp)
 		switch c.Activation {
@@ -245,13 +253,13 @@ func (s *State) layers(tokens []int32) {
 				ref.RMSNorm(g[t*c.FFN:(t+1)*c.FFN], g[t*c.FFN:(t+1)*c.FFN], L.FFNSubNorm, c.NormEps)
 			}
 		}
-		L.Wdown.MatMul(o, g, n, s.pool, &s.scratch)
+		s.group3[0], s.outs3[0] = L.Wdown, o
+		matMulGroup(s.group3[:1], s.outs3[:1], g, n, single, s.pool, &s.scratch)
 		scaleVec(o, L.ScaleDown)
 		for i := range x {
 			x[i] += o[i]
 		}
 	}
-	s.pos += n
 }
 
 // ropeNorm rotates one head vector x (len n) in place the way ggml's normal
@@ -275,34 +283,38 @@ func scaleVec(x []float32, s float32) {
 }
 
 // attention computes causal multi-head attention of the n new queries over
-// the cache, ggml's way: f16(q)·f16(k) in f32, softmax with the 1/√d scale
-// in f32, then the probabilities times the f16 values (the probabilities are
-// rounded to F16 when the reference engine does; see attnJob.run).
-func (s *State) attention(li, n int) {
+// the caches of their sequences, ggml's way: f16(q)·f16(k) in f32, softmax
+// with the 1/√d scale in f32, then the probabilities times the f16 values
+// (the probabilities are rounded to F16 when the reference engine does; see
+// attnJob.run).
+func (s *work) attention(li, n int) {
 	hd := s.m.HeadDim
-	s.att1 = attnJob{s: s, li: li, n: n, scale: 1 / float32(math.Sqrt(float64(hd))), kc: s.kcache[li], vc: s.vcache[li]}
+	s.att1 = attnJob{w: s, li: li, n: n, scale: 1 / float32(math.Sqrt(float64(hd)))}
 	s.pool.For(n*s.m.Heads, 1, s.attnFn)
 }
 
 func (j *attnJob) run(w, lo, hi int) {
-	s := j.s
+	s := j.w
 	c := &s.m.Config
 	qd, kvd, hd := c.QDim(), c.KVDim(), c.HeadDim
 	group := c.Heads / c.KVHeads
-	sc := s.scores[w*s.ctx : (w+1)*s.ctx] // this worker's score buffer
+	sc := s.scores[w*s.scoreCtx : (w+1)*s.scoreCtx] // this worker's score buffer
 	for job := lo; job < hi; job++ {
 		t, hh := job/c.Heads, job%c.Heads
+		r := &s.rows[t]
 		kvh := hh / group
-		nkv := s.pos + t + 1
+		nkv := r.pos + 1
 		scores := sc[:nkv]
+		kc, vc := r.seq.k[j.li], r.seq.v[j.li]
 		// Scores of this query head against every cached key of its KV head.
-		asm.F16DotsStrided(scores, j.kc[kvh*hd:], kvd, s.qh[t*qd+hh*hd:t*qd+(hh+1)*hd])
+		asm.F16DotsStrided(scores, kc[kvh*hd:], kvd, s.qh[t*qd+hh*hd:t*qd+(hh+1)*hd])
 		ref.SoftmaxInPlace(scores, j.scale)
-		if j.n == 1 || c.Engine == Upstream {
+		if r.single || c.Engine == Upstream {
 			// The fork multiplies V with the probabilities rounded to F16
 			// for a one-token batch (ggml's vec_dot_f16 path) and in f32 for
 			// larger batches (llamafile's sgemm); upstream rounds them for
-			// every batch. Matching this is what keeps the logits within
+			// every batch. (A Batch applies the one-token rule to the rows
+			// of its one-token chunks.) Matching this is what keeps the logits within
 			// ~1e-6 of the reference engines' until an int8 rounding flips.
 			for i, v := range scores {
 				scores[i] = ref.RoundF16(v)
@@ -310,6 +322,6 @@ func (j *attnJob) run(w, lo, hi int) {
 		}
 		out := s.att[t*qd+hh*hd : t*qd+(hh+1)*hd]
 		clear(out)
-		asm.F16AXPYStrided(out, scores, j.vc[kvh*hd:], kvd)
+		asm.F16AXPYStrided(out, scores, vc[kvh*hd:], kvd)
 	}
 }

@@ -3,6 +3,7 @@ package runtime
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"unsafe"
 
 	"github.com/bitnet-go/bitnet/asm"
@@ -268,14 +269,23 @@ func (m *Matrix) MatMul(y, x []float32, n int, p *Pool, s *Scratch) {
 // one after the other. ys[i] receives the output of ms[i] as MatMul writes
 // it.
 func MatMulGroup(ms []*Matrix, ys [][]float32, x []float32, n int, p *Pool, s *Scratch) {
+	matMulGroup(ms, ys, x, n, nil, p, s)
+}
+
+// matMulGroup is MatMulGroup where single[t] says whether token t follows
+// the rounding rule of a one-token product (F16 weights: activations
+// rounded to F16) instead of the batched one; nil means n == 1 for every
+// token. Every other format computes each token's row the same way
+// whatever n is, so row t equals the product of token t alone, bit for bit.
+func matMulGroup(ms []*Matrix, ys [][]float32, x []float32, n int, single []bool, p *Pool, s *Scratch) {
 	if len(ms) > maxGroup {
-		MatMulGroup(ms[maxGroup:], ys[maxGroup:], x, n, p, s)
+		matMulGroup(ms[maxGroup:], ys[maxGroup:], x, n, single, p, s)
 		ms, ys = ms[:maxGroup], ys[:maxGroup]
 	}
 	for i := 1; i < len(ms); i++ {
 		if ms[i].Format != ms[0].Format || ms[i].Cols != ms[0].Cols {
 			for j := range ms {
-				MatMulGroup(ms[j:j+1], ys[j:j+1], x, n, p, s)
+				matMulGroup(ms[j:j+1], ys[j:j+1], x, n, single, p, s)
 			}
 			return
 		}
@@ -335,12 +345,20 @@ func MatMulGroup(ms []*Matrix, ys [][]float32, x []float32, n int, p *Pool, s *S
 		// F16 dot (vec_dot_f16); batches of several tokens go through
 		// llamafile's sgemm, which multiplies the F16 weights with the f32
 		// activations. Doing the same keeps both the prompt rows and the
-		// decode rows within ~1e-6 of bitnet.cpp's logits.
+		// decode rows within ~1e-6 of bitnet.cpp's logits. (single picks
+		// the rule per token for a multi-sequence Batch.)
 		j.xf = x
-		if n == 1 {
-			s.f32 = grow(s.f32, cols)
-			for i, v := range x[:cols] {
-				s.f32[i] = ref.RoundF16(v)
+		if single == nil && n == 1 || single != nil && slices.Contains(single[:n], true) {
+			s.f32 = grow(s.f32, n*cols)
+			for t := range n {
+				xt, ft := x[t*cols:(t+1)*cols], s.f32[t*cols:(t+1)*cols]
+				if single == nil || single[t] {
+					for i, v := range xt {
+						ft[i] = ref.RoundF16(v)
+					}
+				} else {
+					copy(ft, xt)
+				}
 			}
 			j.xf = s.f32
 		}

@@ -56,6 +56,7 @@ type options struct {
 	promptSet, nSet         bool
 	cpuProfile              string
 	headInt8                bool
+	npl                     string // --bench -npl: parallel sequences (batched.go)
 
 	chatOptions // chat mode (chat.go)
 }
@@ -134,6 +135,7 @@ func newFlags(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&o.noBOS, "no-bos", false, "do not add the BOS token to the prompt")
 	fs.BoolVar(&o.bench, "bench", false, "benchmark prompt processing (-p N) and generation (-n N) like llama-bench and print its markdown table")
 	num(&o.reps, "r,repetitions", 5, "with --bench: repetitions of each test")
+	str(&o.npl, "npl", "", "with --bench: `list` of parallel sequence counts (e.g. 1,2,4,8): llama-batched-bench's table instead of llama-bench's")
 	fs.String("o", "md", "with --bench: output format (md)")
 	str(&o.cpuProfile, "cpuprofile", "", "write a Go CPU profile to `file`")
 	addChatFlags(fs, &o.chatOptions)
@@ -251,6 +253,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		p.Close()
 	}
 	loadTime := time.Since(t0)
+	if o.bench && o.npl != "" {
+		return batchedBench(&o, m, stdout, stderr)
+	}
 	if o.bench {
 		return benchmark(&o, m, stdout, stderr)
 	}

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/bitnet-go/bitnet/asm"
+	"github.com/bitnet-go/bitnet/loader"
+	"github.com/bitnet-go/bitnet/runtime"
+)
+
+// batchedBench measures parallel sequences the way llama-batched-bench
+// does (--bench -npl 1,2,4,8 -p 128 -n 64): for each number B of
+// sequences, each with a prompt of PP random tokens and TG generated
+// tokens, it evaluates the B prompts (packed into passes of at most -b
+// tokens) and then TG decode steps that each evaluate the next token of
+// all B sequences in one forward pass (runtime.Batch), and prints
+// llama-batched-bench's table: prompt, generation and aggregate tokens/s.
+func batchedBench(o *options, m *loader.Model, stdout, stderr io.Writer) error {
+	npl, err := parseList(o.npl, "-npl")
+	if err != nil {
+		return usageError{err}
+	}
+	pps, err := parseList(o.benchPrompt, "-p")
+	if err != nil {
+		return usageError{err}
+	}
+	tgs, err := parseList(o.benchGen, "-n")
+	if err != nil {
+		return usageError{err}
+	}
+	threads, err := parseList(o.threadList, "-t")
+	if err != nil {
+		return usageError{err}
+	}
+	for _, t := range threads {
+		if t < 1 {
+			return usageError{fmt.Errorf("-t %d: need at least one thread", t)}
+		}
+	}
+	for _, b := range npl {
+		if b < 1 {
+			return usageError{fmt.Errorf("-npl %d: need at least one sequence", b)}
+		}
+		if b > 4096 {
+			return usageError{fmt.Errorf("-npl %d: at most 4096 parallel sequences", b)}
+		}
+	}
+	for _, n := range append(pps, tgs...) {
+		if n > 1<<20 {
+			return usageError{fmt.Errorf("-p/-n %d: at most %d tokens", n, 1<<20)}
+		}
+	}
+	if o.batch < 1 {
+		return usageError{fmt.Errorf("-b %d: need at least one token per pass", o.batch)}
+	}
+	maxB := 0
+	for _, b := range npl {
+		maxB = max(maxB, b)
+	}
+	// A pass holds a decode row of every sequence; prompt chunks need two
+	// rows more (never a lone prompt token, see runtime.Batch).
+	rows := max(o.batch, maxB+2)
+
+	rng := rand.New(rand.NewPCG(1, 2))
+	fmt.Fprintf(stderr, "kernels: %s\n", asm.Impl())
+	for _, nt := range threads {
+		pool := runtime.NewPool(nt)
+		b, err := runtime.NewBatch(m.Model, rows, pool)
+		if err != nil {
+			pool.Close()
+			return err
+		}
+		fmt.Fprintf(stdout, "\nbatched-bench: n_batch = %d, n_threads = %d, kernels = %s\n\n", rows, nt, asm.Impl())
+		fmt.Fprintf(stdout, "|%6s |%6s |%5s |%7s |%9s |%9s |%9s |%9s |%9s |%9s |\n", "PP", "TG", "B", "N_KV", "T_PP s", "S_PP t/s", "T_TG s", "S_TG t/s", "T s", "S t/s")
+		fmt.Fprintf(stdout, "|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n", strings.Repeat("-", 7), strings.Repeat("-", 7), strings.Repeat("-", 6), strings.Repeat("-", 8), strings.Repeat("-", 10), strings.Repeat("-", 10), strings.Repeat("-", 10), strings.Repeat("-", 10), strings.Repeat("-", 10), strings.Repeat("-", 10))
+		warm := false
+		for _, pp := range pps {
+			for _, tg := range tgs {
+				for _, nb := range npl {
+					if pp+tg == 0 {
+						continue
+					}
+					r, err := runBatched(b, m.Model, nb, pp, tg, rng)
+					if err != nil {
+						pool.Close()
+						return err
+					}
+					if !warm {
+						// The first run pages the weights in; measure again.
+						warm = true
+						if r, err = runBatched(b, m.Model, nb, pp, tg, rng); err != nil {
+							pool.Close()
+							return err
+						}
+					}
+					nkv := nb * (pp + tg)
+					tpp, ttg := r.pp.Seconds(), r.tg.Seconds()
+					fmt.Fprintf(stdout, "|%6d |%6d |%5d |%7d |%9.3f |%9.2f |%9.3f |%9.2f |%9.3f |%9.2f |\n",
+						pp, tg, nb, nkv, tpp, tokPerSec(nb*pp, tpp), ttg, tokPerSec(nb*tg, ttg), tpp+ttg, tokPerSec(nkv, tpp+ttg))
+				}
+			}
+		}
+		pool.Close()
+	}
+	return nil
+}
+
+func tokPerSec(n int, sec float64) float64 {
+	if sec <= 0 {
+		return 0
+	}
+	return float64(n) / sec
+}
+
+type batchedTimes struct{ pp, tg time.Duration }
+
+// runBatched evaluates nb random prompts of pp tokens and then tg decode
+// steps of all nb sequences.
+func runBatched(b *runtime.Batch, m *runtime.Model, nb, pp, tg int, rng *rand.Rand) (batchedTimes, error) {
+	var r batchedTimes
+	seqs := make([]*runtime.Seq, nb)
+	prompts := make([][]int32, nb)
+	next := make([]int32, nb)
+	for i := range seqs {
+		var err error
+		if seqs[i], err = runtime.NewSeq(m, max(pp+tg, 1)); err != nil {
+			return r, err
+		}
+		prompts[i] = make([]int32, pp)
+		for k := range prompts[i] {
+			prompts[i][k] = int32(rng.IntN(m.Vocab))
+		}
+		next[i] = int32(rng.IntN(m.Vocab))
+	}
+	// Prompts: pack the sequences' prompts into passes of up to MaxRows
+	// tokens, chunks of at least two tokens (one for one-token prompts).
+	t0 := time.Now()
+	fed := make([]int, nb)
+	chunks := make([]runtime.Chunk, 0, nb)
+	for {
+		chunks = chunks[:0]
+		room := b.MaxRows()
+		for i := range seqs {
+			rem := pp - fed[i]
+			if rem == 0 {
+				continue
+			}
+			n := min(rem, room)
+			if rem > 1 && rem-n == 1 {
+				n--
+			}
+			if n < 2 && rem > 1 || n < 1 {
+				break
+			}
+			chunks = append(chunks, runtime.Chunk{Seq: seqs[i], Tokens: prompts[i][fed[i] : fed[i]+n], Logits: fed[i]+n == pp})
+			fed[i] += n
+			room -= n
+		}
+		if len(chunks) == 0 {
+			break
+		}
+		if _, err := b.Forward(chunks); err != nil {
+			return r, err
+		}
+	}
+	r.pp = time.Since(t0)
+	// Generation: one pass per step for all sequences. The tokens are
+	// random (sampling is not what is measured).
+	t0 = time.Now()
+	chunks = chunks[:0]
+	for i := range seqs {
+		chunks = append(chunks, runtime.Chunk{Seq: seqs[i], Tokens: next[i : i+1], Logits: true})
+	}
+	for step := 0; step < tg; step++ {
+		if _, err := b.Forward(chunks); err != nil {
+			return r, err
+		}
+		for i := range next {
+			next[i] = int32(rng.IntN(m.Vocab))
+		}
+	}
+	r.tg = time.Since(t0)
+	return r, nil
+}
