@@ -74,7 +74,7 @@ func (s *Server) completionLlama(w http.ResponseWriter, r *http.Request) {
 		return map[string]any{"content": "", "tokens": []int32{}, "id_slot": res.slot, "stop": true, "model": s.cfg.Alias,
 			"tokens_predicted": len(res.tokens), "tokens_evaluated": res.promptTokens,
 			"generation_settings": settings(p.smp, nPredict, p.stop, ctxSize),
-			"has_new_line": strings.Contains(res.text, "\n"), "truncated": false, "stop_type": res.stopType,
+			"has_new_line":        strings.Contains(res.text, "\n"), "truncated": false, "stop_type": res.stopType,
 			"stopping_word": res.stopWord, "tokens_cached": res.promptTokens + len(res.tokens), "timings": timings(res)}
 	}
 	if nPredict == 0 {
