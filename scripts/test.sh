@@ -18,6 +18,17 @@ if ! git diff --exit-code --stat -- asm gen || [ -n "$(git status --porcelain --
   echo "go generate ./gen changed the files above: regenerate and commit them"; exit 1
 fi
 
+# ---- bitnet-serve block (owner: wt-serve) ----
+# The chat page's browser test (serve/httpapi) drives Debian's chromium; it
+# fails under CI without it, so install it like qemu below. Then a
+# race-detector run of the server and its scheduler.
+if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+fi
+echo "== race detector: serve/... and cmd/bitnet-serve"
+go test -race -count=1 ./serve/... ./cmd/bitnet-serve/
+# ---- end of the bitnet-serve block ----
+
 echo "== go test"
 go test -count=1 ./...
 
