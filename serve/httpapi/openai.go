@@ -10,6 +10,9 @@ import (
 	"github.com/bitnet-go/bitnet/chat"
 )
 
+// writeTimeout bounds writing one event.
+const writeTimeout = 2 * time.Minute
+
 // sse writes server-sent events, flushing each one.
 type sse struct {
 	w       http.ResponseWriter
@@ -32,6 +35,8 @@ func (e *sse) start() {
 
 func (e *sse) raw(data string) error {
 	e.start()
+	// A client that stops reading is dropped rather than held forever.
+	e.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
 	if _, err := fmt.Fprintf(e.w, "data: %s\n\n", data); err != nil {
 		return err
 	}

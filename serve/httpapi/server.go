@@ -34,7 +34,8 @@ import (
 // Config configures a Server.
 type Config struct {
 	// APIKey, if set, is required as "Authorization: Bearer <key>" on every
-	// endpoint but /health, / and CORS preflight requests.
+	// endpoint but /health, /v1/models (llama-server's public ones), the chat
+	// page and CORS preflight requests.
 	APIKey string
 	// Alias is the model name the API reports (default: the file's
 	// general.name, else the file name).
@@ -112,7 +113,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	if s.cfg.APIKey != "" && r.URL.Path != "/health" && r.URL.Path != "/" && r.URL.Path != "/index.html" {
+	if s.cfg.APIKey != "" && !public[r.URL.Path] {
 		auth := r.Header.Get("Authorization")
 		key, ok := strings.CutPrefix(auth, "Bearer ")
 		if !ok || key != s.cfg.APIKey {
@@ -122,6 +123,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mux.ServeHTTP(w, r)
 }
+
+// public are the paths that need no API key: llama-server's public
+// endpoints and the chat page (which asks for the key itself).
+var public = map[string]bool{"/health": true, "/v1/health": true, "/models": true, "/v1/models": true, "/": true, "/index.html": true}
 
 func (s *Server) routes() {
 	m := s.mux

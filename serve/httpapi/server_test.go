@@ -637,8 +637,11 @@ func TestErrors(t *testing.T) {
 	if code, _, _ := get(t, ts.url+"/health"); code != 200 {
 		t.Errorf("/health with a key set: %d", code)
 	}
-	if code, _, _ := get(t, ts.url+"/v1/models"); code != 401 {
-		t.Errorf("/v1/models without the key: %d", code)
+	if code, _, _ := get(t, ts.url+"/v1/models"); code != 200 {
+		t.Errorf("/v1/models without the key: %d (public in llama-server)", code)
+	}
+	if code, _, _ := get(t, ts.url+"/props"); code != 401 {
+		t.Errorf("/props without the key: %d", code)
 	}
 	// The server still works after all that.
 	code, _, b := post(t, ts.url+"/v1/completions", `{"prompt":"Once","max_tokens":3}`, auth...)
