@@ -1,3 +1,8 @@
+// The OpenAI SDK and chromedp are large: the tag bitnet_fuzz leaves these
+// tests out so that fuzzing (FuzzDecodeRequests) builds quickly.
+
+//go:build !bitnet_fuzz
+
 package httpapi_test
 
 import (
