@@ -27,12 +27,18 @@ if ! git diff --exit-code --stat -- asm gen || [ -n "$(git status --porcelain --
   echo "go generate ./gen changed the files above: regenerate and commit them"; exit 1
 fi
 
+# The chat page's browser test (serve/httpapi) drives Debian's chromium:
+# install it like qemu below (the test fails under CI without it).
+if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+fi
+
 echo "== go test"
 go test -count=1 ./...
 
 echo "== race detector on the packages with concurrency (-short)"
 race_pkgs=()
-for p in internal/par internal/atomicfile runtime serve cmd/bitnet-run; do
+for p in internal/par internal/atomicfile runtime serve serve/httpapi cmd/bitnet-run cmd/bitnet-serve cmd/bitnet-load; do
   if compgen -G "$p/*.go" >/dev/null; then race_pkgs+=("./$p"); fi
 done
 go test -race -short -count=1 "${race_pkgs[@]}"

@@ -207,6 +207,8 @@ type Stats struct {
 	GenTokens     int64         // tokens generated
 	GenTime       time.Duration // forward-pass time spent on decode rows
 	Passes        int64         // forward passes
+	PassSlots     int64         // slots evaluated, summed over the passes (llama-server's n_busy_slots_total)
+	MaxPassTokens int           // the most tokens one pass evaluated (llama-server's n_tokens_max)
 	Requests      int64         // requests finished
 	Processing    int           // requests in slots
 	Queued        int           // requests waiting for a slot
@@ -516,6 +518,8 @@ func (s *Scheduler) step(give bool) bool {
 
 	s.mu.Lock()
 	s.stats.Passes++
+	s.stats.PassSlots += int64(len(chunks))
+	s.stats.MaxPassTokens = max(s.stats.MaxPassTokens, rows)
 	s.stats.PromptTime += el * time.Duration(promptRows) / time.Duration(rows)
 	s.stats.GenTime += el * time.Duration(rows-promptRows) / time.Duration(rows)
 	s.stats.PromptTokens += int64(promptRows)
