@@ -41,12 +41,12 @@ package asm
 import (
 	"fmt"
 
-	"github.com/bitnet-go/bitnet/asm/ref"
+	"github.com/bitnet-go/bitnet/asm/generic"
 )
 
 // QuantizeI8 quantizes one token's activations to int8 with the BitNet
 // per-token absmax rule and returns the scale s = 127/max|x| and Σq, exactly
-// as ref.QuantizeI8 does: M = max(1e-5, max|x|) in float64, s = float32(127/M),
+// as generic.QuantizeI8 does: M = max(1e-5, max|x|) in float64, s = float32(127/M),
 // q = clamp(roundHalfEven(x·s), -128, 127) with x·s in float32. len(dst) must
 // be at least len(x). Inputs are expected to be finite (NaNs are skipped in
 // the max, as in the reference; what a NaN quantizes to is unspecified).
@@ -58,11 +58,11 @@ func QuantizeI8(dst []int8, x []float32) (scale float32, sum int32) {
 // I2SDots computes dst[r] = Σ_k code[r][k]·q[k] for len(dst) consecutive
 // I2_S rows of w, each len(q)/4 bytes; len(q) must be a multiple of 128 and
 // len(w) at least len(dst)·len(q)/4. Codes are the stored 0/1/2 values (see
-// ref.DotI2S); the caller subtracts Σq. Exact for all inputs.
+// generic.DotI2S); the caller subtracts Σq. Exact for all inputs.
 func I2SDots(dst []int32, w []byte, q []int8) {
 	k := len(q)
-	if k%ref.I2SBlock != 0 {
-		panic(fmt.Sprintf("asm.I2SDots: len(q) = %d is not a multiple of %d", k, ref.I2SBlock))
+	if k%generic.I2SBlock != 0 {
+		panic(fmt.Sprintf("asm.I2SDots: len(q) = %d is not a multiple of %d", k, generic.I2SBlock))
 	}
 	if len(w) < len(dst)*(k/4) {
 		panic(fmt.Sprintf("asm.I2SDots: %d rows of %d elements need %d bytes of w, have %d", len(dst), k, len(dst)*(k/4), len(w)))
@@ -107,8 +107,8 @@ func I2SDotsN(dst []int32, ldd int, w []byte, q []int8, ldq int, n int) {
 		panic(fmt.Sprintf("asm.I2SDotsN: len(dst) = %d does not fit %d tokens with ldd = %d", len(dst), n, ldd))
 	case k < 0 || k > ldq:
 		panic(fmt.Sprintf("asm.I2SDotsN: len(q) = %d does not fit %d tokens with ldq = %d", len(q), n, ldq))
-	case k%ref.I2SBlock != 0:
-		panic(fmt.Sprintf("asm.I2SDotsN: row length %d is not a multiple of %d", k, ref.I2SBlock))
+	case k%generic.I2SBlock != 0:
+		panic(fmt.Sprintf("asm.I2SDotsN: row length %d is not a multiple of %d", k, generic.I2SBlock))
 	case len(w) < rows*(k/4):
 		panic(fmt.Sprintf("asm.I2SDotsN: %d rows of %d elements need %d bytes of w, have %d", rows, k, rows*(k/4), len(w)))
 	}
@@ -142,8 +142,8 @@ func DotF16(a, b []uint16) float32 {
 //	dst[r] = Σ_i f32(w[r·K + i])·x[i],  K = len(x),
 //
 // accumulated in float32; len(w) ≥ len(dst)·K. To reproduce the fork's
-// head, round the activations to binary16 first (x[i] = ref.RoundF16(v));
-// the result then equals ref.DotF16 of the rounded vectors up to summation
+// head, round the activations to binary16 first (x[i] = generic.RoundF16(v));
+// the result then equals generic.DotF16 of the rounded vectors up to summation
 // order.
 func F16Dots(dst []float32, w []uint16, x []float32) {
 	k := len(x)
@@ -204,14 +204,14 @@ func F16DotsN(dst []float32, ldd int, w []uint16, x []float32, ldx int, n int) {
 }
 
 // F32ToF16s converts src to binary16 into dst (len(dst) ≥ len(src)),
-// rounding to nearest even: bit-exact with ref.F32ToF16.
+// rounding to nearest even: bit-exact with generic.F32ToF16.
 func F32ToF16s(dst []uint16, src []float32) {
 	dst = dst[:len(src)]
 	active.Load().f32ToF16s(dst, src)
 }
 
 // DotBF16 returns the dot product of two bfloat16 vectors.
-func DotBF16(a, b []uint16) float32 { return ref.DotBF16(a, b) }
+func DotBF16(a, b []uint16) float32 { return generic.DotBF16(a, b) }
 
 // F16ToF32s converts the binary16 values of src to float32 into dst
 // (len(dst) ≥ len(src)); exact, and bit-exact with ref.F16ToF32s.
