@@ -1,8 +1,18 @@
 // Package asm is the kernel API of the runtime: every hot loop the forward
 // pass runs goes through a function here. Each function has a pure-Go
-// reference in package ref that defines its result; the generated SIMD
-// kernels (see ../gen) are selected at run time by CPU feature and tested
-// against those references.
+// reference that defines its result; the generated SIMD kernels (see ../gen)
+// are selected at run time by CPU feature and tested against those
+// references.
+//
+// Where the code lives: package asm is the only production entry point.
+// The portable-Go production bodies of the float and block-format operations
+// (norms, softmax, RoPE, f16/bf16 conversions, the Q8_K/Q8_0 activation
+// quantizers, the block dequantizers and dot products, the block constants)
+// are in package asm/generic, reached through asm's forwards (generic.go)
+// and portable Impl. Package asm/ref is the tests' oracle (the attention,
+// int8-dot and GEMM references, which the ref Impl below also runs); the
+// differential tests compare against asm/ref and asm/generic. No package
+// outside asm imports either (TestProductionImports).
 //
 // Implementations (Impls lists those this CPU can run, best first; Impl
 // names the one in use):
@@ -12,12 +22,12 @@
 //	avx2        AVX2 + FMA + F16C (amd64)
 //	neondot     NEON + dot product (SDOT) (arm64)
 //	neon        NEON (arm64)
-//	ref         the pure-Go references of package ref (every platform, and
-//	            the only one under -tags purego or gccgo)
+//	ref         the pure-Go references of packages asm/ref and asm/generic
+//	            (every platform, and the only one under -tags purego or gccgo)
 //
 // The block-format GEMVs (Q6KDots, TQ1Dots, TQ2Dots, Q8_0Dots; blocks.go)
 // are bit-exact with their references on every implementation, floats
-// included: they follow ggml's x86 AVX2 lane order (asm/ref/lanes.go).
+// included: they follow ggml's x86 AVX2 lane order (asm/generic/lanes.go).
 // They have AVX2, AVX-512 and NEON (SDOT and plain) kernels; the ref
 // implementation runs portable Go versions (blocks_generic.go) tested
 // against the same references.

@@ -9,7 +9,7 @@ import (
 // The block-format GEMVs multiply rows of ggml block formats with one
 // token's quantized activations, bit-exact with the references (the
 // integer sums are exact and the float order is ref's, which is ggml's x86
-// AVX2 order: see asm/ref/lanes.go) on every implementation. A row has
+// AVX2 order: see asm/generic/lanes.go) on every implementation. A row has
 // len(y) blocks (Q8_0: len(y)/34), stored one after the other; w holds at
 // least len(dst) rows.
 

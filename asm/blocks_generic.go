@@ -8,8 +8,8 @@ import (
 
 // Portable Go versions of the block-format GEMVs for builds without
 // assembly (purego, gccgo, other architectures):
-// the same lanes and float order as the references in package ref (which
-// stay the oracle the tests compare against), written for speed — one pass
+// the same lanes and float order as the references in package generic
+// (which stay the oracle the tests compare against), written for speed — one pass
 // over each block's bytes, fixed-size arrays, no per-element decode calls.
 
 // lanes8 adds Σ v[k]·q[k] over k ≡ 4m..4m+3 (mod 32) of a 32-element chunk
