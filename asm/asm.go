@@ -1,8 +1,18 @@
 // Package asm is the kernel API of the runtime: every hot loop the forward
 // pass runs goes through a function here. Each function has a pure-Go
-// reference in package ref that defines its result; the generated SIMD
-// kernels (see ../gen) are selected at run time by CPU feature and tested
-// against those references.
+// reference that defines its result; the generated SIMD kernels (see ../gen)
+// are selected at run time by CPU feature and tested against those
+// references.
+//
+// Where the code lives: package asm is the only production entry point.
+// The portable-Go production bodies of the float and block-format operations
+// (norms, softmax, RoPE, f16/bf16 conversions, the Q8_K/Q8_0 activation
+// quantizers, the block dequantizers and dot products, the block constants)
+// are in package asm/generic, reached through asm's forwards (generic.go)
+// and portable Impl. Package asm/ref is the tests' oracle (the attention,
+// int8-dot and GEMM references, which the ref Impl below also runs); the
+// differential tests compare against asm/ref and asm/generic. No package
+// outside asm imports either (TestProductionImports).
 //
 // Implementations (Impls lists those this CPU can run, best first; Impl
 // names the one in use):
@@ -12,12 +22,12 @@
 //	avx2        AVX2 + FMA + F16C (amd64)
 //	neondot     NEON + dot product (SDOT) (arm64)
 //	neon        NEON (arm64)
-//	ref         the pure-Go references of package ref (every platform, and
-//	            the only one under -tags purego or gccgo)
+//	ref         the pure-Go references of packages asm/ref and asm/generic
+//	            (every platform, and the only one under -tags purego or gccgo)
 //
 // The block-format GEMVs (Q6KDots, TQ1Dots, TQ2Dots, Q8_0Dots; blocks.go)
 // are bit-exact with their references on every implementation, floats
-// included: they follow ggml's x86 AVX2 lane order (asm/ref/lanes.go).
+// included: they follow ggml's x86 AVX2 lane order (asm/generic/lanes.go).
 // They have AVX2, AVX-512 and NEON (SDOT and plain) kernels; the ref
 // implementation runs portable Go versions (blocks_generic.go) tested
 // against the same references.
@@ -41,12 +51,12 @@ package asm
 import (
 	"fmt"
 
-	"github.com/bitnet-go/bitnet/asm/ref"
+	"github.com/bitnet-go/bitnet/asm/generic"
 )
 
 // QuantizeI8 quantizes one token's activations to int8 with the BitNet
 // per-token absmax rule and returns the scale s = 127/max|x| and Σq, exactly
-// as ref.QuantizeI8 does: M = max(1e-5, max|x|) in float64, s = float32(127/M),
+// as generic.QuantizeI8 does: M = max(1e-5, max|x|) in float64, s = float32(127/M),
 // q = clamp(roundHalfEven(x·s), -128, 127) with x·s in float32. len(dst) must
 // be at least len(x). Inputs are expected to be finite (NaNs are skipped in
 // the max, as in the reference; what a NaN quantizes to is unspecified).
@@ -58,11 +68,11 @@ func QuantizeI8(dst []int8, x []float32) (scale float32, sum int32) {
 // I2SDots computes dst[r] = Σ_k code[r][k]·q[k] for len(dst) consecutive
 // I2_S rows of w, each len(q)/4 bytes; len(q) must be a multiple of 128 and
 // len(w) at least len(dst)·len(q)/4. Codes are the stored 0/1/2 values (see
-// ref.DotI2S); the caller subtracts Σq. Exact for all inputs.
+// generic.DotI2S); the caller subtracts Σq. Exact for all inputs.
 func I2SDots(dst []int32, w []byte, q []int8) {
 	k := len(q)
-	if k%ref.I2SBlock != 0 {
-		panic(fmt.Sprintf("asm.I2SDots: len(q) = %d is not a multiple of %d", k, ref.I2SBlock))
+	if k%generic.I2SBlock != 0 {
+		panic(fmt.Sprintf("asm.I2SDots: len(q) = %d is not a multiple of %d", k, generic.I2SBlock))
 	}
 	if len(w) < len(dst)*(k/4) {
 		panic(fmt.Sprintf("asm.I2SDots: %d rows of %d elements need %d bytes of w, have %d", len(dst), k, len(dst)*(k/4), len(w)))
@@ -107,8 +117,8 @@ func I2SDotsN(dst []int32, ldd int, w []byte, q []int8, ldq int, n int) {
 		panic(fmt.Sprintf("asm.I2SDotsN: len(dst) = %d does not fit %d tokens with ldd = %d", len(dst), n, ldd))
 	case k < 0 || k > ldq:
 		panic(fmt.Sprintf("asm.I2SDotsN: len(q) = %d does not fit %d tokens with ldq = %d", len(q), n, ldq))
-	case k%ref.I2SBlock != 0:
-		panic(fmt.Sprintf("asm.I2SDotsN: row length %d is not a multiple of %d", k, ref.I2SBlock))
+	case k%generic.I2SBlock != 0:
+		panic(fmt.Sprintf("asm.I2SDotsN: row length %d is not a multiple of %d", k, generic.I2SBlock))
 	case len(w) < rows*(k/4):
 		panic(fmt.Sprintf("asm.I2SDotsN: %d rows of %d elements need %d bytes of w, have %d", rows, k, rows*(k/4), len(w)))
 	}
@@ -142,8 +152,8 @@ func DotF16(a, b []uint16) float32 {
 //	dst[r] = Σ_i f32(w[r·K + i])·x[i],  K = len(x),
 //
 // accumulated in float32; len(w) ≥ len(dst)·K. To reproduce the fork's
-// head, round the activations to binary16 first (x[i] = ref.RoundF16(v));
-// the result then equals ref.DotF16 of the rounded vectors up to summation
+// head, round the activations to binary16 first (x[i] = generic.RoundF16(v));
+// the result then equals generic.DotF16 of the rounded vectors up to summation
 // order.
 func F16Dots(dst []float32, w []uint16, x []float32) {
 	k := len(x)
@@ -204,14 +214,14 @@ func F16DotsN(dst []float32, ldd int, w []uint16, x []float32, ldx int, n int) {
 }
 
 // F32ToF16s converts src to binary16 into dst (len(dst) ≥ len(src)),
-// rounding to nearest even: bit-exact with ref.F32ToF16.
+// rounding to nearest even: bit-exact with generic.F32ToF16.
 func F32ToF16s(dst []uint16, src []float32) {
 	dst = dst[:len(src)]
 	active.Load().f32ToF16s(dst, src)
 }
 
 // DotBF16 returns the dot product of two bfloat16 vectors.
-func DotBF16(a, b []uint16) float32 { return ref.DotBF16(a, b) }
+func DotBF16(a, b []uint16) float32 { return generic.DotBF16(a, b) }
 
 // F16ToF32s converts the binary16 values of src to float32 into dst
 // (len(dst) ≥ len(src)); exact, and bit-exact with ref.F16ToF32s.

@@ -11,7 +11,7 @@ import (
 	"unsafe"
 
 	"github.com/bitnet-go/bitnet/asm"
-	"github.com/bitnet-go/bitnet/asm/ref"
+	"github.com/bitnet-go/bitnet/asm/generic"
 )
 
 // forEachImpl runs f once per implementation this CPU can run (ref
@@ -140,7 +140,7 @@ func refI2S(w []byte, q []int8, rows int) []int32 {
 	rb := len(q) / 4
 	out := make([]int32, rows)
 	for r := range out {
-		out[r] = ref.DotI2S(w[r*rb:(r+1)*rb], q)
+		out[r] = generic.DotI2S(w[r*rb:(r+1)*rb], q)
 	}
 	return out
 }
@@ -336,7 +336,7 @@ func TestQuantizeI8(t *testing.T) {
 				x := guardedF32(t, n)
 				g.f(r, x)
 				want := make([]int8, n)
-				ws, wsum := ref.QuantizeI8(want, x)
+				ws, wsum := generic.QuantizeI8(want, x)
 				gb := newGuardBand[int8](n, 99)
 				s, sum := asm.QuantizeI8(gb.out(), x)
 				gb.check(t)
@@ -360,7 +360,7 @@ func TestQuantizeI8NaN(t *testing.T) {
 			}
 			x[n/2] = float32(math.NaN())
 			want := make([]int8, n)
-			ws, _ := ref.QuantizeI8(want, x)
+			ws, _ := generic.QuantizeI8(want, x)
 			got := make([]int8, n)
 			s, _ := asm.QuantizeI8(got, x)
 			if s != ws {
@@ -404,13 +404,13 @@ func TestDotF32(t *testing.T) {
 				a[i], b[i] = float32(r.NormFloat64()), float32(r.NormFloat64()*10)
 				abs += math.Abs(float64(a[i] * b[i]))
 			}
-			checkClose(t, fmt.Sprint("n=", n), asm.DotF32(a, b), ref.DotF32(a, b), abs)
+			checkClose(t, fmt.Sprint("n=", n), asm.DotF32(a, b), generic.DotF32(a, b), abs)
 		}
 	})
 }
 
 func randF16(r *rand.Rand, scale float64) uint16 {
-	return ref.F32ToF16(float32(r.NormFloat64() * scale))
+	return generic.F32ToF16(float32(r.NormFloat64() * scale))
 }
 
 func TestDotF16(t *testing.T) {
@@ -421,9 +421,9 @@ func TestDotF16(t *testing.T) {
 			var abs float64
 			for i := range a {
 				a[i], b[i] = randF16(r, 0.05), randF16(r, 3)
-				abs += math.Abs(float64(ref.F16ToF32(a[i]) * ref.F16ToF32(b[i])))
+				abs += math.Abs(float64(generic.F16ToF32(a[i]) * generic.F16ToF32(b[i])))
 			}
-			checkClose(t, fmt.Sprint("n=", n), asm.DotF16(a, b), ref.DotF16(a, b), abs)
+			checkClose(t, fmt.Sprint("n=", n), asm.DotF16(a, b), generic.DotF16(a, b), abs)
 		}
 	})
 }
@@ -437,8 +437,8 @@ func TestF16Dots(t *testing.T) {
 				x := guardedF32(t, k)
 				xh := make([]uint16, k)
 				for i := range x {
-					x[i] = ref.RoundF16(float32(r.NormFloat64() * 2))
-					xh[i] = ref.F32ToF16(x[i])
+					x[i] = generic.RoundF16(float32(r.NormFloat64() * 2))
+					xh[i] = generic.F32ToF16(x[i])
 				}
 				for i := range w {
 					w[i] = randF16(r, 0.05)
@@ -450,9 +450,9 @@ func TestF16Dots(t *testing.T) {
 					wr := w[row*k : (row+1)*k]
 					var abs float64
 					for i := range wr {
-						abs += math.Abs(float64(ref.F16ToF32(wr[i]) * x[i]))
+						abs += math.Abs(float64(generic.F16ToF32(wr[i]) * x[i]))
 					}
-					checkClose(t, fmt.Sprintf("k=%d row %d", k, row), g.out()[row], ref.DotF16(wr, xh), abs)
+					checkClose(t, fmt.Sprintf("k=%d row %d", k, row), g.out()[row], generic.DotF16(wr, xh), abs)
 				}
 			}
 		}
@@ -470,11 +470,11 @@ func TestF16Dots(t *testing.T) {
 func f16Probes() []float32 {
 	var out []float32
 	for h := 0; h < 1<<16; h++ {
-		f := ref.F16ToF32(uint16(h))
+		f := generic.F16ToF32(uint16(h))
 		b := math.Float32bits(f)
 		out = append(out, f, math.Float32frombits(b+1), math.Float32frombits(b-1))
 		if h&0x7fff < 0x7c00 {
-			next := ref.F16ToF32(uint16(h + 1))
+			next := generic.F16ToF32(uint16(h + 1))
 			mid := float32((float64(f) + float64(next)) / 2)
 			out = append(out, mid, math.Float32frombits(math.Float32bits(mid)+1), math.Float32frombits(math.Float32bits(mid)-1))
 		}
@@ -491,7 +491,7 @@ func TestF32ToF16s(t *testing.T) {
 	src = append(src, float32(math.Inf(1)), float32(math.Inf(-1)), 65504, 65519.99, 65520, 1e-8, -1e-8, 6e-8, 3e-8)
 	want := make([]uint16, len(src))
 	for i, v := range src {
-		want[i] = ref.F32ToF16(v)
+		want[i] = generic.F32ToF16(v)
 	}
 	forEachImpl(t, func(t *testing.T) {
 		for _, n := range []int{len(src), 1, 63, 64, 65, 1000} {

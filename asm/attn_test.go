@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/bitnet-go/bitnet/asm"
+	"github.com/bitnet-go/bitnet/asm/generic"
 	"github.com/bitnet-go/bitnet/asm/ref"
 )
 
@@ -33,7 +34,7 @@ func TestF16ToF32s(t *testing.T) {
 			asm.F16ToF32s(g.out(), src)
 			g.check(t)
 			for i, v := range g.out() {
-				if want := ref.F16ToF32(src[i]); math.Float32bits(v) != math.Float32bits(want) {
+				if want := generic.F16ToF32(src[i]); math.Float32bits(v) != math.Float32bits(want) {
 					t.Fatalf("n=%d: F16ToF32(%#04x) = %#08x, want %#08x", n, src[i], math.Float32bits(v), math.Float32bits(want))
 				}
 			}
@@ -104,8 +105,8 @@ func TestF16AXPYNoFMA(t *testing.T) {
 	for i := range x {
 		x[i] = 0x3c01
 	}
-	p := a * ref.F16ToF32(0x3c01)
-	exact := float64(a) * float64(ref.F16ToF32(0x3c01))
+	p := a * generic.F16ToF32(0x3c01)
+	exact := float64(a) * float64(generic.F16ToF32(0x3c01))
 	if float64(p) == exact {
 		t.Fatal("test product is exact; pick another")
 	}
@@ -204,7 +205,7 @@ func TestF16AXPYStrided(t *testing.T) {
 func refStridedAbs(k []uint16, stride int, q []uint16, j int) float64 {
 	var abs float64
 	for i, h := range q {
-		abs += math.Abs(float64(ref.F16ToF32(k[j*stride+i])) * float64(ref.F16ToF32(h)))
+		abs += math.Abs(float64(generic.F16ToF32(k[j*stride+i])) * float64(generic.F16ToF32(h)))
 	}
 	return abs
 }

@@ -9,7 +9,7 @@ import (
 	"unsafe"
 
 	"github.com/bitnet-go/bitnet/asm"
-	"github.com/bitnet-go/bitnet/asm/ref"
+	"github.com/bitnet-go/bitnet/asm/generic"
 )
 
 // Benchmarks:
@@ -214,7 +214,7 @@ func BenchmarkF16Head(b *testing.B) {
 		w := unsafe.Slice((*uint16)(unsafe.Pointer(&buf[0])), len(buf)/2)
 		x := make([]float32, k)
 		for i := range x {
-			x[i] = ref.RoundF16(float32(i%17) - 8)
+			x[i] = generic.RoundF16(float32(i%17) - 8)
 		}
 		dst := make([]float32, rows)
 		b.SetBytes(2 * k * rows)
@@ -292,7 +292,7 @@ func kvCache(pos int) []uint16 {
 	r := rand.New(rand.NewPCG(5, 5))
 	kv := make([]uint16, pos*attnStride)
 	for i := range kv {
-		kv[i] = ref.F32ToF16(float32(r.NormFloat64()))
+		kv[i] = generic.F32ToF16(float32(r.NormFloat64()))
 	}
 	return kv
 }

@@ -3,53 +3,53 @@ package asm
 import (
 	"fmt"
 
-	"github.com/bitnet-go/bitnet/asm/ref"
+	"github.com/bitnet-go/bitnet/asm/generic"
 )
 
 // The block-format GEMVs multiply rows of ggml block formats with one
 // token's quantized activations, bit-exact with the references (the
 // integer sums are exact and the float order is ref's, which is ggml's x86
-// AVX2 order: see asm/ref/lanes.go) on every implementation. A row has
+// AVX2 order: see asm/generic/lanes.go) on every implementation. A row has
 // len(y) blocks (Q8_0: len(y)/34), stored one after the other; w holds at
 // least len(dst) rows.
 
-// Q6KDots sets dst[r] = ref.DotQ6K(row r of w, y) for Q6_K rows.
-func Q6KDots(dst []float32, w []byte, y []ref.BlockQ8K) {
-	if blockArgs("Q6KDots", dst, len(w), len(y), ref.Q6_KBlockBytes) {
+// Q6KDots sets dst[r] = generic.DotQ6K(row r of w, y) for Q6_K rows.
+func Q6KDots(dst []float32, w []byte, y []generic.BlockQ8K) {
+	if blockArgs("Q6KDots", dst, len(w), len(y), generic.Q6_KBlockBytes) {
 		active.Load().q6kDots(dst, w, y)
 	}
 }
 
-// Q4KDots sets dst[r] = ref.DotQ4K(row r of w, y) for Q4_K rows.
-func Q4KDots(dst []float32, w []byte, y []ref.BlockQ8K) {
-	if blockArgs("Q4KDots", dst, len(w), len(y), ref.Q4_KBlockBytes) {
+// Q4KDots sets dst[r] = generic.DotQ4K(row r of w, y) for Q4_K rows.
+func Q4KDots(dst []float32, w []byte, y []generic.BlockQ8K) {
+	if blockArgs("Q4KDots", dst, len(w), len(y), generic.Q4_KBlockBytes) {
 		active.Load().q4kDots(dst, w, y)
 	}
 }
 
-// TQ2Dots sets dst[r] = ref.DotTQ(row r of w, y, false) for TQ2_0 rows.
-func TQ2Dots(dst []float32, w []byte, y []ref.BlockQ8K) {
-	if blockArgs("TQ2Dots", dst, len(w), len(y), ref.TQ2_0BlockBytes) {
+// TQ2Dots sets dst[r] = generic.DotTQ(row r of w, y, false) for TQ2_0 rows.
+func TQ2Dots(dst []float32, w []byte, y []generic.BlockQ8K) {
+	if blockArgs("TQ2Dots", dst, len(w), len(y), generic.TQ2_0BlockBytes) {
 		active.Load().tq2Dots(dst, w, y)
 	}
 }
 
-// TQ1Dots sets dst[r] = ref.DotTQ(row r of w, y, true) for TQ1_0 rows.
-func TQ1Dots(dst []float32, w []byte, y []ref.BlockQ8K) {
-	if blockArgs("TQ1Dots", dst, len(w), len(y), ref.TQ1_0BlockBytes) {
+// TQ1Dots sets dst[r] = generic.DotTQ(row r of w, y, true) for TQ1_0 rows.
+func TQ1Dots(dst []float32, w []byte, y []generic.BlockQ8K) {
+	if blockArgs("TQ1Dots", dst, len(w), len(y), generic.TQ1_0BlockBytes) {
 		active.Load().tq1Dots(dst, w, y)
 	}
 }
 
-// Q8_0Dots sets dst[r] = ref.DotQ8_0(row r of w, y, K) for Q8_0 rows of
+// Q8_0Dots sets dst[r] = generic.DotQ8_0(row r of w, y, K) for Q8_0 rows of
 // K = len(y)/34·32 elements. y must not hold the quant −128 (ggml's kernel
-// computes |x|·sign(y, x), as these do; ref.QuantizeQ8_0Act never
+// computes |x|·sign(y, x), as these do; generic.QuantizeQ8_0Act never
 // produces it); any weight byte is fine.
 func Q8_0Dots(dst []float32, w []byte, y []byte) {
-	if len(y)%ref.Q8_0BlockBytes != 0 {
-		panic(fmt.Sprintf("asm.Q8_0Dots: len(y) = %d is not a whole number of %d-byte blocks", len(y), ref.Q8_0BlockBytes))
+	if len(y)%generic.Q8_0BlockBytes != 0 {
+		panic(fmt.Sprintf("asm.Q8_0Dots: len(y) = %d is not a whole number of %d-byte blocks", len(y), generic.Q8_0BlockBytes))
 	}
-	if blockArgs("Q8_0Dots", dst, len(w), len(y)/ref.Q8_0BlockBytes, ref.Q8_0BlockBytes) {
+	if blockArgs("Q8_0Dots", dst, len(w), len(y)/generic.Q8_0BlockBytes, generic.Q8_0BlockBytes) {
 		active.Load().q80Dots(dst, w, y)
 	}
 }

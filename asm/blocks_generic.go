@@ -3,13 +3,13 @@ package asm
 import (
 	"encoding/binary"
 
-	"github.com/bitnet-go/bitnet/asm/ref"
+	"github.com/bitnet-go/bitnet/asm/generic"
 )
 
 // Portable Go versions of the block-format GEMVs for builds without
 // assembly (purego, gccgo, other architectures):
-// the same lanes and float order as the references in package ref (which
-// stay the oracle the tests compare against), written for speed — one pass
+// the same lanes and float order as the references in package generic
+// (which stay the oracle the tests compare against), written for speed — one pass
 // over each block's bytes, fixed-size arrays, no per-element decode calls.
 
 // lanes8 adds Σ v[k]·q[k] over k ≡ 4m..4m+3 (mod 32) of a 32-element chunk
@@ -26,13 +26,13 @@ func lanes8(lanes *[8]int32, v *[32]int8, q *[32]int8, lo, hi int32) {
 	}
 }
 
-func q6kDotsGo(dst []float32, w []byte, y []ref.BlockQ8K) {
-	rb := len(y) * ref.Q6_KBlockBytes
+func q6kDotsGo(dst []float32, w []byte, y []generic.BlockQ8K) {
+	rb := len(y) * generic.Q6_KBlockBytes
 	for r := range dst {
 		row := w[r*rb : (r+1)*rb]
 		var acc [8]float32
 		for i := range y {
-			b := (*[ref.Q6_KBlockBytes]byte)(row[i*ref.Q6_KBlockBytes:])
+			b := (*[generic.Q6_KBlockBytes]byte)(row[i*generic.Q6_KBlockBytes:])
 			yb := &y[i]
 			var lanes [8]int32
 			for j := 0; j < 2; j++ {
@@ -51,32 +51,32 @@ func q6kDotsGo(dst []float32, w []byte, y []ref.BlockQ8K) {
 					lanes8(&lanes, &v[k], (*[32]int8)(yb.Qs[32*c:]), int32(int8(b[192+2*c])), int32(int8(b[193+2*c])))
 				}
 			}
-			d := yb.D * ref.F16ToF32(binary.LittleEndian.Uint16(b[208:]))
+			d := yb.D * generic.F16ToF32(binary.LittleEndian.Uint16(b[208:]))
 			for m := range acc {
-				acc[m] = ref.FMA32(d, float32(lanes[m]), acc[m])
+				acc[m] = generic.FMA32(d, float32(lanes[m]), acc[m])
 			}
 		}
-		dst[r] = ref.Hsum8(&acc)
+		dst[r] = generic.Hsum8(&acc)
 	}
 }
 
 // tqLanes finishes a ternary block: subtract the group sums (codes 0..2
 // become −1..1) and add float(lane)·d to the accumulators.
-func tqFinish(acc *[8]float32, lanes *[8]int32, yb *ref.BlockQ8K, dh uint16) {
-	d := yb.D * ref.F16ToF32(dh)
+func tqFinish(acc *[8]float32, lanes *[8]int32, yb *generic.BlockQ8K, dh uint16) {
+	d := yb.D * generic.F16ToF32(dh)
 	for m := range acc {
 		l := lanes[m] - int32(yb.Bsums[2*m]) - int32(yb.Bsums[2*m+1])
 		acc[m] = float32(float32(l)*d) + acc[m]
 	}
 }
 
-func tq2DotsGo(dst []float32, w []byte, y []ref.BlockQ8K) {
-	rb := len(y) * ref.TQ2_0BlockBytes
+func tq2DotsGo(dst []float32, w []byte, y []generic.BlockQ8K) {
+	rb := len(y) * generic.TQ2_0BlockBytes
 	for r := range dst {
 		row := w[r*rb : (r+1)*rb]
 		var acc [8]float32
 		for i := range y {
-			b := (*[ref.TQ2_0BlockBytes]byte)(row[i*ref.TQ2_0BlockBytes:])
+			b := (*[generic.TQ2_0BlockBytes]byte)(row[i*generic.TQ2_0BlockBytes:])
 			yb := &y[i]
 			var lanes [8]int32
 			for j := 0; j < 2; j++ {
@@ -89,7 +89,7 @@ func tq2DotsGo(dst []float32, w []byte, y []ref.BlockQ8K) {
 			}
 			tqFinish(&acc, &lanes, yb, binary.LittleEndian.Uint16(b[64:]))
 		}
-		dst[r] = ref.Hsum8(&acc)
+		dst[r] = generic.Hsum8(&acc)
 	}
 }
 
@@ -103,15 +103,15 @@ var trit = func() (t [5][256]int8) {
 	return
 }()
 
-func tq1DotsGo(dst []float32, w []byte, y []ref.BlockQ8K) {
-	rb := len(y) * ref.TQ1_0BlockBytes
+func tq1DotsGo(dst []float32, w []byte, y []generic.BlockQ8K) {
+	rb := len(y) * generic.TQ1_0BlockBytes
 	for r := range dst {
 		row := w[r*rb : (r+1)*rb]
 		var acc [8]float32
 		for i := range y {
-			b := (*[ref.TQ1_0BlockBytes]byte)(row[i*ref.TQ1_0BlockBytes:])
+			b := (*[generic.TQ1_0BlockBytes]byte)(row[i*generic.TQ1_0BlockBytes:])
 			yb := &y[i]
-			var c [256]int8 // element order, as ref.TQ1Codes
+			var c [256]int8 // element order, as generic.TQ1Codes
 			for n := 0; n < 5; n++ {
 				for m := 0; m < 32; m++ {
 					c[32*n+m] = trit[n][b[m]]
@@ -131,38 +131,38 @@ func tq1DotsGo(dst []float32, w []byte, y []ref.BlockQ8K) {
 			}
 			tqFinish(&acc, &lanes, yb, binary.LittleEndian.Uint16(b[52:]))
 		}
-		dst[r] = ref.Hsum8(&acc)
+		dst[r] = generic.Hsum8(&acc)
 	}
 }
 
 func q80DotsGo(dst []float32, w []byte, y []byte) {
-	rb, nb := len(y), len(y)/ref.Q8_0BlockBytes
+	rb, nb := len(y), len(y)/generic.Q8_0BlockBytes
 	for r := range dst {
 		row := w[r*rb : (r+1)*rb]
 		var acc [8]float32
 		for i := 0; i < nb; i++ {
-			bx := (*[ref.Q8_0BlockBytes]byte)(row[i*ref.Q8_0BlockBytes:])
-			by := (*[ref.Q8_0BlockBytes]byte)(y[i*ref.Q8_0BlockBytes:])
-			d := ref.F16ToF32(binary.LittleEndian.Uint16(bx[:])) * ref.F16ToF32(binary.LittleEndian.Uint16(by[:]))
+			bx := (*[generic.Q8_0BlockBytes]byte)(row[i*generic.Q8_0BlockBytes:])
+			by := (*[generic.Q8_0BlockBytes]byte)(y[i*generic.Q8_0BlockBytes:])
+			d := generic.F16ToF32(binary.LittleEndian.Uint16(bx[:])) * generic.F16ToF32(binary.LittleEndian.Uint16(by[:]))
 			for m := 0; m < 8; m++ {
 				k := 2 + 4*m
 				s := int32(int8(bx[k]))*int32(int8(by[k])) + int32(int8(bx[k+1]))*int32(int8(by[k+1])) +
 					int32(int8(bx[k+2]))*int32(int8(by[k+2])) + int32(int8(bx[k+3]))*int32(int8(by[k+3]))
-				acc[m] = ref.FMA32(d, float32(s), acc[m])
+				acc[m] = generic.FMA32(d, float32(s), acc[m])
 			}
 		}
-		dst[r] = ref.Hsum8(&acc)
+		dst[r] = generic.Hsum8(&acc)
 	}
 }
 
-func q4kDotsGo(dst []float32, w []byte, y []ref.BlockQ8K) {
-	rb := len(y) * ref.Q4_KBlockBytes
+func q4kDotsGo(dst []float32, w []byte, y []generic.BlockQ8K) {
+	rb := len(y) * generic.Q4_KBlockBytes
 	for r := range dst {
 		row := w[r*rb : (r+1)*rb]
 		var acc [8]float32
 		var accm [4]float32
 		for i := range y {
-			b := (*[ref.Q4_KBlockBytes]byte)(row[i*ref.Q4_KBlockBytes:])
+			b := (*[generic.Q4_KBlockBytes]byte)(row[i*generic.Q4_KBlockBytes:])
 			yb := &y[i]
 			var sc, mn [8]int32
 			for j := 0; j < 4; j++ {
@@ -170,12 +170,12 @@ func q4kDotsGo(dst []float32, w []byte, y []ref.BlockQ8K) {
 				sc[j+4] = int32(b[12+j]&0xF | b[4+j]>>6<<4)
 				mn[j+4] = int32(b[12+j]>>4 | b[8+j]>>6<<4)
 			}
-			d := yb.D * ref.F16ToF32(binary.LittleEndian.Uint16(b[0:]))
-			dmin := -yb.D * ref.F16ToF32(binary.LittleEndian.Uint16(b[2:]))
+			d := yb.D * generic.F16ToF32(binary.LittleEndian.Uint16(b[0:]))
+			dmin := -yb.D * generic.F16ToF32(binary.LittleEndian.Uint16(b[2:]))
 			for l := range accm {
 				s0 := int32(yb.Bsums[4*l]) + int32(yb.Bsums[4*l+1])
 				s1 := int32(yb.Bsums[4*l+2]) + int32(yb.Bsums[4*l+3])
-				accm[l] = ref.FMA32(dmin, float32(mn[2*l]*s0+mn[2*l+1]*s1), accm[l])
+				accm[l] = generic.FMA32(dmin, float32(mn[2*l]*s0+mn[2*l+1]*s1), accm[l])
 			}
 			var lanes [8]int32
 			for j := 0; j < 4; j++ {
@@ -188,9 +188,9 @@ func q4kDotsGo(dst []float32, w []byte, y []ref.BlockQ8K) {
 				lanes8(&lanes, &hi, (*[32]int8)(yb.Qs[64*j+32:]), sc[2*j+1], sc[2*j+1])
 			}
 			for m := range acc {
-				acc[m] = ref.FMA32(d, float32(lanes[m]), acc[m])
+				acc[m] = generic.FMA32(d, float32(lanes[m]), acc[m])
 			}
 		}
-		dst[r] = ref.Hsum8(&acc) + ((accm[0] + accm[2]) + (accm[1] + accm[3]))
+		dst[r] = generic.Hsum8(&acc) + ((accm[0] + accm[2]) + (accm[1] + accm[3]))
 	}
 }

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/bitnet-go/bitnet/asm"
-	"github.com/bitnet-go/bitnet/asm/ref"
+	"github.com/bitnet-go/bitnet/asm/generic"
 )
 
 // blockFormat is one block-format GEMV under test with its reference.
@@ -22,56 +22,56 @@ type blockFormat struct {
 }
 
 func q8kAct(x []float32) any {
-	y := make([]ref.BlockQ8K, len(x)/ref.QK_K)
-	ref.QuantizeQ8K(y, x)
+	y := make([]generic.BlockQ8K, len(x)/generic.QK_K)
+	generic.QuantizeQ8K(y, x)
 	return y
 }
 
 func q80Act(x []float32) any {
-	y := make([]byte, len(x)/ref.Q8_0Block*ref.Q8_0BlockBytes)
-	ref.QuantizeQ8_0Act(y, x)
+	y := make([]byte, len(x)/generic.Q8_0Block*generic.Q8_0BlockBytes)
+	generic.QuantizeQ8_0Act(y, x)
 	return y
 }
 
 var blockFormats = []blockFormat{
-	{"q6_K", ref.Q6_KBlockBytes, 208,
-		func(d []float32, w []byte, a any) { asm.Q6KDots(d, w, a.([]ref.BlockQ8K)) },
+	{"q6_K", generic.Q6_KBlockBytes, 208,
+		func(d []float32, w []byte, a any) { asm.Q6KDots(d, w, a.([]generic.BlockQ8K)) },
 		func(d []float32, w []byte, a any) {
-			y := a.([]ref.BlockQ8K)
+			y := a.([]generic.BlockQ8K)
 			for r := range d {
-				d[r] = ref.DotQ6K(w[r*len(y)*ref.Q6_KBlockBytes:], y)
+				d[r] = generic.DotQ6K(w[r*len(y)*generic.Q6_KBlockBytes:], y)
 			}
 		}, q8kAct},
-	{"q4_K", ref.Q4_KBlockBytes, 0,
-		func(d []float32, w []byte, a any) { asm.Q4KDots(d, w, a.([]ref.BlockQ8K)) },
+	{"q4_K", generic.Q4_KBlockBytes, 0,
+		func(d []float32, w []byte, a any) { asm.Q4KDots(d, w, a.([]generic.BlockQ8K)) },
 		func(d []float32, w []byte, a any) {
-			y := a.([]ref.BlockQ8K)
+			y := a.([]generic.BlockQ8K)
 			for r := range d {
-				d[r] = ref.DotQ4K(w[r*len(y)*ref.Q4_KBlockBytes:], y)
+				d[r] = generic.DotQ4K(w[r*len(y)*generic.Q4_KBlockBytes:], y)
 			}
 		}, q8kAct},
-	{"tq2_0", ref.TQ2_0BlockBytes, 64,
-		func(d []float32, w []byte, a any) { asm.TQ2Dots(d, w, a.([]ref.BlockQ8K)) },
+	{"tq2_0", generic.TQ2_0BlockBytes, 64,
+		func(d []float32, w []byte, a any) { asm.TQ2Dots(d, w, a.([]generic.BlockQ8K)) },
 		func(d []float32, w []byte, a any) {
-			y := a.([]ref.BlockQ8K)
+			y := a.([]generic.BlockQ8K)
 			for r := range d {
-				d[r] = ref.DotTQ(w[r*len(y)*ref.TQ2_0BlockBytes:], y, false)
+				d[r] = generic.DotTQ(w[r*len(y)*generic.TQ2_0BlockBytes:], y, false)
 			}
 		}, q8kAct},
-	{"tq1_0", ref.TQ1_0BlockBytes, 52,
-		func(d []float32, w []byte, a any) { asm.TQ1Dots(d, w, a.([]ref.BlockQ8K)) },
+	{"tq1_0", generic.TQ1_0BlockBytes, 52,
+		func(d []float32, w []byte, a any) { asm.TQ1Dots(d, w, a.([]generic.BlockQ8K)) },
 		func(d []float32, w []byte, a any) {
-			y := a.([]ref.BlockQ8K)
+			y := a.([]generic.BlockQ8K)
 			for r := range d {
-				d[r] = ref.DotTQ(w[r*len(y)*ref.TQ1_0BlockBytes:], y, true)
+				d[r] = generic.DotTQ(w[r*len(y)*generic.TQ1_0BlockBytes:], y, true)
 			}
 		}, q8kAct},
-	{"q8_0", ref.Q8_0BlockBytes, 0,
+	{"q8_0", generic.Q8_0BlockBytes, 0,
 		func(d []float32, w []byte, a any) { asm.Q8_0Dots(d, w, a.([]byte)) },
 		func(d []float32, w []byte, a any) {
 			y := a.([]byte)
 			for r := range d {
-				d[r] = ref.DotQ8_0(w[r*len(y):], y, len(y)/ref.Q8_0BlockBytes*ref.Q8_0Block)
+				d[r] = generic.DotQ8_0(w[r*len(y):], y, len(y)/generic.Q8_0BlockBytes*generic.Q8_0Block)
 			}
 		}, q80Act},
 }
@@ -79,9 +79,9 @@ var blockFormats = []blockFormat{
 // blocksPerRow converts a row length to the format's block count.
 func (f blockFormat) blocks(k int) int {
 	if f.name == "q8_0" {
-		return k / ref.Q8_0Block
+		return k / generic.Q8_0Block
 	}
-	return k / ref.QK_K
+	return k / generic.QK_K
 }
 
 // blockWeights fills w with random blocks; scale picks the f16 scales.
@@ -92,11 +92,11 @@ type blockWeights struct {
 }
 
 var blockInputs = []blockWeights{
-	{"random", randBytes, func(r *rand.Rand) uint16 { return ref.F32ToF16(float32(0.001 + r.Float64()*0.1)) }},
-	{"random_signed_scales", randBytes, func(r *rand.Rand) uint16 { return ref.F32ToF16(float32(r.NormFloat64())) }},
-	{"all_ones", fill[byte](0xff), func(r *rand.Rand) uint16 { return ref.F32ToF16(0.5) }},
-	{"all_zero_bits", fill[byte](0), func(r *rand.Rand) uint16 { return ref.F32ToF16(-0.25) }},
-	{"x80", fill[byte](0x80), func(r *rand.Rand) uint16 { return ref.F32ToF16(65504) }},
+	{"random", randBytes, func(r *rand.Rand) uint16 { return generic.F32ToF16(float32(0.001 + r.Float64()*0.1)) }},
+	{"random_signed_scales", randBytes, func(r *rand.Rand) uint16 { return generic.F32ToF16(float32(r.NormFloat64())) }},
+	{"all_ones", fill[byte](0xff), func(r *rand.Rand) uint16 { return generic.F32ToF16(0.5) }},
+	{"all_zero_bits", fill[byte](0), func(r *rand.Rand) uint16 { return generic.F32ToF16(-0.25) }},
+	{"x80", fill[byte](0x80), func(r *rand.Rand) uint16 { return generic.F32ToF16(65504) }},
 	{"zero_scale", randBytes, func(r *rand.Rand) uint16 { return 0 }},
 	{"subnormal_scale", randBytes, func(r *rand.Rand) uint16 { return uint16(1 + r.IntN(0x3ff)) }},
 }
@@ -181,7 +181,7 @@ func TestBlockDotsExtremeActs(t *testing.T) {
 		for _, f := range blockFormats[:4] {
 			for _, q := range []int8{127, -127, -128} {
 				const nb, rows = 3, 4
-				y := make([]ref.BlockQ8K, nb)
+				y := make([]generic.BlockQ8K, nb)
 				for i := range y {
 					y[i].D = 0.01
 					for j := range y[i].Qs {
@@ -202,9 +202,9 @@ func TestBlockDotsExtremeActs(t *testing.T) {
 					w := make([]byte, rows*nb*f.bs)
 					fill[byte](wb)(r, w)
 					for b := 0; b < rows*nb; b++ {
-						binary.LittleEndian.PutUint16(w[b*f.bs+f.f16:], ref.F32ToF16(1))
+						binary.LittleEndian.PutUint16(w[b*f.bs+f.f16:], generic.F32ToF16(1))
 						if f.name == "q4_K" {
-							binary.LittleEndian.PutUint16(w[b*f.bs+2:], ref.F32ToF16(0.5))
+							binary.LittleEndian.PutUint16(w[b*f.bs+2:], generic.F32ToF16(0.5))
 						}
 					}
 					got, want := make([]float32, rows), make([]float32, rows)
@@ -222,14 +222,14 @@ func TestBlockDotsExtremeActs(t *testing.T) {
 }
 
 func TestBlockDotsPanics(t *testing.T) {
-	y := make([]ref.BlockQ8K, 2)
+	y := make([]generic.BlockQ8K, 2)
 	for _, c := range []struct {
 		name string
 		f    func()
 	}{
-		{"q6_K short w", func() { asm.Q6KDots(make([]float32, 2), make([]byte, 3*ref.Q6_KBlockBytes), y) }},
-		{"tq2_0 short w", func() { asm.TQ2Dots(make([]float32, 1), make([]byte, ref.TQ2_0BlockBytes), y) }},
-		{"tq1_0 short w", func() { asm.TQ1Dots(make([]float32, 3), make([]byte, 5*ref.TQ1_0BlockBytes), y) }},
+		{"q6_K short w", func() { asm.Q6KDots(make([]float32, 2), make([]byte, 3*generic.Q6_KBlockBytes), y) }},
+		{"tq2_0 short w", func() { asm.TQ2Dots(make([]float32, 1), make([]byte, generic.TQ2_0BlockBytes), y) }},
+		{"tq1_0 short w", func() { asm.TQ1Dots(make([]float32, 3), make([]byte, 5*generic.TQ1_0BlockBytes), y) }},
 		{"q8_0 partial block", func() { asm.Q8_0Dots(make([]float32, 1), make([]byte, 100), make([]byte, 33)) }},
 		{"q8_0 short w", func() { asm.Q8_0Dots(make([]float32, 2), make([]byte, 67), make([]byte, 34)) }},
 	} {

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/bitnet-go/bitnet/asm"
-	"github.com/bitnet-go/bitnet/asm/ref"
+	"github.com/bitnet-go/bitnet/asm/generic"
 )
 
 // TestF16DotsN checks that every implementation's n-token F16 head gives
@@ -27,7 +27,7 @@ func TestF16DotsN(t *testing.T) {
 				ldd, ldx := rows+rng.IntN(3), k+rng.IntN(3)
 				w := make([]uint16, rows*k)
 				for i := range w {
-					w[i] = ref.F32ToF16(float32(rng.NormFloat64()))
+					w[i] = generic.F32ToF16(float32(rng.NormFloat64()))
 				}
 				x := make([]float32, (n-1)*ldx+k)
 				for i := range x {

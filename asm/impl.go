@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/bitnet-go/bitnet/asm/generic"
 	"github.com/bitnet-go/bitnet/asm/ref"
 )
 
@@ -34,7 +35,7 @@ type kernels struct {
 	gemm *gemmMicro
 	// The block-format GEMVs (blocks.go) get len(dst) ≥ 1, len(y) ≥ 1
 	// block and w long enough.
-	q6kDots, q4kDots, tq1Dots, tq2Dots func(dst []float32, w []byte, y []ref.BlockQ8K)
+	q6kDots, q4kDots, tq1Dots, tq2Dots func(dst []float32, w []byte, y []generic.BlockQ8K)
 	q80Dots                            func(dst []float32, w []byte, y []byte)
 
 	// f16DotsN is f16Dots for n ≥ 2 tokens of k values, ldx apart in x,
@@ -47,9 +48,9 @@ type kernels struct {
 var refKernels = kernels{
 	name:           "ref",
 	i2s:            i2sRef,
-	quantizeI8:     ref.QuantizeI8,
-	dotF32:         ref.DotF32,
-	dotF16:         ref.DotF16,
+	quantizeI8:     generic.QuantizeI8,
+	dotF32:         generic.DotF32,
+	dotF16:         generic.DotF16,
 	f16Dots:        f16DotsRef,
 	f32ToF16s:      f32ToF16sRef,
 	f16ToF32s:      ref.F16ToF32s,
@@ -111,14 +112,14 @@ func SetImpl(name string) error {
 	return fmt.Errorf("asm: implementation %q not available on this CPU (have %s)", name, strings.Join(Impls(), ", "))
 }
 
-// i2sRef is the reference loop: one ref.DotI2S per row and token.
+// i2sRef is the reference loop: one generic.DotI2S per row and token.
 func i2sRef(dst []int32, ldd int, w []byte, q []int8, ldq, n, rows, k int) {
 	rb := k / 4
 	for t := 0; t < n; t++ {
 		qt := q[t*ldq : t*ldq+k]
 		d := dst[t*ldd : t*ldd+rows]
 		for r := range d {
-			d[r] = ref.DotI2S(w[r*rb:(r+1)*rb], qt)
+			d[r] = generic.DotI2S(w[r*rb:(r+1)*rb], qt)
 		}
 	}
 }
@@ -128,7 +129,7 @@ func f16DotsRef(dst []float32, w []uint16, x []float32) {
 	for r := range dst {
 		var s float32
 		for i, v := range w[r*k : (r+1)*k] {
-			s += ref.F16ToF32(v) * x[i]
+			s += generic.F16ToF32(v) * x[i]
 		}
 		dst[r] = s
 	}
@@ -136,16 +137,16 @@ func f16DotsRef(dst []float32, w []uint16, x []float32) {
 
 func f32ToF16sRef(dst []uint16, src []float32) {
 	for i, v := range src {
-		dst[i] = ref.F32ToF16(v)
+		dst[i] = generic.F32ToF16(v)
 	}
 }
 
-// quantizeTail quantizes x into dst with scale s like ref.QuantizeI8 and
+// quantizeTail quantizes x into dst with scale s like generic.QuantizeI8 and
 // returns Σq (the part of a row the SIMD kernels leave over).
 func quantizeTail(dst []int8, x []float32, s float32) (sum int32) {
 	dst = dst[:len(x)]
 	for i, v := range x {
-		q := ref.NearestInt(v * s)
+		q := generic.NearestInt(v * s)
 		q = max(-128, min(127, q))
 		dst[i] = int8(q)
 		sum += q
@@ -153,7 +154,7 @@ func quantizeTail(dst []int8, x []float32, s float32) (sum int32) {
 	return sum
 }
 
-// absMaxTail folds max|x| into m, skipping NaNs as ref.QuantizeI8 does.
+// absMaxTail folds max|x| into m, skipping NaNs as generic.QuantizeI8 does.
 func absMaxTail(m float32, x []float32) float32 {
 	for _, v := range x {
 		if a := abs32(v); a > m {
@@ -170,7 +171,7 @@ func abs32(v float32) float32 {
 	return v
 }
 
-// i8Scale is ref.QuantizeI8's scale for a float32 max|x| (the comparison
+// i8Scale is generic.QuantizeI8's scale for a float32 max|x| (the comparison
 // with 1e-5 and the division are in float64, as in the reference).
 func i8Scale(amax float32) float32 {
 	m := 1e-5

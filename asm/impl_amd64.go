@@ -5,6 +5,7 @@ package asm
 import (
 	"unsafe"
 
+	"github.com/bitnet-go/bitnet/asm/generic"
 	"github.com/bitnet-go/bitnet/asm/ref"
 	"golang.org/x/sys/cpu"
 )
@@ -194,7 +195,7 @@ func f16DotsAsm(gemv func(dst *float32, w *uint16, x *float32, rows, k int), vl 
 			for r := range dst {
 				s := dst[r]
 				for i, v := range w[r*k+m : (r+1)*k] {
-					s += ref.F16ToF32(v) * x[m+i]
+					s += generic.F16ToF32(v) * x[m+i]
 				}
 				dst[r] = s
 			}
@@ -248,7 +249,7 @@ func f16DotsNAsm(kern []f16NKernel, one func(dst *float32, w *uint16, x *float32
 				for r := range rows {
 					s := dst[t*ldd+r]
 					for i, v := range w[r*k+m : (r+1)*k] {
-						s += ref.F16ToF32(v) * xt[m+i]
+						s += generic.F16ToF32(v) * xt[m+i]
 					}
 					dst[t*ldd+r] = s
 				}
@@ -341,7 +342,7 @@ func f16DotsStridedAsm(kern func(dst *float32, k *uint16, stride int, q *uint16,
 			for j := range dst {
 				s := dst[j]
 				for i, h := range k[j*stride+m : j*stride+n] {
-					s += ref.F16ToF32(h) * ref.F16ToF32(q[m+i])
+					s += generic.F16ToF32(h) * generic.F16ToF32(q[m+i])
 				}
 				dst[j] = s
 			}

@@ -8,7 +8,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/bitnet-go/bitnet/asm/ref"
+	"github.com/bitnet-go/bitnet/asm"
 	"github.com/bitnet-go/bitnet/gguf"
 	"github.com/bitnet-go/bitnet/internal/atomicfile"
 	"github.com/bitnet-go/bitnet/layout"
@@ -263,10 +263,10 @@ func (r *requantizer) plan(ti *gguf.TensorInfo, tt, head, embd gguf.Type) (gguf.
 		if err != nil {
 			return wt, err
 		}
-		if target != gguf.I2_S && cols%ref.QK_K != 0 {
+		if target != gguf.I2_S && cols%asm.QK_K != 0 {
 			return wt, fmt.Errorf("tensor %q: rows of %d values are not a whole number of %s blocks (256)", ti.Name, cols, target)
 		}
-		if target == gguf.I2_S && cols%ref.I2SBlock != 0 {
+		if target == gguf.I2_S && cols%asm.I2SBlock != 0 {
 			return wt, fmt.Errorf("tensor %q: rows of %d values are not a whole number of I2_S blocks (128)", ti.Name, cols)
 		}
 		note, write, err := src.writer(target)
@@ -313,10 +313,10 @@ func writeDense(w io.Writer, m *runtime.Matrix, t gguf.Type) error {
 			}
 		case gguf.F16:
 			for i, v := range row {
-				binary.LittleEndian.PutUint16(out[2*i:], ref.F32ToF16(v))
+				binary.LittleEndian.PutUint16(out[2*i:], asm.F32ToF16(v))
 			}
 		case gguf.Q8_0:
-			ref.QuantizeQ8_0(out, row)
+			asm.QuantizeQ8_0(out, row)
 		case gguf.Q6_K:
 			quant.QuantizeQ6K(out, row)
 		default:
@@ -343,10 +343,10 @@ func (r *requantizer) ternarySource(ti *gguf.TensorInfo, data []byte, rows, cols
 	s := &ternarySource{name: ti.Name, typ: ti.Type, data: data, rows: rows, cols: cols}
 	switch ti.Type {
 	case gguf.I2_S:
-		if cols%ref.I2SBlock != 0 {
+		if cols%asm.I2SBlock != 0 {
 			return nil, fmt.Errorf("tensor %q: I2_S rows of %d values are not a whole number of 128-value blocks", ti.Name, cols)
 		}
-		s.gamma = ref.I2SScale(data, rows*cols)
+		s.gamma = asm.I2SScale(data, rows*cols)
 		// Code 3 is unused; the fork's kernels would read it as +2.
 		for i, b := range data[:rows*cols/4] {
 			if b&0xAA&(b<<1) != 0 {
@@ -354,7 +354,7 @@ func (r *requantizer) ternarySource(ti *gguf.TensorInfo, data []byte, rows, cols
 			}
 		}
 	case gguf.TQ1_0, gguf.TQ2_0:
-		if cols%ref.QK_K != 0 {
+		if cols%asm.QK_K != 0 {
 			return nil, fmt.Errorf("tensor %q: %s rows of %d values", ti.Name, ti.Type, cols)
 		}
 	case gguf.F32, gguf.F16, gguf.BF16:
@@ -389,17 +389,17 @@ func (r *requantizer) ternarySource(ti *gguf.TensorInfo, data []byte, rows, cols
 // block reads the codes and the f16 scale of 256-value block b of row rr of
 // a TQ source, as (codes, d) with value = (code − 1)·d. A TQ2_0 code 3 (+2d)
 // is not ternary.
-func (s *ternarySource) tqBlock(codes *[ref.QK_K]int8, rr, b int) (uint16, error) {
-	bs := ref.TQ2_0BlockBytes
+func (s *ternarySource) tqBlock(codes *[asm.QK_K]int8, rr, b int) (uint16, error) {
+	bs := asm.TQ2_0BlockBytes
 	if s.typ == gguf.TQ1_0 {
-		bs = ref.TQ1_0BlockBytes
+		bs = asm.TQ1_0BlockBytes
 	}
-	rb := s.cols / ref.QK_K * bs
+	rb := s.cols / asm.QK_K * bs
 	blk := s.data[rr*rb+b*bs : rr*rb+(b+1)*bs]
 	if s.typ == gguf.TQ1_0 {
-		ref.TQ1Codes(codes, blk)
+		asm.TQ1Codes(codes, blk)
 	} else {
-		ref.TQ2Codes(codes, blk)
+		asm.TQ2Codes(codes, blk)
 	}
 	for k, c := range codes {
 		if c > 2 {
@@ -415,7 +415,7 @@ func (s *ternarySource) rowCodes(codes []int8, rr int, row []float32, m *runtime
 		rb := s.cols / 4
 		r := s.data[rr*rb : (rr+1)*rb]
 		for k := range codes {
-			codes[k] = int8(ref.I2SCode(r, k))
+			codes[k] = int8(asm.I2SCode(r, k))
 		}
 		return
 	}
@@ -443,8 +443,8 @@ func (s *ternarySource) writer(target gguf.Type) (string, func(io.Writer) error,
 		}
 	}
 	isTQ := s.typ == gguf.TQ1_0 || s.typ == gguf.TQ2_0
-	nb := s.cols / ref.QK_K
-	var codes [ref.QK_K]int8
+	nb := s.cols / asm.QK_K
+	var codes [asm.QK_K]int8
 
 	if target == gguf.I2_S {
 		gamma := s.gamma
@@ -459,18 +459,18 @@ func (s *ternarySource) writer(target gguf.Type) (string, func(io.Writer) error,
 					if err != nil {
 						return "", nil, err
 					}
-					if !hasNonZero(&codes) || ref.F16ToF32(bd) == 0 {
+					if !hasNonZero(&codes) || asm.F16ToF32(bd) == 0 {
 						continue // all values 0 whatever the scale
 					}
 					if !found {
 						d, dRow, dBlock, found = bd, rr, b, true
 					} else if bd != d {
-						return "", nil, fmt.Errorf("its blocks have different scales (%g in row %d block %d, %g in row %d block %d), and I2_S has one scale per tensor: keep it in TQ or requantize from the F32/HF weights", ref.F16ToF32(d), dRow, dBlock, ref.F16ToF32(bd), rr, b)
+						return "", nil, fmt.Errorf("its blocks have different scales (%g in row %d block %d, %g in row %d block %d), and I2_S has one scale per tensor: keep it in TQ or requantize from the F32/HF weights", asm.F16ToF32(d), dRow, dBlock, asm.F16ToF32(bd), rr, b)
 					}
 				}
 			}
 			if found {
-				gamma = ref.F16ToF32(d)
+				gamma = asm.F16ToF32(d)
 			}
 			if math.IsNaN(float64(gamma)) || math.IsInf(float64(gamma), 0) {
 				return "", nil, fmt.Errorf("scale %g is not finite", gamma)
@@ -490,12 +490,12 @@ func (s *ternarySource) writer(target gguf.Type) (string, func(io.Writer) error,
 						if err != nil {
 							return err
 						}
-						zero := ref.F16ToF32(bd) == 0
+						zero := asm.F16ToF32(bd) == 0
 						for k, c := range codes {
 							if zero {
 								c = 1
 							}
-							rowCodes[b*ref.QK_K+k] = c
+							rowCodes[b*asm.QK_K+k] = c
 						}
 					}
 				} else {
@@ -525,15 +525,15 @@ func (s *ternarySource) writer(target gguf.Type) (string, func(io.Writer) error,
 	if !isTQ {
 		// ggml's quantizer from the values: d = max|x| of the block, which
 		// is γ where the block has a non-zero value and 0 elsewhere.
-		if h := ref.F32ToF16(s.gamma); ref.F16ToF32(h) != s.gamma {
-			note = fmt.Sprintf(" (scale %g rounded to f16 %g, relative error %.2g)", s.gamma, ref.F16ToF32(h), math.Abs(float64(ref.F16ToF32(h)-s.gamma))/float64(s.gamma))
+		if h := asm.F32ToF16(s.gamma); asm.F16ToF32(h) != s.gamma {
+			note = fmt.Sprintf(" (scale %g rounded to f16 %g, relative error %.2g)", s.gamma, asm.F16ToF32(h), math.Abs(float64(asm.F16ToF32(h)-s.gamma))/float64(s.gamma))
 		}
 	}
-	pack, bs := quant.PackTQ2, ref.TQ2_0BlockBytes
+	pack, bs := quant.PackTQ2, asm.TQ2_0BlockBytes
 	if target == gguf.TQ1_0 {
-		pack, bs = quant.PackTQ1, ref.TQ1_0BlockBytes
+		pack, bs = quant.PackTQ1, asm.TQ1_0BlockBytes
 	}
-	dGamma := ref.F32ToF16(s.gamma)
+	dGamma := asm.F32ToF16(s.gamma)
 	return note, func(w io.Writer) error {
 		rowCodes := make([]int8, s.cols)
 		row := make([]float32, s.cols)
@@ -551,7 +551,7 @@ func (s *ternarySource) writer(target gguf.Type) (string, func(io.Writer) error,
 					}
 					d = bd
 				} else {
-					copy(codes[:], rowCodes[b*ref.QK_K:(b+1)*ref.QK_K])
+					copy(codes[:], rowCodes[b*asm.QK_K:(b+1)*asm.QK_K])
 					if hasNonZero(&codes) {
 						d = dGamma
 					}
@@ -566,7 +566,7 @@ func (s *ternarySource) writer(target gguf.Type) (string, func(io.Writer) error,
 	}, nil
 }
 
-func hasNonZero(codes *[ref.QK_K]int8) bool {
+func hasNonZero(codes *[asm.QK_K]int8) bool {
 	for _, c := range codes {
 		if c != 1 {
 			return true

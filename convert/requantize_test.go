@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bitnet-go/bitnet/asm/ref"
+	"github.com/bitnet-go/bitnet/asm/generic"
 	"github.com/bitnet-go/bitnet/gguf"
 	"github.com/bitnet-go/bitnet/internal/testutil"
 	"github.com/bitnet-go/bitnet/loader"
@@ -161,9 +161,9 @@ func TestRequantizeLikeUpstream(t *testing.T) {
 				if !bytes.Equal(a[:nq], b[:nq]) {
 					t.Fatalf("%s: codes differ from the fork's", name)
 				}
-				g := ref.I2SScale(b, int(ti.Elements()))
-				if got := ref.I2SScale(a, int(ti.Elements())); got != ref.RoundF16(g) {
-					t.Fatalf("%s: scale %g, want f16(%g) = %g", name, got, g, ref.RoundF16(g))
+				g := generic.I2SScale(b, int(ti.Elements()))
+				if got := generic.I2SScale(a, int(ti.Elements())); got != generic.RoundF16(g) {
+					t.Fatalf("%s: scale %g, want f16(%g) = %g", name, got, g, generic.RoundF16(g))
 				}
 			}
 		})
@@ -181,7 +181,7 @@ func roundScalesToF16(t *testing.T, src string) string {
 		b = append([]byte(nil), b...)
 		if ti.Type == gguf.I2_S {
 			n := int(ti.Elements())
-			binary.LittleEndian.PutUint32(b[n/4:], math.Float32bits(ref.RoundF16(ref.I2SScale(b, n))))
+			binary.LittleEndian.PutUint32(b[n/4:], math.Float32bits(generic.RoundF16(generic.I2SScale(b, n))))
 		}
 		w.AddTensor(ti.Name, ti.Type, ti.Dims, b)
 	}
@@ -367,7 +367,7 @@ func TestRequantizeErrors(t *testing.T) {
 			b, _ := f.TensorData(ti)
 			b = append([]byte(nil), b...)
 			if ti.Name == "blk.1.ffn_up.weight" {
-				binary.LittleEndian.PutUint16(b[ref.TQ2_0BlockBytes*3-2:], ref.F32ToF16(0.5))
+				binary.LittleEndian.PutUint16(b[generic.TQ2_0BlockBytes*3-2:], generic.F32ToF16(0.5))
 			}
 			w.AddTensor(ti.Name, ti.Type, ti.Dims, b)
 		}
@@ -473,7 +473,7 @@ func TestQ6KLlamaRuns(t *testing.T) {
 			for k := range x {
 				x[k] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*k:]))
 			}
-			q := make([]byte, len(x)/ref.QK_K*ref.Q6_KBlockBytes)
+			q := make([]byte, len(x)/generic.QK_K*generic.Q6_KBlockBytes)
 			quant.QuantizeQ6K(q, x)
 			w.AddTensor(ti.Name, gguf.Q6_K, ti.Dims, q)
 			continue

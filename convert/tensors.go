@@ -6,7 +6,7 @@ import (
 	"io"
 	"math"
 
-	"github.com/bitnet-go/bitnet/asm/ref"
+	"github.com/bitnet-go/bitnet/asm"
 	"github.com/bitnet-go/bitnet/gguf"
 	"github.com/bitnet-go/bitnet/layout"
 	"github.com/bitnet-go/bitnet/quant"
@@ -153,7 +153,7 @@ func ternarize(w []float32, f16Cast bool) {
 		q = max(-1, min(1, q)) // keeps −0 for small negatives, as torch does
 		r := q / s
 		if f16Cast {
-			r = ref.RoundF16(r)
+			r = asm.RoundF16(r)
 		}
 		w[i] = r
 	}
@@ -213,25 +213,25 @@ func encode(w io.Writer, t gguf.Type, src rowSource, progress func(done int)) er
 		case gguf.F16:
 			out = grow(out, 2*len(v))
 			for i, x := range v {
-				binary.LittleEndian.PutUint16(out[2*i:], ref.F32ToF16(x))
+				binary.LittleEndian.PutUint16(out[2*i:], asm.F32ToF16(x))
 			}
 		case gguf.BF16:
 			out = grow(out, 2*len(v))
 			for i, x := range v {
-				binary.LittleEndian.PutUint16(out[2*i:], ref.F32ToBF16(x))
+				binary.LittleEndian.PutUint16(out[2*i:], asm.F32ToBF16(x))
 			}
 		case gguf.Q8_0:
-			out = grow(out, len(v)/ref.Q8_0Block*ref.Q8_0BlockBytes)
-			ref.QuantizeQ8_0(out, v)
+			out = grow(out, len(v)/asm.Q8_0Block*asm.Q8_0BlockBytes)
+			asm.QuantizeQ8_0(out, v)
 		case gguf.Q6_K:
-			out = grow(out, len(v)/ref.QK_K*ref.Q6_KBlockBytes)
+			out = grow(out, len(v)/asm.QK_K*asm.Q6_KBlockBytes)
 			quant.QuantizeQ6K(out, v)
 		case gguf.TQ1_0, gguf.TQ2_0:
-			bs := ref.TQ2_0BlockBytes
+			bs := asm.TQ2_0BlockBytes
 			if t == gguf.TQ1_0 {
-				bs = ref.TQ1_0BlockBytes
+				bs = asm.TQ1_0BlockBytes
 			}
-			out = grow(out, len(v)/ref.QK_K*bs)
+			out = grow(out, len(v)/asm.QK_K*bs)
 			if t == gguf.TQ1_0 {
 				quant.QuantizeTQ1(out, v)
 			} else {

@@ -13,7 +13,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/bitnet-go/bitnet/asm/ref"
+	"github.com/bitnet-go/bitnet/asm"
 	"github.com/bitnet-go/bitnet/gguf"
 	"github.com/bitnet-go/bitnet/internal/atomicfile"
 	"github.com/bitnet-go/bitnet/layout"
@@ -134,10 +134,10 @@ func ExportHF(inPath, outDir string, o ExportOptions) error {
 		}
 		if err := forRows(f, t.ti, func(v []float32) error {
 			for _, x := range v {
-				if bf16OK && ref.BF16ToF32(ref.F32ToBF16(x)) != x {
+				if bf16OK && asm.BF16ToF32(asm.F32ToBF16(x)) != x {
 					bf16OK = false
 				}
-				if f16OK && ref.RoundF16(x) != x {
+				if f16OK && asm.RoundF16(x) != x {
 					f16OK = false
 				}
 			}
@@ -172,9 +172,9 @@ func ExportHF(inPath, outDir string, o ExportOptions) error {
 					for i, x := range v {
 						switch plainType {
 						case safetensors.BF16:
-							binary.LittleEndian.PutUint16(b[2*i:], ref.F32ToBF16(x))
+							binary.LittleEndian.PutUint16(b[2*i:], asm.F32ToBF16(x))
 						case safetensors.F16:
-							binary.LittleEndian.PutUint16(b[2*i:], ref.F32ToF16(x))
+							binary.LittleEndian.PutUint16(b[2*i:], asm.F32ToF16(x))
 						default:
 							binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
 						}
@@ -212,7 +212,7 @@ func ExportHF(inPath, outDir string, o ExportOptions) error {
 			}
 			b := make([]byte, 2*len(lat))
 			for i, x := range lat {
-				binary.LittleEndian.PutUint16(b[2*i:], ref.F32ToF16(x))
+				binary.LittleEndian.PutUint16(b[2*i:], asm.F32ToF16(x))
 			}
 			w.AddBytes(t.hf, safetensors.F16, []int64{int64(rows), int64(cols)}, b)
 			continue
@@ -412,16 +412,16 @@ func forRows(f *gguf.File, ti *gguf.TensorInfo, fn func([]float32) error) error 
 			}
 		case gguf.F16:
 			for i := range out {
-				out[i] = ref.F16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
+				out[i] = asm.F16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
 			}
 		case gguf.BF16:
 			for i := range out {
-				out[i] = ref.BF16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
+				out[i] = asm.BF16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
 			}
 		case gguf.Q8_0:
-			ref.DequantQ8_0(out, b)
+			asm.DequantQ8_0(out, b)
 		case gguf.Q6_K:
-			ref.DequantQ6K(out, b)
+			asm.DequantQ6K(out, b)
 		default:
 			return fmt.Errorf("tensor %s: cannot export type %s", ti.Name, ti.Type)
 		}
@@ -454,7 +454,7 @@ func ternaryCodes(f *gguf.File, ti *gguf.TensorInfo) ([]int8, float32, error) {
 	err = func() error {
 		if ti.Type == gguf.TQ1_0 || ti.Type == gguf.TQ2_0 {
 			v := make([]float32, n)
-			ref.DequantTQ(v, data, ti.Type == gguf.TQ1_0)
+			asm.DequantTQ(v, data, ti.Type == gguf.TQ1_0)
 			return setCodes(v, codes, &gamma, &i, ti.Name)
 		}
 		return forRows(f, ti, func(v []float32) error { return setCodes(v, codes, &gamma, &i, ti.Name) })

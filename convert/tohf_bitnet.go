@@ -6,7 +6,7 @@ import (
 	"math"
 	"strconv"
 
-	"github.com/bitnet-go/bitnet/asm/ref"
+	"github.com/bitnet-go/bitnet/asm"
 	"github.com/bitnet-go/bitnet/gguf"
 	"github.com/bitnet-go/bitnet/layout"
 )
@@ -44,11 +44,11 @@ func latentFor(codes []int8, gamma float32, negZero []bool) ([]float32, bool) {
 		setZeros()
 		return w, gamma == 0
 	}
-	h0 := ref.F32ToF16(ref.RoundF16(gamma * float32(len(codes)) / float32(nz)))
+	h0 := asm.F32ToF16(asm.RoundF16(gamma * float32(len(codes)) / float32(nz)))
 	try := make([]float32, len(codes))
 	for d := 0; d <= 16; d++ {
 		for _, h := range []uint16{h0 + uint16(d), h0 - uint16(d)} {
-			a := ref.F16ToF32(h)
+			a := asm.F16ToF32(h)
 			if !(a > 0) || math.IsInf(float64(a), 0) {
 				continue
 			}

@@ -17,7 +17,7 @@ import (
 // prompt's second row is reproduced bit for bit — all 32000 logits — on
 // every x86 implementation, which holds only with ggml's AVX2 lane order
 // for the Q6_K and TQ2_0 dots and the Q8_K activations (see
-// asm/ref/lanes.go; the later Q6_K lane split of ggml gives about 25 % of
+// asm/generic/lanes.go; the later Q6_K lane split of ggml gives about 25 % of
 // the logits exactly). amd64 only: the float kernels elsewhere in the
 // forward pass round differently under Go's FMA fusion on arm64.
 func TestGoldenTQ2BitExactRow(t *testing.T) {

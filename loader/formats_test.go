@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bitnet-go/bitnet/asm/ref"
+	"github.com/bitnet-go/bitnet/asm/generic"
 	"github.com/bitnet-go/bitnet/gguf"
 	"github.com/bitnet-go/bitnet/internal/testutil"
 	"github.com/bitnet-go/bitnet/layout"
@@ -24,16 +24,16 @@ func convertF32(t *testing.T, data []byte, typ gguf.Type) []byte {
 	case gguf.F16, gguf.BF16:
 		out := make([]byte, 2*len(x))
 		for i, v := range x {
-			h := ref.F32ToF16(v)
+			h := generic.F32ToF16(v)
 			if typ == gguf.BF16 {
-				h = ref.F32ToBF16(v)
+				h = generic.F32ToBF16(v)
 			}
 			binary.LittleEndian.PutUint16(out[2*i:], h)
 		}
 		return out
 	case gguf.Q8_0:
-		out := make([]byte, len(x)/ref.Q8_0Block*ref.Q8_0BlockBytes)
-		ref.QuantizeQ8_0(out, x)
+		out := make([]byte, len(x)/generic.Q8_0Block*generic.Q8_0BlockBytes)
+		generic.QuantizeQ8_0(out, x)
 		return out
 	}
 	t.Fatalf("no conversion to %s", typ)

@@ -9,20 +9,22 @@
 //   - The fork's I2_S encoding (codes, 32-byte tail, the quantizer's sign
 //     rule) is part of the BitNet GGUF layout and is owned by package layout,
 //     which imports only gguf.
-//   - Q8_0 quantization is ref.QuantizeQ8_0: the runtime uses the same
+//   - Q8_0 quantization is asm.QuantizeQ8_0: the runtime uses the same
 //     function for its activations, so it stays with the kernels.
 //   - Decoding (dequantization, dot products) is the runtime's and asm's;
-//     asm/ref is their oracle. This package takes only asm/ref's block
+//     asm/ref is their test oracle. This package takes only asm's block
 //     constants and its f16 rounding, so that what it writes and what the
-//     oracle reads agree on one definition of those.
+//     runtime reads agree on one definition of those.
 package quant
 
-import "github.com/bitnet-go/bitnet/asm/ref"
+import (
+	"github.com/bitnet-go/bitnet/asm"
+)
 
 // Block sizes of the formats written here.
 const (
-	QK_K       = ref.QK_K            // values per TQ1_0, TQ2_0 and Q6_K block
-	TQ1_0Bytes = ref.TQ1_0BlockBytes // bytes per TQ1_0 block
-	TQ2_0Bytes = ref.TQ2_0BlockBytes // bytes per TQ2_0 block
-	Q6_KBytes  = ref.Q6_KBlockBytes  // bytes per Q6_K block
+	QK_K       = asm.QK_K            // values per TQ1_0, TQ2_0 and Q6_K block
+	TQ1_0Bytes = asm.TQ1_0BlockBytes // bytes per TQ1_0 block
+	TQ2_0Bytes = asm.TQ2_0BlockBytes // bytes per TQ2_0 block
+	Q6_KBytes  = asm.Q6_KBlockBytes  // bytes per Q6_K block
 )

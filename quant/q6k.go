@@ -4,19 +4,19 @@ import (
 	"encoding/binary"
 	"math"
 
-	"github.com/bitnet-go/bitnet/asm/ref"
+	"github.com/bitnet-go/bitnet/asm"
 )
 
 // Q6_K: ggml's reference quantizer (ggml-quants.c, quantize_row_q6_K_ref),
 // which llama-quantize uses when no importance matrix is given.
-// Dequantization is ref.DequantQ6K / runtime.Matrix.RowF32.
+// Dequantization is asm.DequantQ6K / runtime.Matrix.RowF32.
 
 // groupMaxEps is ggml's GROUP_MAX_EPS: a group whose largest magnitude is
 // below it quantizes to zero.
 const groupMaxEps = 1e-15
 
 // nearestInt is ggml's nearest_int (the 1.5·2^23 trick): round half to even.
-func nearestInt(x float32) int32 { return ref.NearestInt(x) }
+func nearestInt(x float32) int32 { return asm.NearestInt(x) }
 
 // makeQxQuants is ggml's make_qx_quants with rmse_type 1 and no weights:
 // the scale (and the levels L, 0..2·nmax−1) minimising the x²-weighted error
@@ -77,11 +77,11 @@ func abs32(x float32) float32 { return math.Float32frombits(math.Float32bits(x) 
 // QuantizeQ6K is quantize_row_q6_K_ref: x is a whole number of 256-value
 // blocks, dst has 210 bytes per block.
 func QuantizeQ6K(dst []byte, x []float32) {
-	var L [ref.QK_K]int8
-	var scales [ref.QK_K / 16]float32
-	for i := 0; i < len(x)/ref.QK_K; i++ {
-		xb := x[i*ref.QK_K : (i+1)*ref.QK_K]
-		b := dst[i*ref.Q6_KBlockBytes : (i+1)*ref.Q6_KBlockBytes]
+	var L [asm.QK_K]int8
+	var scales [asm.QK_K / 16]float32
+	for i := 0; i < len(x)/asm.QK_K; i++ {
+		xb := x[i*asm.QK_K : (i+1)*asm.QK_K]
+		b := dst[i*asm.Q6_KBlockBytes : (i+1)*asm.Q6_KBlockBytes]
 		var maxScale, maxAbsScale float32
 		for ib := range scales {
 			s := makeQxQuants(xb[16*ib:16*ib+16], 32, L[16*ib:16*ib+16])
@@ -95,12 +95,12 @@ func QuantizeQ6K(dst []byte, x []float32) {
 			continue
 		}
 		iscale := -128 / maxScale
-		binary.LittleEndian.PutUint16(b[208:], ref.F32ToF16(1/iscale))
+		binary.LittleEndian.PutUint16(b[208:], asm.F32ToF16(1/iscale))
 		sc := b[192:208]
 		for ib := range scales {
 			sc[ib] = byte(int8(min(127, nearestInt(iscale*scales[ib]))))
 		}
-		d0 := ref.F16ToF32(binary.LittleEndian.Uint16(b[208:]))
+		d0 := asm.F16ToF32(binary.LittleEndian.Uint16(b[208:]))
 		for j := range scales {
 			d := d0 * float32(int8(sc[j]))
 			if d == 0 {
@@ -112,7 +112,7 @@ func QuantizeQ6K(dst []byte, x []float32) {
 			}
 		}
 		ql, qh := b[0:128], b[128:192]
-		for j := 0; j < ref.QK_K; j += 128 {
+		for j := 0; j < asm.QK_K; j += 128 {
 			for l := 0; l < 32; l++ {
 				q1 := byte(L[j+l]) & 0xF
 				q2 := byte(L[j+l+32]) & 0xF

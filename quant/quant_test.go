@@ -6,7 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/bitnet-go/bitnet/asm/ref"
+	"github.com/bitnet-go/bitnet/asm/generic"
 )
 
 // TQ packing is the inverse of the oracle's decoding, for every code.
@@ -26,11 +26,11 @@ func TestPackTQ(t *testing.T) {
 		var b2 [TQ2_0Bytes]byte
 		PackTQ1(b1[:], &codes, 0x3c00)
 		PackTQ2(b2[:], &codes, 0x3c00)
-		ref.TQ1Codes(&back, b1[:])
+		generic.TQ1Codes(&back, b1[:])
 		if back != codes {
 			t.Fatalf("TQ1_0 round trip changed codes")
 		}
-		ref.TQ2Codes(&back, b2[:])
+		generic.TQ2Codes(&back, b2[:])
 		if back != codes {
 			t.Fatalf("TQ2_0 round trip changed codes")
 		}
@@ -62,9 +62,9 @@ func TestQuantizeTQ(t *testing.T) {
 				QuantizeTQ2(b, x)
 			}
 			got := make([]float32, QK_K)
-			d := ref.RoundF16(gamma)
+			d := generic.RoundF16(gamma)
 			for blk := 0; blk < 2; blk++ {
-				ref.DequantTQ(got, b[blk*bs:(blk+1)*bs], tq1)
+				generic.DequantTQ(got, b[blk*bs:(blk+1)*bs], tq1)
 				for i := range got {
 					v := x[blk*QK_K+i]
 					want := float32(0)
@@ -97,10 +97,10 @@ func TestQuantizeQ6K(t *testing.T) {
 	b := make([]byte, 4*Q6_KBytes)
 	QuantizeQ6K(b, x)
 	y := make([]float32, len(x))
-	ref.DequantQ6K(y, b)
+	generic.DequantQ6K(y, b)
 	for blk := 0; blk < 4; blk++ {
 		bb := b[blk*Q6_KBytes:]
-		d := ref.F16ToF32(binary.LittleEndian.Uint16(bb[208:]))
+		d := generic.F16ToF32(binary.LittleEndian.Uint16(bb[208:]))
 		for i := blk * QK_K; i < (blk+1)*QK_K; i++ {
 			step := math.Abs(float64(d * float32(int8(bb[192+(i%QK_K)/16]))))
 			if diff := math.Abs(float64(y[i] - x[i])); diff > step/2+1e-7 && blk < 3 {
@@ -124,7 +124,7 @@ func TestQ6KRoundTrip(t *testing.T) {
 	b := make([]byte, 4*Q6_KBytes)
 	QuantizeQ6K(b, x)
 	y := make([]float32, len(x))
-	ref.DequantQ6K(y, b)
+	generic.DequantQ6K(y, b)
 	var maxErr float64
 	for i := range x {
 		maxErr = max(maxErr, math.Abs(float64(x[i]-y[i])))

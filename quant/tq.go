@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"math"
 
-	"github.com/bitnet-go/bitnet/asm/ref"
+	"github.com/bitnet-go/bitnet/asm"
 )
 
 // PackTQ2 writes one TQ2_0 block (quantize_row_tq2_0_ref's layout) from
@@ -70,7 +70,7 @@ func TQCodes(codes *[QK_K]int8, x []float32) uint16 {
 	for i, v := range x[:QK_K] {
 		codes[i] = int8(math.Round(float64(v*id))) + 1
 	}
-	return ref.F32ToF16(amax)
+	return asm.F32ToF16(amax)
 }
 
 // QuantizeTQ2 quantizes x, a whole number of QK_K-value blocks, into TQ2_0

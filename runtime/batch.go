@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/bitnet-go/bitnet/asm/ref"
+	"github.com/bitnet-go/bitnet/asm"
 )
 
 // Seq is one sequence's KV cache: binary16 keys and values,
@@ -201,7 +201,7 @@ func (b *Batch) Forward(chunks []Chunk) ([][]float32, error) {
 	}
 	b.logits = grow(b.logits, nOut*c.Vocab)
 	for i, r := range b.heads {
-		ref.RMSNorm(b.h[i*c.Dim:(i+1)*c.Dim], b.x[r*c.Dim:(r+1)*c.Dim], b.m.OutputNorm, c.NormEps)
+		asm.RMSNorm(b.h[i*c.Dim:(i+1)*c.Dim], b.x[r*c.Dim:(r+1)*c.Dim], b.m.OutputNorm, c.NormEps)
 		b.single[i] = true
 	}
 	b.group3[0], b.outs3[0] = b.m.Output, b.logits

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/bitnet-go/bitnet/asm"
-	"github.com/bitnet-go/bitnet/asm/ref"
+	"github.com/bitnet-go/bitnet/asm/generic"
 )
 
 // randMatrix makes a rows × cols matrix of format f with random contents
@@ -16,7 +16,7 @@ func randMatrix(t *testing.T, rng *rand.Rand, f Format, rows, cols int) *Matrix 
 	t.Helper()
 	rb := f.RowBytes(cols)
 	data := make([]byte, rows*rb+4)
-	f16 := func(b []byte, v float32) { binary.LittleEndian.PutUint16(b, ref.F32ToF16(v)) }
+	f16 := func(b []byte, v float32) { binary.LittleEndian.PutUint16(b, generic.F32ToF16(v)) }
 	switch f {
 	case I2S, I8Row:
 		for i := range data {
@@ -41,7 +41,7 @@ func randMatrix(t *testing.T, rng *rand.Rand, f Format, rows, cols int) *Matrix 
 		}
 	case BF16:
 		for i := 0; i < rows*cols; i++ {
-			binary.LittleEndian.PutUint16(data[2*i:], ref.F32ToBF16(float32(rng.NormFloat64())))
+			binary.LittleEndian.PutUint16(data[2*i:], generic.F32ToBF16(float32(rng.NormFloat64())))
 		}
 	case F32:
 		for i := 0; i < rows*cols; i++ {
@@ -53,14 +53,14 @@ func randMatrix(t *testing.T, rng *rand.Rand, f Format, rows, cols int) *Matrix 
 			for i := range x {
 				x[i] = float32(rng.NormFloat64())
 			}
-			ref.QuantizeQ8_0(data[r*rb:(r+1)*rb], x)
+			generic.QuantizeQ8_0(data[r*rb:(r+1)*rb], x)
 		}
 	case TQ2_0:
 		for i := range data {
 			data[i] = byte(rng.Uint32())
 		}
-		for b := 0; b < rows*cols/ref.QK_K; b++ {
-			f16(data[b*ref.TQ2_0BlockBytes+64:], 0.01+rng.Float32())
+		for b := 0; b < rows*cols/generic.QK_K; b++ {
+			f16(data[b*generic.TQ2_0BlockBytes+64:], 0.01+rng.Float32())
 		}
 	default:
 		t.Fatalf("no random %s matrix", f)

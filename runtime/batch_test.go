@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/bitnet-go/bitnet/asm"
-	"github.com/bitnet-go/bitnet/asm/ref"
+	"github.com/bitnet-go/bitnet/asm/generic"
 	"github.com/bitnet-go/bitnet/loader"
 	"github.com/bitnet-go/bitnet/runtime"
 	"github.com/bitnet-go/bitnet/sampler"
@@ -174,7 +174,7 @@ func f16Layers(t *testing.T, m *runtime.Model) *runtime.Model {
 		for r := range w.Rows {
 			w.RowF32(row, r)
 			for i, v := range row {
-				binary.LittleEndian.PutUint16(data[2*(r*w.Cols+i):], ref.F32ToF16(v))
+				binary.LittleEndian.PutUint16(data[2*(r*w.Cols+i):], generic.F32ToF16(v))
 			}
 		}
 		f, err := runtime.NewMatrix(runtime.F16, w.Rows, w.Cols, data)

@@ -6,7 +6,6 @@ import (
 	"math"
 
 	"github.com/bitnet-go/bitnet/asm"
-	"github.com/bitnet-go/bitnet/asm/ref"
 )
 
 // ErrContextFull is returned when a forward pass would run past the KV
@@ -151,7 +150,7 @@ func (s *State) Forward(tokens []int32, all bool) ([]float32, error) {
 		}
 		rows := n - first
 		for t := first; t < n; t++ {
-			ref.RMSNorm(s.h[(t-first)*c.Dim:(t-first+1)*c.Dim], s.x[t*c.Dim:(t+1)*c.Dim], s.m.OutputNorm, c.NormEps)
+			asm.RMSNorm(s.h[(t-first)*c.Dim:(t-first+1)*c.Dim], s.x[t*c.Dim:(t+1)*c.Dim], s.m.OutputNorm, c.NormEps)
 		}
 		outOff := 0
 		if all {
@@ -177,14 +176,14 @@ func (s *work) layers(tokens []int32) {
 	half := hd / 2
 	rows, single := s.rows[:n], s.single[:n]
 	for t, r := range rows {
-		ref.RopeCache(s.ropeCos[t*half:(t+1)*half], s.ropeSin[t*half:(t+1)*half], r.pos, c.RopeBase, hd)
+		asm.RopeCache(s.ropeCos[t*half:(t+1)*half], s.ropeSin[t*half:(t+1)*half], r.pos, c.RopeBase, hd)
 		single[t] = r.single
 	}
 	x, h := s.x[:n*dim], s.h[:n*dim]
 	for li := range m.Layers {
 		L := &m.Layers[li]
 		for t := 0; t < n; t++ {
-			ref.RMSNorm(h[t*dim:(t+1)*dim], x[t*dim:(t+1)*dim], L.AttnNorm, c.NormEps)
+			asm.RMSNorm(h[t*dim:(t+1)*dim], x[t*dim:(t+1)*dim], L.AttnNorm, c.NormEps)
 		}
 		q, k, v := s.q[:n*qd], s.k[:n*kvd], s.v[:n*kvd]
 		s.group3 = [3]*Matrix{L.Wq, L.Wk, L.Wv}
@@ -195,7 +194,7 @@ func (s *work) layers(tokens []int32) {
 		scaleVec(v, L.ScaleV)
 		for t := 0; t < n; t++ {
 			cs, sn := s.ropeCos[t*half:(t+1)*half], s.ropeSin[t*half:(t+1)*half]
-			rope := ref.RopeNeoX
+			rope := asm.RopeNeoX
 			if c.Rope == RopeNorm {
 				rope = ropeNorm
 			}
@@ -217,7 +216,7 @@ func (s *work) layers(tokens []int32) {
 		att := s.att[:n*qd]
 		if L.AttnSubNorm != nil {
 			for t := 0; t < n; t++ {
-				ref.RMSNorm(att[t*qd:(t+1)*qd], att[t*qd:(t+1)*qd], L.AttnSubNorm, c.NormEps)
+				asm.RMSNorm(att[t*qd:(t+1)*qd], att[t*qd:(t+1)*qd], L.AttnSubNorm, c.NormEps)
 			}
 		}
 		o := s.o[:n*dim]
@@ -229,7 +228,7 @@ func (s *work) layers(tokens []int32) {
 		}
 
 		for t := 0; t < n; t++ {
-			ref.RMSNorm(h[t*dim:(t+1)*dim], x[t*dim:(t+1)*dim], L.FFNNorm, c.NormEps)
+			asm.RMSNorm(h[t*dim:(t+1)*dim], x[t*dim:(t+1)*dim], L.FFNNorm, c.NormEps)
 		}
 		g, u := s.gate[:n*c.FFN], s.up[:n*c.FFN]
 		s.group3 = [3]*Matrix{L.Wgate, L.Wup}
@@ -250,7 +249,7 @@ func (s *work) layers(tokens []int32) {
 		}
 		if L.FFNSubNorm != nil {
 			for t := 0; t < n; t++ {
-				ref.RMSNorm(g[t*c.FFN:(t+1)*c.FFN], g[t*c.FFN:(t+1)*c.FFN], L.FFNSubNorm, c.NormEps)
+				asm.RMSNorm(g[t*c.FFN:(t+1)*c.FFN], g[t*c.FFN:(t+1)*c.FFN], L.FFNSubNorm, c.NormEps)
 			}
 		}
 		s.group3[0], s.outs3[0] = L.Wdown, o
@@ -308,7 +307,7 @@ func (j *attnJob) run(w, lo, hi int) {
 		kc, vc := r.seq.k[j.li], r.seq.v[j.li]
 		// Scores of this query head against every cached key of its KV head.
 		asm.F16DotsStrided(scores, kc[kvh*hd:], kvd, s.qh[t*qd+hh*hd:t*qd+(hh+1)*hd])
-		ref.SoftmaxInPlace(scores, j.scale)
+		asm.SoftmaxInPlace(scores, j.scale)
 		if r.single || c.Engine == Upstream {
 			// The fork multiplies V with the probabilities rounded to F16
 			// for a one-token batch (ggml's vec_dot_f16 path) and in f32 for
@@ -317,7 +316,7 @@ func (j *attnJob) run(w, lo, hi int) {
 			// of its one-token chunks.) Matching this is what keeps the logits within
 			// ~1e-6 of the reference engines' until an int8 rounding flips.
 			for i, v := range scores {
-				scores[i] = ref.RoundF16(v)
+				scores[i] = asm.RoundF16(v)
 			}
 		}
 		out := s.att[t*qd+hh*hd : t*qd+(hh+1)*hd]

@@ -7,7 +7,6 @@ import (
 	"unsafe"
 
 	"github.com/bitnet-go/bitnet/asm"
-	"github.com/bitnet-go/bitnet/asm/ref"
 )
 
 // Format is the storage format of a weight matrix.
@@ -38,15 +37,15 @@ func (f Format) RowBytes(cols int) int {
 	case F16, BF16:
 		return cols * 2
 	case Q8_0:
-		return cols / ref.Q8_0Block * ref.Q8_0BlockBytes
+		return cols / asm.Q8_0Block * asm.Q8_0BlockBytes
 	case Q4_K:
-		return cols / ref.QK_K * ref.Q4_KBlockBytes
+		return cols / asm.QK_K * asm.Q4_KBlockBytes
 	case Q6_K:
-		return cols / ref.QK_K * ref.Q6_KBlockBytes
+		return cols / asm.QK_K * asm.Q6_KBlockBytes
 	case TQ1_0:
-		return cols / ref.QK_K * ref.TQ1_0BlockBytes
+		return cols / asm.QK_K * asm.TQ1_0BlockBytes
 	case TQ2_0:
-		return cols / ref.QK_K * ref.TQ2_0BlockBytes
+		return cols / asm.QK_K * asm.TQ2_0BlockBytes
 	case I2S:
 		return cols / 4
 	case I8Row:
@@ -59,11 +58,11 @@ func (f Format) RowBytes(cols int) int {
 func (f Format) BlockCols() int {
 	switch f {
 	case Q8_0:
-		return ref.Q8_0Block
+		return asm.Q8_0Block
 	case Q4_K, Q6_K, TQ1_0, TQ2_0:
-		return ref.QK_K
+		return asm.QK_K
 	case I2S:
-		return ref.I2SBlock
+		return asm.I2SBlock
 	}
 	return 1
 }
@@ -102,7 +101,7 @@ func NewMatrix(f Format, rows, cols int, data []byte) (*Matrix, error) {
 	}
 	m := &Matrix{Format: f, Rows: rows, Cols: cols, Data: data}
 	if f == I2S {
-		m.Scale = ref.I2SScale(data, rows*cols)
+		m.Scale = asm.I2SScale(data, rows*cols)
 	}
 	return m, nil
 }
@@ -137,19 +136,19 @@ func (m *Matrix) RowF32(dst []float32, r int) {
 		asm.F16ToF32s(dst, u16s(b))
 	case BF16:
 		for i := range dst {
-			dst[i] = ref.BF16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
+			dst[i] = asm.BF16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
 		}
 	case Q8_0:
-		ref.DequantQ8_0(dst, b)
+		asm.DequantQ8_0(dst, b)
 	case Q4_K:
-		ref.DequantQ4K(dst, b)
+		asm.DequantQ4K(dst, b)
 	case Q6_K:
-		ref.DequantQ6K(dst, b)
+		asm.DequantQ6K(dst, b)
 	case TQ1_0, TQ2_0:
-		ref.DequantTQ(dst, b, m.Format == TQ1_0)
+		asm.DequantTQ(dst, b, m.Format == TQ1_0)
 	case I2S:
 		for k := range dst {
-			dst[k] = float32(int(ref.I2SCode(b, k))-1) * m.Scale
+			dst[k] = float32(int(asm.I2SCode(b, k))-1) * m.Scale
 		}
 	case I8Row:
 		for k, v := range i8s(b) {
@@ -190,7 +189,7 @@ func QuantizeRowsInt8(m *Matrix, p *Pool) *Matrix {
 			}
 			dst := i8s(q.Data[r*m.Cols : (r+1)*m.Cols])
 			for k, v := range row {
-				dst[k] = int8(ref.NearestInt(v * inv))
+				dst[k] = int8(asm.NearestInt(v * inv))
 			}
 			q.RowScales[r] = scale
 		}
@@ -213,7 +212,7 @@ type Scratch struct {
 	scales []float32
 	sums   []int32
 	raw    []int32
-	q8k    []ref.BlockQ8K
+	q8k    []asm.BlockQ8K
 	bytes  []byte
 	u16    []uint16
 	f32    []float32
@@ -316,16 +315,16 @@ func matMulGroup(ms []*Matrix, ys [][]float32, x []float32, n int, single []bool
 			off += n * m.Rows
 		}
 	case TQ1_0, TQ2_0, Q4_K, Q6_K:
-		nb := cols / ref.QK_K
+		nb := cols / asm.QK_K
 		s.q8k = grow(s.q8k, n*nb)
 		for t := 0; t < n; t++ {
-			ref.QuantizeQ8K(s.q8k[t*nb:(t+1)*nb], x[t*cols:(t+1)*cols])
+			asm.QuantizeQ8K(s.q8k[t*nb:(t+1)*nb], x[t*cols:(t+1)*cols])
 		}
 	case Q8_0:
 		rb := m0.Format.RowBytes(cols)
 		s.bytes = grow(s.bytes, n*rb)
 		for t := 0; t < n; t++ {
-			ref.QuantizeQ8_0Act(s.bytes[t*rb:(t+1)*rb], x[t*cols:(t+1)*cols])
+			asm.QuantizeQ8_0Act(s.bytes[t*rb:(t+1)*rb], x[t*cols:(t+1)*cols])
 		}
 	case F16:
 		// For a single token ggml converts the activations to F16 before the
@@ -341,7 +340,7 @@ func matMulGroup(ms []*Matrix, ys [][]float32, x []float32, n int, single []bool
 				xt, ft := x[t*cols:(t+1)*cols], s.f32[t*cols:(t+1)*cols]
 				if single == nil || single[t] {
 					for i, v := range xt {
-						ft[i] = ref.RoundF16(v)
+						ft[i] = asm.RoundF16(v)
 					}
 				} else {
 					copy(ft, xt)
@@ -352,7 +351,7 @@ func matMulGroup(ms []*Matrix, ys [][]float32, x []float32, n int, single []bool
 	case BF16:
 		s.u16 = grow(s.u16, n*cols)
 		for i, v := range x[:n*cols] {
-			s.u16[i] = ref.F32ToBF16(v)
+			s.u16[i] = asm.F32ToBF16(v)
 		}
 	}
 	p.For(total, rowTile, s.jobFn)
@@ -388,7 +387,7 @@ func (j *matmulJob) tile(w, lo, hi int) {
 			raw := j.raw[t*rows+lo : t*rows+hi]
 			yt := y[t*rows+lo : t*rows+hi]
 			for i, d := range raw {
-				yt[i] = ref.I2SOutput(d, s.sums[t], s.scales[t], m.Scale)
+				yt[i] = asm.I2SOutput(d, s.sums[t], s.scales[t], m.Scale)
 			}
 		}
 	case I8Row:
@@ -402,7 +401,7 @@ func (j *matmulJob) tile(w, lo, hi int) {
 			}
 		}
 	case TQ1_0, TQ2_0, Q4_K, Q6_K:
-		nb := cols / ref.QK_K
+		nb := cols / asm.QK_K
 		rb := m.Format.RowBytes(cols)
 		dots := asm.Q6KDots
 		switch m.Format {

@@ -6,7 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/bitnet-go/bitnet/asm/ref"
+	"github.com/bitnet-go/bitnet/asm/generic"
 )
 
 // TestMatMulBlockFormats multiplies random block-format matrices with
@@ -34,7 +34,7 @@ func TestMatMulBlockFormats(t *testing.T) {
 			}
 			for b := 0; b < len(data)/bs; b++ {
 				for _, off := range c.f16at {
-					binary.LittleEndian.PutUint16(data[b*bs+off:], ref.F32ToF16(float32(0.01+0.1*rng.Float64())))
+					binary.LittleEndian.PutUint16(data[b*bs+off:], generic.F32ToF16(float32(0.01+0.1*rng.Float64())))
 				}
 			}
 			m, err := NewMatrix(c.f, rows, cols, data)
@@ -45,22 +45,22 @@ func TestMatMulBlockFormats(t *testing.T) {
 			m.MatMul(y, x, n, p, &Scratch{})
 			for tok := 0; tok < n; tok++ {
 				xt := x[tok*cols : (tok+1)*cols]
-				q8k := make([]ref.BlockQ8K, cols/ref.QK_K)
-				ref.QuantizeQ8K(q8k, xt)
+				q8k := make([]generic.BlockQ8K, cols/generic.QK_K)
+				generic.QuantizeQ8K(q8k, xt)
 				q80 := make([]byte, Q8_0.RowBytes(cols))
-				ref.QuantizeQ8_0Act(q80, xt)
+				generic.QuantizeQ8_0Act(q80, xt)
 				for r := 0; r < rows; r++ {
 					w := m.row(r)
 					var want float32
 					switch c.f {
 					case Q4_K:
-						want = ref.DotQ4K(w, q8k)
+						want = generic.DotQ4K(w, q8k)
 					case Q6_K:
-						want = ref.DotQ6K(w, q8k)
+						want = generic.DotQ6K(w, q8k)
 					case TQ1_0, TQ2_0:
-						want = ref.DotTQ(w, q8k, c.f == TQ1_0)
+						want = generic.DotTQ(w, q8k, c.f == TQ1_0)
 					case Q8_0:
-						want = ref.DotQ8_0(w, q80, cols)
+						want = generic.DotQ8_0(w, q80, cols)
 					}
 					if got := y[tok*rows+r]; math.Float32bits(got) != math.Float32bits(want) {
 						t.Fatalf("token %d row %d: %v, want %v", tok, r, got, want)

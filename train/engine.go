@@ -2,7 +2,6 @@ package train
 
 import (
 	"github.com/bitnet-go/bitnet/asm"
-	"github.com/bitnet-go/bitnet/asm/ref"
 	"github.com/bitnet-go/bitnet/internal/par"
 )
 
@@ -98,7 +97,7 @@ func newEngine(c Config, lay *paramLayout, threads, maxRows int) *engine {
 	e.ropeCos = make([]float32, T*hd/2)
 	e.ropeSin = make([]float32, T*hd/2)
 	for p := 0; p < T; p++ {
-		ref.RopeCache(e.ropeCos[p*hd/2:(p+1)*hd/2], e.ropeSin[p*hd/2:(p+1)*hd/2], p, c.RopeBase, hd)
+		asm.RopeCache(e.ropeCos[p*hd/2:(p+1)*hd/2], e.ropeSin[p*hd/2:(p+1)*hd/2], p, c.RopeBase, hd)
 	}
 	M := maxRows
 	f := func(n int) []float32 { return make([]float32, n) }
@@ -470,6 +469,6 @@ func (e *engine) backward(tokens []int32, nb int, grad []float32) {
 
 func roundF16(x []float32) {
 	for i, v := range x {
-		x[i] = ref.F16ToF32(ref.F32ToF16(v))
+		x[i] = asm.F16ToF32(asm.F32ToF16(v))
 	}
 }

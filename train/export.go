@@ -6,7 +6,7 @@ import (
 	"io"
 	"math"
 
-	"github.com/bitnet-go/bitnet/asm/ref"
+	"github.com/bitnet-go/bitnet/asm"
 	"github.com/bitnet-go/bitnet/gguf"
 	"github.com/bitnet-go/bitnet/internal/atomicfile"
 	"github.com/bitnet-go/bitnet/layout"
@@ -194,7 +194,7 @@ func f32Bytes(v []float32) []byte {
 func f16Bytes(v []float32) []byte {
 	b := make([]byte, 2*len(v))
 	for i, x := range v {
-		binary.LittleEndian.PutUint16(b[2*i:], ref.F32ToF16(x))
+		binary.LittleEndian.PutUint16(b[2*i:], asm.F32ToF16(x))
 	}
 	return b
 }

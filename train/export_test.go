@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/bitnet-go/bitnet/asm/ref"
+	"github.com/bitnet-go/bitnet/asm/generic"
 	"github.com/bitnet-go/bitnet/gguf"
 	"github.com/bitnet-go/bitnet/internal/testutil"
 	"github.com/bitnet-go/bitnet/loader"
@@ -109,7 +109,7 @@ func TestExportMatchesRuntime(t *testing.T) {
 	saved := append([]float32(nil), m.W...)
 	emb := m.lay.view(m.W, m.lay.Embed)
 	for i, v := range emb {
-		emb[i] = ref.F16ToF32(ref.F32ToF16(v))
+		emb[i] = generic.F16ToF32(generic.F32ToF16(v))
 	}
 	want := tr.Logits(tokens)
 	tr.eng.f16 = true
@@ -200,7 +200,7 @@ func TestExportLayout(t *testing.T) {
 	}
 	var hist [3]int
 	for k := 0; k < n; k++ {
-		code := ref.I2SCode(i2.Data[k/c.FFN*(c.FFN/4):], k%c.FFN)
+		code := generic.I2SCode(i2.Data[k/c.FFN*(c.FFN/4):], k%c.FFN)
 		if int(code)-1 != int(codes[k]) {
 			t.Fatalf("I2_S code %d: %d, want %v", k, code, codes[k])
 		}
@@ -219,8 +219,8 @@ func TestExportLayout(t *testing.T) {
 	}
 	tq := find(wt, "blk.1.ffn_down.weight")
 	deq := make([]float32, n)
-	ref.DequantTQ(deq, tq.Data, false)
-	g16 := ref.F16ToF32(ref.F32ToF16(gamma))
+	generic.DequantTQ(deq, tq.Data, false)
+	g16 := generic.F16ToF32(generic.F32ToF16(gamma))
 	for k := range deq {
 		if deq[k] != codes[k]*g16 {
 			t.Fatalf("TQ2_0 value %d: %v, want %v", k, deq[k], codes[k]*g16)

@@ -6,7 +6,7 @@
 // The forward pass is the runtime's: every BitLinear ternarizes its weight
 // per tensor (γ = mean|W|, W_q = clamp(round(W/(γ+1e-6)), −1, 1)·γ) and
 // quantizes its input per token to int8 with the runtime's own quantizer
-// (ref.QuantizeI8); the product of the int8 codes and the ternary codes is
+// (asm.QuantizeI8); the product of the int8 codes and the ternary codes is
 // computed exactly (an integer-valued float32 GEMM) and scaled by γ/s, so the
 // trainer's logits are the runtime's I2_S logits up to the F16 rounding the
 // runtime applies in attention and in the output head. Gradients pass

@@ -3,7 +3,7 @@ package train
 import (
 	"math"
 
-	"github.com/bitnet-go/bitnet/asm/ref"
+	"github.com/bitnet-go/bitnet/asm"
 )
 
 // The element-wise operations of the graph and their backward passes. Each
@@ -41,7 +41,7 @@ func expf(x float32) float32 {
 }
 
 // rmsNorm writes x·r·w into y and returns r = 1/sqrt(mean(x²)+eps), with the
-// runtime's rounding points (ref.RMSNorm): squares in float32 summed in
+// runtime's rounding points (asm.RMSNorm): squares in float32 summed in
 // float64, mean and r in float32.
 func rmsNorm(y, x, w []float32, eps float32) float32 {
 	var sum float64
@@ -86,11 +86,11 @@ func rmsNormBackward(dx, dw, x, w, dy []float32, r float32, overwrite bool) {
 }
 
 // quantizeRow applies the runtime's per-token int8 quantizer
-// (ref.QuantizeI8) to x: qi receives the integer codes as floats (the input
+// (asm.QuantizeI8) to x: qi receives the integer codes as floats (the input
 // of the exact integer GEMM), qd the dequantized values q/s (the quantized
 // activations the weight gradient sees). It returns s.
 func quantizeRow(qi, qd, x []float32, scratch []int8) float32 {
-	s, _ := ref.QuantizeI8(scratch[:len(x)], x)
+	s, _ := asm.QuantizeI8(scratch[:len(x)], x)
 	qi, qd = qi[:len(x)], qd[:len(x)]
 	for i, q := range scratch[:len(x)] {
 		qi[i] = float32(q)
@@ -201,5 +201,5 @@ func softmaxRow(s []float32) {
 	}
 }
 
-// quantizeI8 is the runtime's per-token quantizer (ref.QuantizeI8).
-func quantizeI8(dst []int8, x []float32) (float32, int32) { return ref.QuantizeI8(dst, x) }
+// quantizeI8 is the runtime's per-token quantizer (asm.QuantizeI8).
+func quantizeI8(dst []int8, x []float32) (float32, int32) { return asm.QuantizeI8(dst, x) }

@@ -1,14 +1,18 @@
 package ref
 
+import (
+	"github.com/bitnet-go/bitnet/asm/generic"
+)
+
 // The attention kernels over a binary16 KV cache: the scores of one query
 // head against the cached keys (F16DotsStrided) and the probability-weighted
 // sum of the cached values (F16AXPY).
 
-// F16ToF32s converts src into dst (len(dst) ≥ len(src)) with F16ToF32.
+// F16ToF32s converts src into dst (len(dst) ≥ len(src)) with generic.F16ToF32.
 func F16ToF32s(dst []float32, src []uint16) {
 	dst = dst[:len(src)]
 	for i, h := range src {
-		dst[i] = F16ToF32(h)
+		dst[i] = generic.F16ToF32(h)
 	}
 }
 
@@ -20,7 +24,7 @@ func F16ToF32s(dst []float32, src []uint16) {
 func F16AXPY(dst []float32, a float32, x []uint16) {
 	x = x[:len(dst)]
 	for i, h := range x {
-		dst[i] += float32(a * F16ToF32(h))
+		dst[i] += float32(a * generic.F16ToF32(h))
 	}
 }
 
@@ -33,12 +37,12 @@ func F16AXPYStrided(dst []float32, a []float32, x []uint16, stride int) {
 	}
 }
 
-// F16DotsStrided sets dst[j] = DotF16(k[j·stride:][:len(q)], q) for
+// F16DotsStrided sets dst[j] = generic.DotF16(k[j·stride:][:len(q)], q) for
 // j < len(dst): the dot products of q with len(dst) rows of k that start
 // stride elements apart (one query head against the keys of a KV cache
 // whose rows hold every head), each accumulated left to right in float32.
 func F16DotsStrided(dst []float32, k []uint16, stride int, q []uint16) {
 	for j := range dst {
-		dst[j] = DotF16(k[j*stride:j*stride+len(q)], q)
+		dst[j] = generic.DotF16(k[j*stride:j*stride+len(q)], q)
 	}
 }

@@ -21,7 +21,7 @@ import (
 	"io"
 	"math/rand/v2"
 
-	"github.com/bitnet-go/bitnet/asm/ref"
+	"github.com/bitnet-go/bitnet/asm"
 	"github.com/bitnet-go/bitnet/gguf"
 	"github.com/bitnet-go/bitnet/layout"
 )
@@ -48,11 +48,11 @@ func (f *formats) resolve(fs *flag.FlagSet, arch *string, s shape) error {
 	default:
 		return fmt.Errorf("unknown -head %q (want f16, q6_k or q8_0)", f.head)
 	}
-	if f.typ != "i2_s" && (s.dim%ref.QK_K != 0 || s.ffn%ref.QK_K != 0) {
-		return fmt.Errorf("-type %s needs dim and ffn that are multiples of %d (have %d, %d)", f.typ, ref.QK_K, s.dim, s.ffn)
+	if f.typ != "i2_s" && (s.dim%asm.QK_K != 0 || s.ffn%asm.QK_K != 0) {
+		return fmt.Errorf("-type %s needs dim and ffn that are multiples of %d (have %d, %d)", f.typ, asm.QK_K, s.dim, s.ffn)
 	}
-	if f.head == "q6_k" && s.dim%ref.QK_K != 0 {
-		return fmt.Errorf("-head q6_k needs a dim that is a multiple of %d (have %d)", ref.QK_K, s.dim)
+	if f.head == "q6_k" && s.dim%asm.QK_K != 0 {
+		return fmt.Errorf("-head q6_k needs a dim that is a multiple of %d (have %d)", asm.QK_K, s.dim)
 	}
 	explicit := false
 	fs.Visit(func(fl *flag.Flag) { explicit = explicit || fl.Name == "arch" })
@@ -119,9 +119,9 @@ func streamBlocks(w io.Writer, n, bs int, fill func(b []byte)) error {
 func randomTQ(seed uint64, n int, d float32, tq1 bool) func(io.Writer) error {
 	return func(w io.Writer) error {
 		rng := rand.New(rand.NewPCG(seed, 3))
-		dh := ref.F32ToF16(d)
+		dh := asm.F32ToF16(d)
 		if !tq1 {
-			return streamBlocks(w, n/ref.QK_K, ref.TQ2_0BlockBytes, func(b []byte) {
+			return streamBlocks(w, n/asm.QK_K, asm.TQ2_0BlockBytes, func(b []byte) {
 				for i := 0; i < 64; i++ { // 4 codes of 0..2 per byte
 					c := rng.IntN(81)
 					b[i] = byte(c%3 | c/3%3<<2 | c/9%3<<4 | c/27<<6)
@@ -129,7 +129,7 @@ func randomTQ(seed uint64, n int, d float32, tq1 bool) func(io.Writer) error {
 				binary.LittleEndian.PutUint16(b[64:], dh)
 			})
 		}
-		return streamBlocks(w, n/ref.QK_K, ref.TQ1_0BlockBytes, func(b []byte) {
+		return streamBlocks(w, n/asm.QK_K, asm.TQ1_0BlockBytes, func(b []byte) {
 			for i := 0; i < 48; i++ { // 5 trits: q < 243, stored as ⌈q·256/243⌉
 				b[i] = byte((rng.IntN(243)*256 + 242) / 243)
 			}
@@ -147,8 +147,8 @@ func randomTQ(seed uint64, n int, d float32, tq1 bool) func(io.Writer) error {
 func randomQ6K(seed uint64, n int, sd float64) func(io.Writer) error {
 	return func(w io.Writer) error {
 		rng := rand.New(rand.NewPCG(seed, 4))
-		dh := ref.F32ToF16(float32(sd / (18 * 40)))
-		return streamBlocks(w, n/ref.QK_K, ref.Q6_KBlockBytes, func(b []byte) {
+		dh := asm.F32ToF16(float32(sd / (18 * 40)))
+		return streamBlocks(w, n/asm.QK_K, asm.Q6_KBlockBytes, func(b []byte) {
 			for i := 0; i < 192; i++ {
 				b[i] = byte(rng.Uint32())
 			}
@@ -165,12 +165,12 @@ func randomQ8_0(seed uint64, dim, vocab int, sd float64) func(io.Writer) error {
 	return func(w io.Writer) error {
 		rng := rand.New(rand.NewPCG(seed, 5))
 		x := make([]float32, dim)
-		row := make([]byte, dim/ref.Q8_0Block*ref.Q8_0BlockBytes)
+		row := make([]byte, dim/asm.Q8_0Block*asm.Q8_0BlockBytes)
 		for r := 0; r < vocab; r++ {
 			for i := range x {
 				x[i] = float32(rng.NormFloat64() * sd)
 			}
-			ref.QuantizeQ8_0(row, x)
+			asm.QuantizeQ8_0(row, x)
 			if _, err := w.Write(row); err != nil {
 				return err
 			}

@@ -25,7 +25,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/bitnet-go/bitnet/asm/ref"
+	"github.com/bitnet-go/bitnet/asm"
 	"github.com/bitnet-go/bitnet/gguf"
 	"github.com/bitnet-go/bitnet/internal/atomicfile"
 	"github.com/bitnet-go/bitnet/layout"
@@ -340,7 +340,7 @@ func randomF16(seed uint64, n int, sd float64) func(io.Writer) error {
 		for left := n; left > 0; {
 			k := min(left, len(buf)/2)
 			for i := 0; i < k; i++ {
-				binary.LittleEndian.PutUint16(buf[2*i:], ref.F32ToF16(float32(rng.NormFloat64()*sd)))
+				binary.LittleEndian.PutUint16(buf[2*i:], asm.F32ToF16(float32(rng.NormFloat64()*sd)))
 			}
 			if _, err := w.Write(buf[:2*k]); err != nil {
 				return err

@@ -1,4 +1,4 @@
-package ref
+package generic
 
 import "encoding/binary"
 
