@@ -23,14 +23,15 @@ import (
 // pool has more workers than GOMAXPROCS (say -t 4 on two cores) a spinning
 // worker holds a processor that a worker with work is waiting for, so such a
 // pool never spins: idle workers park at once and the caller sleeps until the
-// last range is done. GOMAXPROCS is read at every For, so a pool follows
-// later changes to it (go test -cpu, for one). The caller's spin is bounded
+// last range is done. The caller reads GOMAXPROCS at every For, so a pool
+// follows later changes to it (go test -cpu, for one). The caller's spin is bounded
 // too: when the operating system has descheduled a worker (a machine busy
 // with other programs), spinning on would only keep that worker off the CPU.
 type Pool struct {
 	n       int
 	workers []*worker
 	pending atomic.Int32 // ranges handed out and not yet finished
+	oversub atomic.Bool  // more workers than GOMAXPROCS: nobody spins
 	asleep  atomic.Bool  // the caller waits on done; claimed by the last worker
 	done    chan struct{}
 	closed  bool
@@ -68,6 +69,7 @@ const spinIters = 1 << 14
 func New(n int) *Pool {
 	n = max(n, 1)
 	p := &Pool{n: n, done: make(chan struct{}, 1)}
+	p.oversub.Store(n > goruntime.GOMAXPROCS(0))
 	for i := 1; i < n; i++ {
 		w := &worker{workerHot: workerHot{wake: make(chan struct{}, 1)}}
 		p.workers = append(p.workers, w)
@@ -84,7 +86,7 @@ func (p *Pool) loop(w *worker) {
 		// Wait for the next sequence number: spin (unless the pool has
 		// more workers than processors), then park.
 		spin := spinIters
-		if p.n > goruntime.GOMAXPROCS(0) {
+		if p.oversub.Load() {
 			spin = 0
 		}
 		for i := 0; w.seq.Load() == seen; i++ {
@@ -159,8 +161,13 @@ func (p *Pool) For(n, grain int, fn func(w, lo, hi int)) {
 	}
 	per, extra := chunks/workers, chunks%workers
 	lo := 0
+	// Only the caller asks for GOMAXPROCS (it takes the scheduler's lock);
+	// the workers read the flag, which is rewritten only when it changes.
 	spin := spinIters
-	if p.n > goruntime.GOMAXPROCS(0) {
+	if over := p.n > goruntime.GOMAXPROCS(0); over != p.oversub.Load() {
+		p.oversub.Store(over)
+	}
+	if p.oversub.Load() {
 		spin = 0
 	}
 	p.pending.Store(int32(workers - 1))
