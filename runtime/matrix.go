@@ -219,6 +219,20 @@ type Scratch struct {
 
 	job   matmulJob
 	jobFn func(w, lo, hi int)
+
+	// the activations QuantizeI8 reads for a batch, split over tokens
+	qx      []float32
+	qcols   int
+	quantFn func(w, lo, hi int)
+}
+
+// quantRun quantizes tokens [lo, hi) of s.qx to int8 (per token, so the
+// result does not depend on the split).
+func (s *Scratch) quantRun(_, lo, hi int) {
+	c := s.qcols
+	for t := lo; t < hi; t++ {
+		s.scales[t], s.sums[t] = asm.QuantizeI8(s.i8[t*c:(t+1)*c], s.qx[t*c:(t+1)*c])
+	}
 }
 
 func grow[T any](s []T, n int) []T {
@@ -254,6 +268,9 @@ type matmulJob struct {
 // rowTile is the number of weight rows a worker multiplies with all tokens
 // before moving on, so the tile stays in cache while the tokens stream by.
 const rowTile = 32
+
+// decodeGrain is the split granularity, in rows, of a one-token MatMul.
+const decodeGrain = 16
 
 // MatMul computes y[t·Rows + r] = W[r]·x[t·Cols:] for n tokens.
 func (m *Matrix) MatMul(y, x []float32, n int, p *Pool, s *Scratch) {
@@ -305,9 +322,18 @@ func matMulGroup(ms []*Matrix, ys [][]float32, x []float32, n int, single []bool
 		s.i8 = grow(s.i8, n*cols)
 		s.scales = grow(s.scales, n)
 		s.sums = grow(s.sums, n)
-		for t := 0; t < n; t++ {
-			s.scales[t], s.sums[t] = asm.QuantizeI8(s.i8[t*cols:(t+1)*cols], x[t*cols:(t+1)*cols])
+		// A batch's tokens are quantized in parallel: serial, this was
+		// the largest part of a prompt step that did not scale with threads.
+		if s.quantFn == nil {
+			s.quantFn = s.quantRun
 		}
+		s.qx, s.qcols = x, cols
+		if n > 1 {
+			p.For(n, 1, s.quantFn)
+		} else {
+			s.quantRun(0, 0, 1)
+		}
+		s.qx = nil
 		s.raw = grow(s.raw, n*total)
 		off := 0
 		for i, m := range ms {
@@ -354,7 +380,15 @@ func matMulGroup(ms []*Matrix, ys [][]float32, x []float32, n int, single []bool
 			s.u16[i] = asm.F32ToBF16(v)
 		}
 	}
-	p.For(total, rowTile, s.jobFn)
+	// A decode step (one token) splits finer than the prompt tiles: tiles
+	// only matter for reusing weights across tokens, and 16 rows (64 bytes
+	// of output, one cache line) let 8-16 threads share q/k/v (3840 rows)
+	// or Wo (2560) evenly: 240 and 160 chunks instead of 120 and 80.
+	grain := rowTile
+	if n == 1 {
+		grain = decodeGrain
+	}
+	p.For(total, grain, s.jobFn)
 	*j = matmulJob{} // drop references to the caller's buffers
 }
 

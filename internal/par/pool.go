@@ -5,6 +5,7 @@ package par
 import (
 	goruntime "runtime"
 	"sync/atomic"
+	"unsafe"
 )
 
 // Pool is a fixed set of worker goroutines. For splits work into contiguous
@@ -15,12 +16,24 @@ import (
 //
 // A decode step runs a few hundred short parallel loops, so handing work to
 // a worker must be cheap: workers spin for a short while on an atomic
-// sequence number before they park on a channel, and the caller spins until
-// its workers are done.
+// sequence number before they park on a channel, and the caller spins for a
+// short while until its workers are done before it sleeps on a channel.
+//
+// Spinning only pays while every worker has a processor of its own. When the
+// pool has more workers than GOMAXPROCS (say -t 4 on two cores) a spinning
+// worker holds a processor that a worker with work is waiting for, so such a
+// pool never spins: idle workers park at once and the caller sleeps until the
+// last range is done. The caller reads GOMAXPROCS at every For, so a pool
+// follows later changes to it (go test -cpu, for one). The caller's spin is bounded
+// too: when the operating system has descheduled a worker (a machine busy
+// with other programs), spinning on would only keep that worker off the CPU.
 type Pool struct {
 	n       int
 	workers []*worker
 	pending atomic.Int32 // ranges handed out and not yet finished
+	oversub atomic.Bool  // more workers than GOMAXPROCS: nobody spins
+	asleep  atomic.Bool  // the caller waits on done; claimed by the last worker
+	done    chan struct{}
 	closed  bool
 }
 
@@ -29,13 +42,22 @@ type task struct {
 	w, lo, hi int
 }
 
+// worker is padded to two cache lines of its own (it is allocated alone, in
+// a 128-byte size class), so the caller writing one worker's task never
+// invalidates the line another worker is polling.
 type worker struct {
+	workerHot
+	_ [2*cacheLine - unsafe.Sizeof(workerHot{})]byte
+}
+
+type workerHot struct {
 	seq    atomic.Uint64 // bumped by the caller after writing task
 	task   task
 	parked atomic.Bool
 	wake   chan struct{} // one token per wake-up of a parked worker
-	_      [64]byte      // keep workers' hot fields on separate cache lines
 }
+
+const cacheLine = 64
 
 // spinIters is how many times a worker polls for new work before parking:
 // about tens of microseconds, longer than the gap between the parallel loops
@@ -46,9 +68,10 @@ const spinIters = 1 << 14
 // them).
 func New(n int) *Pool {
 	n = max(n, 1)
-	p := &Pool{n: n}
+	p := &Pool{n: n, done: make(chan struct{}, 1)}
+	p.oversub.Store(n > goruntime.GOMAXPROCS(0))
 	for i := 1; i < n; i++ {
-		w := &worker{wake: make(chan struct{}, 1)}
+		w := &worker{workerHot: workerHot{wake: make(chan struct{}, 1)}}
 		p.workers = append(p.workers, w)
 		go p.loop(w)
 	}
@@ -60,9 +83,14 @@ func New(n int) *Pool {
 func (p *Pool) loop(w *worker) {
 	var seen uint64
 	for {
-		// Wait for the next sequence number: spin, then park.
+		// Wait for the next sequence number: spin (unless the pool has
+		// more workers than processors), then park.
+		spin := spinIters
+		if p.oversub.Load() {
+			spin = 0
+		}
 		for i := 0; w.seq.Load() == seen; i++ {
-			if i < spinIters {
+			if i < spin {
 				if i&255 == 255 {
 					goruntime.Gosched()
 				}
@@ -86,7 +114,9 @@ func (p *Pool) loop(w *worker) {
 			return
 		}
 		t.fn(t.w, t.lo, t.hi)
-		p.pending.Add(-1)
+		if p.pending.Add(-1) == 0 && p.asleep.CompareAndSwap(true, false) {
+			p.done <- struct{}{}
+		}
 	}
 }
 
@@ -131,6 +161,15 @@ func (p *Pool) For(n, grain int, fn func(w, lo, hi int)) {
 	}
 	per, extra := chunks/workers, chunks%workers
 	lo := 0
+	// Only the caller asks for GOMAXPROCS (it takes the scheduler's lock);
+	// the workers read the flag, which is rewritten only when it changes.
+	spin := spinIters
+	if over := p.n > goruntime.GOMAXPROCS(0); over != p.oversub.Load() {
+		p.oversub.Store(over)
+	}
+	if p.oversub.Load() {
+		spin = 0
+	}
 	p.pending.Store(int32(workers - 1))
 	var mine task
 	for w := 0; w < workers; w++ {
@@ -149,9 +188,21 @@ func (p *Pool) For(n, grain int, fn func(w, lo, hi int)) {
 	}
 	mine.fn(mine.w, mine.lo, mine.hi)
 	for i := 0; p.pending.Load() != 0; i++ {
-		if i&255 == 255 {
-			goruntime.Gosched()
+		if i < spin {
+			if i&255 == 255 {
+				goruntime.Gosched()
+			}
+			continue
 		}
+		// Sleep until the last worker claims asleep and sends on done;
+		// if the workers finished meanwhile, take asleep back (or, when the
+		// last worker already claimed it, consume its token).
+		p.asleep.Store(true)
+		if p.pending.Load() == 0 && p.asleep.CompareAndSwap(true, false) {
+			return
+		}
+		<-p.done
+		return
 	}
 }
 

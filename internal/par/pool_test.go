@@ -1,8 +1,11 @@
 package par
 
 import (
+	"fmt"
+	goruntime "runtime"
 	"sync/atomic"
 	"testing"
+	"unsafe"
 )
 
 func TestFor(t *testing.T) {
@@ -59,5 +62,66 @@ func BenchmarkForSync(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		p.For(2, 1, fn)
+	}
+}
+
+// TestOversubscribed runs pools of more workers than processors (the
+// blocking hand-off) and checks every index is visited once, loop after
+// loop, including when GOMAXPROCS changes under a live pool.
+func TestOversubscribed(t *testing.T) {
+	prev := goruntime.GOMAXPROCS(1)
+	defer goruntime.GOMAXPROCS(prev)
+	p := New(4)
+	defer p.Close()
+	hits := make([]int32, 257)
+	for iter := 0; iter < 2000; iter++ {
+		if iter == 1000 {
+			goruntime.GOMAXPROCS(8) // now the pool spins again
+		}
+		p.For(len(hits), 3, func(w, lo, hi int) {
+			for i := lo; i < hi; i++ {
+				atomic.AddInt32(&hits[i], 1)
+			}
+		})
+	}
+	for i, h := range hits {
+		if h != 2000 {
+			t.Fatalf("index %d visited %d times, want 2000", i, h)
+		}
+	}
+}
+
+func TestWorkerPadding(t *testing.T) {
+	if s := unsafe.Sizeof(worker{}); s != 2*cacheLine {
+		t.Fatalf("worker is %d bytes, want %d (two cache lines)", s, 2*cacheLine)
+	}
+}
+
+// BenchmarkForThreads runs a parallel loop of a decode-sized job (summing
+// 32 KiB, about what one thread does per matrix tile group) at 1, 2 and 4
+// threads: with more threads than processors (-cpu 2 and t4) the pool must
+// not lose to t2.
+func BenchmarkForThreads(b *testing.B) {
+	data := make([]float32, 8192)
+	for i := range data {
+		data[i] = float32(i & 7)
+	}
+	var sums [64]float32
+	for _, threads := range []int{1, 2, 4} {
+		b.Run(fmt.Sprintf("t%d", threads), func(b *testing.B) {
+			p := New(threads)
+			defer p.Close()
+			fn := func(w, lo, hi int) {
+				var s float32
+				for _, v := range data[lo:hi] {
+					s += v
+				}
+				sums[w*8] = s
+			}
+			for b.Loop() {
+				p.For(len(data), 256, fn)
+			}
+			b.SetBytes(int64(4 * len(data)))
+		})
 	}
 }
