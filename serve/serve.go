@@ -656,6 +656,9 @@ func (s *Scheduler) release(sl *slot, f Finish, err error) {
 func (s *Scheduler) releaseLocked(sl *slot, f Finish, err error) {
 	j := sl.job
 	sl.job = nil
+	// Publish the free slot before the client can see its request end, so
+	// Slots and Stats never show a finished request's slot as busy.
+	s.updateLocked()
 	s.finishLocked(j, f, err)
 }
 
