@@ -30,9 +30,13 @@ import (
 type Pool struct {
 	n       int
 	workers []*worker
-	pending atomic.Int32 // ranges handed out and not yet finished
-	oversub atomic.Bool  // more workers than GOMAXPROCS: nobody spins
-	asleep  atomic.Bool  // the caller waits on done; claimed by the last worker
+	// state is the number of ranges handed out and not yet finished, plus
+	// asleepBit while the caller waits on done. One atomic word, so the
+	// worker whose decrement finishes the loop learns in the same operation
+	// whether the caller sleeps: there is no gap in which a late worker of
+	// one loop could wake the caller of the next.
+	state   atomic.Int64
+	oversub atomic.Bool // more workers than GOMAXPROCS: nobody spins
 	done    chan struct{}
 	closed  bool
 }
@@ -58,6 +62,9 @@ type workerHot struct {
 }
 
 const cacheLine = 64
+
+// asleepBit in Pool.state: the caller sleeps on done.
+const asleepBit = 1 << 32
 
 // spinIters is how many times a worker polls for new work before parking:
 // about tens of microseconds, longer than the gap between the parallel loops
@@ -114,8 +121,8 @@ func (p *Pool) loop(w *worker) {
 			return
 		}
 		t.fn(t.w, t.lo, t.hi)
-		if p.pending.Add(-1) == 0 && p.asleep.CompareAndSwap(true, false) {
-			p.done <- struct{}{}
+		if p.state.Add(-1) == asleepBit {
+			p.done <- struct{}{} // the last range, and the caller sleeps
 		}
 	}
 }
@@ -170,7 +177,7 @@ func (p *Pool) For(n, grain int, fn func(w, lo, hi int)) {
 	if p.oversub.Load() {
 		spin = 0
 	}
-	p.pending.Store(int32(workers - 1))
+	p.state.Store(int64(workers - 1))
 	var mine task
 	for w := 0; w < workers; w++ {
 		c := per
@@ -187,22 +194,23 @@ func (p *Pool) For(n, grain int, fn func(w, lo, hi int)) {
 		lo = hi
 	}
 	mine.fn(mine.w, mine.lo, mine.hi)
-	for i := 0; p.pending.Load() != 0; i++ {
+	for i := 0; ; i++ {
+		v := p.state.Load()
+		if v == 0 {
+			return
+		}
 		if i < spin {
 			if i&255 == 255 {
 				goruntime.Gosched()
 			}
 			continue
 		}
-		// Sleep until the last worker claims asleep and sends on done;
-		// if the workers finished meanwhile, take asleep back (or, when the
-		// last worker already claimed it, consume its token).
-		p.asleep.Store(true)
-		if p.pending.Load() == 0 && p.asleep.CompareAndSwap(true, false) {
+		// Sleep: set asleepBit while ranges are still running; the worker
+		// whose decrement leaves exactly asleepBit sends on done.
+		if p.state.CompareAndSwap(v, v|asleepBit) {
+			<-p.done
 			return
 		}
-		<-p.done
-		return
 	}
 }
 

@@ -125,3 +125,35 @@ func BenchmarkForThreads(b *testing.B) {
 		})
 	}
 }
+
+// TestNoEarlyReturn runs many tiny loops through the caller's sleep path
+// (an oversubscribed pool never spins) and checks that every range of a
+// loop has finished when For returns. It is a stress test: the bug it
+// guards against (the "caller asleep" flag kept apart from the pending
+// count, so the last worker of one loop, preempted between its decrement and
+// claiming the flag, woke the caller of the next loop early, which then
+// miscounted and slept for ever; bitnet-train's end-to-end test hung on a
+// loaded machine) needs a preemption inside a two-instruction window that a
+// test cannot force. The fix removes the window by construction: count and
+// flag are one atomic word (Pool.state).
+func TestNoEarlyReturn(t *testing.T) {
+	defer goruntime.GOMAXPROCS(goruntime.GOMAXPROCS(2))
+	for _, n := range []int{3, 5} {
+		p := New(n)
+		marks := make([]atomic.Int64, n)
+		for it := int64(1); it <= 100000; it++ {
+			p.For(n, 1, func(w, lo, hi int) {
+				marks[w].Store(it)
+				if int(it)%n == w {
+					goruntime.Gosched() // a late finisher: widen the window
+				}
+			})
+			for w := range marks {
+				if got := marks[w].Load(); got != it {
+					t.Fatalf("%d workers, loop %d: range %d not finished when For returned (mark %d)", n, it, w, got)
+				}
+			}
+		}
+		p.Close()
+	}
+}
