@@ -7,7 +7,7 @@ package asm
 // i2sDotsAVX2N1 sets dst[t·ldd + r] = Σ_k code(w, r, k)·q[t·ldq + k] for t < 1 and
 // r < rows, over rows consecutive I2_S rows of nblk 128-element blocks
 // (nblk·32 bytes each). nblk ≥ 1; strides are in elements. Exact in int32
-// for every input (VNNI: for nblk ≤ 8192). See ref.DotI2S.
+// for every input (VNNI: for nblk ≤ 8192). See generic.DotI2S.
 //
 //go:noescape
 func i2sDotsAVX2N1(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nblk int)
@@ -15,7 +15,7 @@ func i2sDotsAVX2N1(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nbl
 // i2sDotsAVX2N2 sets dst[t·ldd + r] = Σ_k code(w, r, k)·q[t·ldq + k] for t < 2 and
 // r < rows, over rows consecutive I2_S rows of nblk 128-element blocks
 // (nblk·32 bytes each). nblk ≥ 1; strides are in elements. Exact in int32
-// for every input (VNNI: for nblk ≤ 8192). See ref.DotI2S.
+// for every input (VNNI: for nblk ≤ 8192). See generic.DotI2S.
 //
 //go:noescape
 func i2sDotsAVX2N2(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nblk int)
@@ -23,7 +23,7 @@ func i2sDotsAVX2N2(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nbl
 // i2sDotsAVX2N3 sets dst[t·ldd + r] = Σ_k code(w, r, k)·q[t·ldq + k] for t < 3 and
 // r < rows, over rows consecutive I2_S rows of nblk 128-element blocks
 // (nblk·32 bytes each). nblk ≥ 1; strides are in elements. Exact in int32
-// for every input (VNNI: for nblk ≤ 8192). See ref.DotI2S.
+// for every input (VNNI: for nblk ≤ 8192). See generic.DotI2S.
 //
 //go:noescape
 func i2sDotsAVX2N3(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nblk int)
@@ -31,7 +31,7 @@ func i2sDotsAVX2N3(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nbl
 // i2sDotsAVX2N4 sets dst[t·ldd + r] = Σ_k code(w, r, k)·q[t·ldq + k] for t < 4 and
 // r < rows, over rows consecutive I2_S rows of nblk 128-element blocks
 // (nblk·32 bytes each). nblk ≥ 1; strides are in elements. Exact in int32
-// for every input (VNNI: for nblk ≤ 8192). See ref.DotI2S.
+// for every input (VNNI: for nblk ≤ 8192). See generic.DotI2S.
 //
 //go:noescape
 func i2sDotsAVX2N4(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nblk int)
@@ -39,7 +39,7 @@ func i2sDotsAVX2N4(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nbl
 // i2sDotsAVX512N1 sets dst[t·ldd + r] = Σ_k code(w, r, k)·q[t·ldq + k] for t < 1 and
 // r < rows, over rows consecutive I2_S rows of nblk 128-element blocks
 // (nblk·32 bytes each). nblk ≥ 1; strides are in elements. Exact in int32
-// for every input (VNNI: for nblk ≤ 8192). See ref.DotI2S.
+// for every input (VNNI: for nblk ≤ 8192). See generic.DotI2S.
 //
 //go:noescape
 func i2sDotsAVX512N1(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nblk int)
@@ -47,7 +47,7 @@ func i2sDotsAVX512N1(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, n
 // i2sDotsAVX512N2 sets dst[t·ldd + r] = Σ_k code(w, r, k)·q[t·ldq + k] for t < 2 and
 // r < rows, over rows consecutive I2_S rows of nblk 128-element blocks
 // (nblk·32 bytes each). nblk ≥ 1; strides are in elements. Exact in int32
-// for every input (VNNI: for nblk ≤ 8192). See ref.DotI2S.
+// for every input (VNNI: for nblk ≤ 8192). See generic.DotI2S.
 //
 //go:noescape
 func i2sDotsAVX512N2(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nblk int)
@@ -55,7 +55,7 @@ func i2sDotsAVX512N2(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, n
 // i2sDotsAVX512N3 sets dst[t·ldd + r] = Σ_k code(w, r, k)·q[t·ldq + k] for t < 3 and
 // r < rows, over rows consecutive I2_S rows of nblk 128-element blocks
 // (nblk·32 bytes each). nblk ≥ 1; strides are in elements. Exact in int32
-// for every input (VNNI: for nblk ≤ 8192). See ref.DotI2S.
+// for every input (VNNI: for nblk ≤ 8192). See generic.DotI2S.
 //
 //go:noescape
 func i2sDotsAVX512N3(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nblk int)
@@ -63,7 +63,7 @@ func i2sDotsAVX512N3(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, n
 // i2sDotsAVX512N4 sets dst[t·ldd + r] = Σ_k code(w, r, k)·q[t·ldq + k] for t < 4 and
 // r < rows, over rows consecutive I2_S rows of nblk 128-element blocks
 // (nblk·32 bytes each). nblk ≥ 1; strides are in elements. Exact in int32
-// for every input (VNNI: for nblk ≤ 8192). See ref.DotI2S.
+// for every input (VNNI: for nblk ≤ 8192). See generic.DotI2S.
 //
 //go:noescape
 func i2sDotsAVX512N4(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nblk int)
@@ -71,7 +71,7 @@ func i2sDotsAVX512N4(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, n
 // i2sDotsAVX512N5 sets dst[t·ldd + r] = Σ_k code(w, r, k)·q[t·ldq + k] for t < 5 and
 // r < rows, over rows consecutive I2_S rows of nblk 128-element blocks
 // (nblk·32 bytes each). nblk ≥ 1; strides are in elements. Exact in int32
-// for every input (VNNI: for nblk ≤ 8192). See ref.DotI2S.
+// for every input (VNNI: for nblk ≤ 8192). See generic.DotI2S.
 //
 //go:noescape
 func i2sDotsAVX512N5(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nblk int)
@@ -79,7 +79,7 @@ func i2sDotsAVX512N5(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, n
 // i2sDotsAVX512N6 sets dst[t·ldd + r] = Σ_k code(w, r, k)·q[t·ldq + k] for t < 6 and
 // r < rows, over rows consecutive I2_S rows of nblk 128-element blocks
 // (nblk·32 bytes each). nblk ≥ 1; strides are in elements. Exact in int32
-// for every input (VNNI: for nblk ≤ 8192). See ref.DotI2S.
+// for every input (VNNI: for nblk ≤ 8192). See generic.DotI2S.
 //
 //go:noescape
 func i2sDotsAVX512N6(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nblk int)
@@ -87,7 +87,7 @@ func i2sDotsAVX512N6(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, n
 // i2sDotsAVX512N7 sets dst[t·ldd + r] = Σ_k code(w, r, k)·q[t·ldq + k] for t < 7 and
 // r < rows, over rows consecutive I2_S rows of nblk 128-element blocks
 // (nblk·32 bytes each). nblk ≥ 1; strides are in elements. Exact in int32
-// for every input (VNNI: for nblk ≤ 8192). See ref.DotI2S.
+// for every input (VNNI: for nblk ≤ 8192). See generic.DotI2S.
 //
 //go:noescape
 func i2sDotsAVX512N7(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nblk int)
@@ -95,7 +95,7 @@ func i2sDotsAVX512N7(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, n
 // i2sDotsAVX512N8 sets dst[t·ldd + r] = Σ_k code(w, r, k)·q[t·ldq + k] for t < 8 and
 // r < rows, over rows consecutive I2_S rows of nblk 128-element blocks
 // (nblk·32 bytes each). nblk ≥ 1; strides are in elements. Exact in int32
-// for every input (VNNI: for nblk ≤ 8192). See ref.DotI2S.
+// for every input (VNNI: for nblk ≤ 8192). See generic.DotI2S.
 //
 //go:noescape
 func i2sDotsAVX512N8(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nblk int)
@@ -103,7 +103,7 @@ func i2sDotsAVX512N8(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, n
 // i2sDotsVNNIN1 sets dst[t·ldd + r] = Σ_k code(w, r, k)·q[t·ldq + k] for t < 1 and
 // r < rows, over rows consecutive I2_S rows of nblk 128-element blocks
 // (nblk·32 bytes each). nblk ≥ 1; strides are in elements. Exact in int32
-// for every input (VNNI: for nblk ≤ 8192). See ref.DotI2S.
+// for every input (VNNI: for nblk ≤ 8192). See generic.DotI2S.
 //
 //go:noescape
 func i2sDotsVNNIN1(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nblk int)
@@ -111,7 +111,7 @@ func i2sDotsVNNIN1(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nbl
 // i2sDotsVNNIN2 sets dst[t·ldd + r] = Σ_k code(w, r, k)·q[t·ldq + k] for t < 2 and
 // r < rows, over rows consecutive I2_S rows of nblk 128-element blocks
 // (nblk·32 bytes each). nblk ≥ 1; strides are in elements. Exact in int32
-// for every input (VNNI: for nblk ≤ 8192). See ref.DotI2S.
+// for every input (VNNI: for nblk ≤ 8192). See generic.DotI2S.
 //
 //go:noescape
 func i2sDotsVNNIN2(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nblk int)
@@ -119,7 +119,7 @@ func i2sDotsVNNIN2(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nbl
 // i2sDotsVNNIN3 sets dst[t·ldd + r] = Σ_k code(w, r, k)·q[t·ldq + k] for t < 3 and
 // r < rows, over rows consecutive I2_S rows of nblk 128-element blocks
 // (nblk·32 bytes each). nblk ≥ 1; strides are in elements. Exact in int32
-// for every input (VNNI: for nblk ≤ 8192). See ref.DotI2S.
+// for every input (VNNI: for nblk ≤ 8192). See generic.DotI2S.
 //
 //go:noescape
 func i2sDotsVNNIN3(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nblk int)
@@ -127,7 +127,7 @@ func i2sDotsVNNIN3(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nbl
 // i2sDotsVNNIN4 sets dst[t·ldd + r] = Σ_k code(w, r, k)·q[t·ldq + k] for t < 4 and
 // r < rows, over rows consecutive I2_S rows of nblk 128-element blocks
 // (nblk·32 bytes each). nblk ≥ 1; strides are in elements. Exact in int32
-// for every input (VNNI: for nblk ≤ 8192). See ref.DotI2S.
+// for every input (VNNI: for nblk ≤ 8192). See generic.DotI2S.
 //
 //go:noescape
 func i2sDotsVNNIN4(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nblk int)
@@ -135,7 +135,7 @@ func i2sDotsVNNIN4(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nbl
 // i2sDotsVNNIN5 sets dst[t·ldd + r] = Σ_k code(w, r, k)·q[t·ldq + k] for t < 5 and
 // r < rows, over rows consecutive I2_S rows of nblk 128-element blocks
 // (nblk·32 bytes each). nblk ≥ 1; strides are in elements. Exact in int32
-// for every input (VNNI: for nblk ≤ 8192). See ref.DotI2S.
+// for every input (VNNI: for nblk ≤ 8192). See generic.DotI2S.
 //
 //go:noescape
 func i2sDotsVNNIN5(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nblk int)
@@ -143,7 +143,7 @@ func i2sDotsVNNIN5(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nbl
 // i2sDotsVNNIN6 sets dst[t·ldd + r] = Σ_k code(w, r, k)·q[t·ldq + k] for t < 6 and
 // r < rows, over rows consecutive I2_S rows of nblk 128-element blocks
 // (nblk·32 bytes each). nblk ≥ 1; strides are in elements. Exact in int32
-// for every input (VNNI: for nblk ≤ 8192). See ref.DotI2S.
+// for every input (VNNI: for nblk ≤ 8192). See generic.DotI2S.
 //
 //go:noescape
 func i2sDotsVNNIN6(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nblk int)
@@ -151,7 +151,7 @@ func i2sDotsVNNIN6(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nbl
 // i2sDotsVNNIN7 sets dst[t·ldd + r] = Σ_k code(w, r, k)·q[t·ldq + k] for t < 7 and
 // r < rows, over rows consecutive I2_S rows of nblk 128-element blocks
 // (nblk·32 bytes each). nblk ≥ 1; strides are in elements. Exact in int32
-// for every input (VNNI: for nblk ≤ 8192). See ref.DotI2S.
+// for every input (VNNI: for nblk ≤ 8192). See generic.DotI2S.
 //
 //go:noescape
 func i2sDotsVNNIN7(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nblk int)
@@ -159,7 +159,7 @@ func i2sDotsVNNIN7(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nbl
 // i2sDotsVNNIN8 sets dst[t·ldd + r] = Σ_k code(w, r, k)·q[t·ldq + k] for t < 8 and
 // r < rows, over rows consecutive I2_S rows of nblk 128-element blocks
 // (nblk·32 bytes each). nblk ≥ 1; strides are in elements. Exact in int32
-// for every input (VNNI: for nblk ≤ 8192). See ref.DotI2S.
+// for every input (VNNI: for nblk ≤ 8192). See generic.DotI2S.
 //
 //go:noescape
 func i2sDotsVNNIN8(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nblk int)
@@ -362,49 +362,49 @@ func i8DotsAVX512(dst *int32, w *int8, q *int8, rows int, k int)
 func i8DotsVNNI(dst *int32, w *int8, q *int8, rows int, k int)
 
 // q6kDotsAVX2 sets dst[r] = ref.DotQ6K(row r, y) for Q6_K rows (210 bytes per block) and Q8_K activations.
-// See asm/ref/lanes.go for the summation order.
+// See asm/generic/lanes.go for the summation order.
 //
 //go:noescape
 func q6kDotsAVX2(dst *float32, w *byte, y *byte, rows int, nblk int)
 
 // tq2DotsAVX2 sets dst[r] = ref.DotTQ(row r, y, false) for TQ2_0 rows (66 bytes per block) and Q8_K activations.
-// See asm/ref/lanes.go for the summation order.
+// See asm/generic/lanes.go for the summation order.
 //
 //go:noescape
 func tq2DotsAVX2(dst *float32, w *byte, y *byte, rows int, nblk int)
 
 // tq1DotsAVX2 sets dst[r] = ref.DotTQ(row r, y, true) for TQ1_0 rows (54 bytes per block) and Q8_K activations.
-// See asm/ref/lanes.go for the summation order.
+// See asm/generic/lanes.go for the summation order.
 //
 //go:noescape
 func tq1DotsAVX2(dst *float32, w *byte, y *byte, rows int, nblk int)
 
 // q80DotsAVX2 sets dst[r] = ref.DotQ8_0(row r, y) for Q8_0 rows (34 bytes per block) and Q8_0 activations without −128 (as ref.QuantizeQ8_0Act gives).
-// See asm/ref/lanes.go for the summation order.
+// See asm/generic/lanes.go for the summation order.
 //
 //go:noescape
 func q80DotsAVX2(dst *float32, w *byte, y *byte, rows int, nblk int)
 
 // q6kDotsAVX512 sets dst[r] = ref.DotQ6K(row r, y) for Q6_K rows (210 bytes per block) and Q8_K activations.
-// See asm/ref/lanes.go for the summation order.
+// See asm/generic/lanes.go for the summation order.
 //
 //go:noescape
 func q6kDotsAVX512(dst *float32, w *byte, y *byte, rows int, nblk int)
 
 // q4kDotsAVX2 sets dst[r] = ref.DotQ4K(row r, y) for Q4_K rows (144 bytes per block) and Q8_K activations.
-// See asm/ref/lanes.go for the summation order.
+// See asm/generic/lanes.go for the summation order.
 //
 //go:noescape
 func q4kDotsAVX2(dst *float32, w *byte, y *byte, rows int, nblk int)
 
 // tq2DotsAVX512 sets dst[r] = ref.DotTQ(row r, y, false) for TQ2_0 rows (66 bytes per block) and Q8_K activations.
-// See asm/ref/lanes.go for the summation order.
+// See asm/generic/lanes.go for the summation order.
 //
 //go:noescape
 func tq2DotsAVX512(dst *float32, w *byte, y *byte, rows int, nblk int)
 
 // tq2DotsVNNI sets dst[r] = ref.DotTQ(row r, y, false) for TQ2_0 rows (66 bytes per block) and Q8_K activations.
-// See asm/ref/lanes.go for the summation order.
+// See asm/generic/lanes.go for the summation order.
 //
 //go:noescape
 func tq2DotsVNNI(dst *float32, w *byte, y *byte, rows int, nblk int)

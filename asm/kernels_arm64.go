@@ -7,7 +7,7 @@ package asm
 // i2sDotsSDOT sets dst[r] = Σ_k code(w, r, k)·q[k] for r < rows over rows
 // consecutive I2_S rows of nblk ≥ 1 128-element blocks (nblk·32 bytes each),
 // with SDOT (codes 0..3 are non-negative, so the signed dot product is the
-// code dot). rows ≥ 1. Exact in int32. See ref.DotI2S.
+// code dot). rows ≥ 1. Exact in int32. See generic.DotI2S.
 //
 //go:noescape
 func i2sDotsSDOT(dst *int32, w *byte, q *int8, rows int, nblk int)
@@ -33,61 +33,61 @@ func absMaxNEON(x *float32, n int) float32
 func quantizeI8NEON(dst *int8, x *float32, n int, scale float32) int32
 
 // q6kDotsSDOT sets dst[r] = ref.DotQ6K(row r, y) for Q6_K rows (210 bytes per block) and Q8_K activations
-// (rows, nblk ≥ 1), bit-exact with the reference: see asm/ref/lanes.go.
+// (rows, nblk ≥ 1), bit-exact with the reference: see asm/generic/lanes.go.
 //
 //go:noescape
 func q6kDotsSDOT(dst *float32, w *byte, y *byte, rows int, nblk int)
 
 // q6kDotsNEON sets dst[r] = ref.DotQ6K(row r, y) for Q6_K rows (210 bytes per block) and Q8_K activations
-// (rows, nblk ≥ 1), bit-exact with the reference: see asm/ref/lanes.go.
+// (rows, nblk ≥ 1), bit-exact with the reference: see asm/generic/lanes.go.
 //
 //go:noescape
 func q6kDotsNEON(dst *float32, w *byte, y *byte, rows int, nblk int)
 
 // q4kDotsSDOT sets dst[r] = ref.DotQ4K(row r, y) for Q4_K rows (144 bytes per block) and Q8_K activations
-// (rows, nblk ≥ 1), bit-exact with the reference: see asm/ref/lanes.go.
+// (rows, nblk ≥ 1), bit-exact with the reference: see asm/generic/lanes.go.
 //
 //go:noescape
 func q4kDotsSDOT(dst *float32, w *byte, y *byte, rows int, nblk int)
 
 // q4kDotsNEON sets dst[r] = ref.DotQ4K(row r, y) for Q4_K rows (144 bytes per block) and Q8_K activations
-// (rows, nblk ≥ 1), bit-exact with the reference: see asm/ref/lanes.go.
+// (rows, nblk ≥ 1), bit-exact with the reference: see asm/generic/lanes.go.
 //
 //go:noescape
 func q4kDotsNEON(dst *float32, w *byte, y *byte, rows int, nblk int)
 
 // tq2DotsSDOT sets dst[r] = ref.DotTQ(row r, y, false) for TQ2_0 rows (66 bytes per block) and Q8_K activations
-// (rows, nblk ≥ 1), bit-exact with the reference: see asm/ref/lanes.go.
+// (rows, nblk ≥ 1), bit-exact with the reference: see asm/generic/lanes.go.
 //
 //go:noescape
 func tq2DotsSDOT(dst *float32, w *byte, y *byte, rows int, nblk int)
 
 // tq2DotsNEON sets dst[r] = ref.DotTQ(row r, y, false) for TQ2_0 rows (66 bytes per block) and Q8_K activations
-// (rows, nblk ≥ 1), bit-exact with the reference: see asm/ref/lanes.go.
+// (rows, nblk ≥ 1), bit-exact with the reference: see asm/generic/lanes.go.
 //
 //go:noescape
 func tq2DotsNEON(dst *float32, w *byte, y *byte, rows int, nblk int)
 
 // tq1DotsSDOT sets dst[r] = ref.DotTQ(row r, y, true) for TQ1_0 rows (54 bytes per block) and Q8_K activations
-// (rows, nblk ≥ 1), bit-exact with the reference: see asm/ref/lanes.go.
+// (rows, nblk ≥ 1), bit-exact with the reference: see asm/generic/lanes.go.
 //
 //go:noescape
 func tq1DotsSDOT(dst *float32, w *byte, y *byte, rows int, nblk int)
 
 // tq1DotsNEON sets dst[r] = ref.DotTQ(row r, y, true) for TQ1_0 rows (54 bytes per block) and Q8_K activations
-// (rows, nblk ≥ 1), bit-exact with the reference: see asm/ref/lanes.go.
+// (rows, nblk ≥ 1), bit-exact with the reference: see asm/generic/lanes.go.
 //
 //go:noescape
 func tq1DotsNEON(dst *float32, w *byte, y *byte, rows int, nblk int)
 
 // q80DotsSDOT sets dst[r] = ref.DotQ8_0(row r, y) for Q8_0 rows (34 bytes per block) and Q8_0 activations without −128
-// (rows, nblk ≥ 1), bit-exact with the reference: see asm/ref/lanes.go.
+// (rows, nblk ≥ 1), bit-exact with the reference: see asm/generic/lanes.go.
 //
 //go:noescape
 func q80DotsSDOT(dst *float32, w *byte, y *byte, rows int, nblk int)
 
 // q80DotsNEON sets dst[r] = ref.DotQ8_0(row r, y) for Q8_0 rows (34 bytes per block) and Q8_0 activations without −128
-// (rows, nblk ≥ 1), bit-exact with the reference: see asm/ref/lanes.go.
+// (rows, nblk ≥ 1), bit-exact with the reference: see asm/generic/lanes.go.
 //
 //go:noescape
 func q80DotsNEON(dst *float32, w *byte, y *byte, rows int, nblk int)

@@ -10,7 +10,7 @@ import (
 
 // ---------------------------------------------------------------------------
 // Block-format GEMVs against quantized activations, in ggml's x86 AVX2
-// numerics (asm/ref/lanes.go): per block, eight int32 lanes (lane m holds
+// numerics (asm/generic/lanes.go): per block, eight int32 lanes (lane m holds
 // the products of the elements 4m..4m+3 of every 32-element chunk), each
 // converted to float32 and combined with the block scale d into eight
 // float32 accumulators (VFMADD231PS for Q6_K and Q8_0; VMULPS then VADDPS
@@ -119,7 +119,7 @@ type blockGEMV struct {
 func (g *blockGEMV) emit() {
 	TEXT(g.name, NOSPLIT, "func(dst *float32, w *byte, y *byte, rows int, nblk int)")
 	Pragma("noescape")
-	Doc(g.name+" "+g.doc, "See asm/ref/lanes.go for the summation order.")
+	Doc(g.name+" "+g.doc, "See asm/generic/lanes.go for the summation order.")
 	dst := Load(Param("dst"), GP64())
 	w := Load(Param("w"), GP64())
 	y0 := Load(Param("y"), GP64())
@@ -585,7 +585,7 @@ func q4kDotsAVX2() {
 	TEXT(name, NOSPLIT, "func(dst *float32, w *byte, y *byte, rows int, nblk int)")
 	Pragma("noescape")
 	Doc(name+" sets dst[r] = ref.DotQ4K(row r, y) for Q4_K rows (144 bytes per block) and Q8_K activations.",
-		"See asm/ref/lanes.go for the summation order.")
+		"See asm/generic/lanes.go for the summation order.")
 	dst := Load(Param("dst"), GP64())
 	w := Load(Param("w"), GP64())
 	y0 := Load(Param("y"), GP64())

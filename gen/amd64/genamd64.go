@@ -198,7 +198,7 @@ func i2sKernel(s isa, n int) {
 	Doc(fmt.Sprintf("%s sets dst[t·ldd + r] = Σ_k code(w, r, k)·q[t·ldq + k] for t < %d and", name, n),
 		"r < rows, over rows consecutive I2_S rows of nblk 128-element blocks",
 		"(nblk·32 bytes each). nblk ≥ 1; strides are in elements. Exact in int32",
-		"for every input (VNNI: for nblk ≤ 8192). See ref.DotI2S.")
+		"for every input (VNNI: for nblk ≤ 8192). See generic.DotI2S.")
 	st := &i2sState{s: s, n: n}
 	st.dst = Load(Param("dst"), GP64()).(GPVirtual)
 	st.ldd = Load(Param("ldd"), GP64()).(GPVirtual)

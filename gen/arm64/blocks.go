@@ -3,7 +3,7 @@ package main
 import "fmt"
 
 // ---------------------------------------------------------------------------
-// Block-format GEMVs (see gen/amd64/blocks.go and asm/ref/lanes.go): per
+// Block-format GEMVs (see gen/amd64/blocks.go and asm/generic/lanes.go): per
 // block, eight int32 lanes — V24 holds lanes 0..3 (the products of bytes
 // 4m..4m+3 of the first 16 bytes of every 32-element chunk), V25 lanes
 // 4..7 (the second 16 bytes) — converted to float and combined with the
@@ -46,7 +46,7 @@ func init() {
 				sig: fmt.Sprintf("func %s(dst *float32, w *byte, y *byte, rows int, nblk int)", name),
 				doc: []string{
 					fmt.Sprintf("%s sets dst[r] = %s for %s", name, f.ref, f.what),
-					"(rows, nblk ≥ 1), bit-exact with the reference: see asm/ref/lanes.go.",
+					"(rows, nblk ≥ 1), bit-exact with the reference: see asm/generic/lanes.go.",
 				},
 				body: func(e *emitter) {
 					blockGEMV(e, name, f.wBytes, f.yBytes, f.fused, f.mins, sdot, f.setup, f.body, f.dscale)

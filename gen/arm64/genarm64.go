@@ -67,7 +67,7 @@ var kernels = []kernel{
 			"i2sDotsSDOT sets dst[r] = Σ_k code(w, r, k)·q[k] for r < rows over rows",
 			"consecutive I2_S rows of nblk ≥ 1 128-element blocks (nblk·32 bytes each),",
 			"with SDOT (codes 0..3 are non-negative, so the signed dot product is the",
-			"code dot). rows ≥ 1. Exact in int32. See ref.DotI2S.",
+			"code dot). rows ≥ 1. Exact in int32. See generic.DotI2S.",
 		},
 		body: func(e *emitter) { i2sBody(e, "i2sDotsSDOT", true) },
 	},
