@@ -110,13 +110,8 @@ func I2SDotsN(dst []int32, ldd int, w []byte, q []int8, ldq int, n int) {
 		I2SDots(dst, w, q)
 		return
 	}
-	rows := len(dst) - (n-1)*ldd
-	k := len(q) - (n-1)*ldq
+	rows, k := stridedShape("I2SDotsN", "q", len(dst), ldd, len(q), ldq, n)
 	switch {
-	case rows < 0 || rows > ldd:
-		panic(fmt.Sprintf("asm.I2SDotsN: len(dst) = %d does not fit %d tokens with ldd = %d", len(dst), n, ldd))
-	case k < 0 || k > ldq:
-		panic(fmt.Sprintf("asm.I2SDotsN: len(q) = %d does not fit %d tokens with ldq = %d", len(q), n, ldq))
 	case k%generic.I2SBlock != 0:
 		panic(fmt.Sprintf("asm.I2SDotsN: row length %d is not a multiple of %d", k, generic.I2SBlock))
 	case len(w) < rows*(k/4):
@@ -190,13 +185,8 @@ func F16DotsN(dst []float32, ldd int, w []uint16, x []float32, ldx int, n int) {
 		F16Dots(dst, w, x)
 		return
 	}
-	rows := len(dst) - (n-1)*ldd
-	k := len(x) - (n-1)*ldx
+	rows, k := stridedShape("F16DotsN", "x", len(dst), ldd, len(x), ldx, n)
 	switch {
-	case rows < 0 || rows > ldd:
-		panic(fmt.Sprintf("asm.F16DotsN: len(dst) = %d does not fit %d tokens with ldd = %d", len(dst), n, ldd))
-	case k < 0 || k > ldx:
-		panic(fmt.Sprintf("asm.F16DotsN: len(x) = %d does not fit %d tokens with ldx = %d", len(x), n, ldx))
 	case len(w) < rows*k:
 		panic(fmt.Sprintf("asm.F16DotsN: %d rows of %d need %d weights, have %d", rows, k, rows*k, len(w)))
 	}
@@ -317,3 +307,18 @@ func I8Dots(dst []int32, w []int8, q []int8) {
 // the ternary GEMV does: the streaming-read baseline of BenchmarkMemRead and
 // of bitnet-run --bench.
 func MemSum(b []byte) uint64 { return memSum(b) }
+
+// stridedShape derives rows and K from the lengths of n ≥ 2 strided
+// operands (dst with stride ldd, the activations with stride ldx) and
+// panics, naming fn and the operand, when they do not fit.
+func stridedShape(fn, xname string, lenDst, ldd, lenX, ldx, n int) (rows, k int) {
+	rows = lenDst - (n-1)*ldd
+	k = lenX - (n-1)*ldx
+	switch {
+	case rows < 0 || rows > ldd:
+		panic(fmt.Sprintf("asm.%s: len(dst) = %d does not fit %d tokens with ldd = %d", fn, lenDst, n, ldd))
+	case k < 0 || k > ldx:
+		panic(fmt.Sprintf("asm.%s: len(%s) = %d does not fit %d tokens with ld%s = %d", fn, xname, lenX, n, xname, ldx))
+	}
+	return rows, k
+}

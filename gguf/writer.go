@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
+
+	"github.com/bitnet-go/bitnet/internal/atomicfile"
 )
 
 // WriterTensor is one tensor to write. Either Data holds its bytes, or
@@ -324,30 +324,13 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	return k, err
 }
 
-// WriteFile writes the file atomically: to a temporary file in the same
-// directory, then renamed over path, so a failed write never leaves a
-// half-written file in place of an existing one.
+// WriteFile writes the file atomically through internal/atomicfile: to a
+// temporary file in the same directory, synced and renamed over path, so a
+// failed write never leaves a half-written file in place of an existing one
+// (and a path that is not a regular file is refused).
 func (w *Writer) WriteFile(path string) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
+	return atomicfile.WriteFile(path, atomicfile.Mode, func(out io.Writer) error {
+		_, err := w.WriteTo(out)
 		return err
-	}
-	defer os.Remove(tmp.Name()) // no-op after a successful rename
-	if _, err := w.WriteTo(tmp); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	// CreateTemp makes the file 0600; give it the usual permissions.
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	})
 }

@@ -566,8 +566,7 @@ func loadData(rc RunConfig, c Config, opt Options, man *Manifest, pr *progress) 
 		}
 		man.Valid = &rec
 	} else {
-		cut := len(train) * 95 / 100
-		train, valid = train[:cut], train[cut:]
+		train, valid = holdOut(train)
 		pr.println("validation split: the last %d training tokens", len(valid))
 	}
 	if rc.VocabPath != "" {
@@ -640,4 +639,11 @@ func newlineTokens(tok Tokenizer, vocab int) func(int32) bool {
 		nl[eos] = true
 	}
 	return func(t int32) bool { return nl[t] }
+}
+
+// holdOut splits the last 5% of the training tokens off as the validation
+// set, for runs given no validation text or shards.
+func holdOut(tokens []int32) (train, valid []int32) {
+	cut := len(tokens) * 95 / 100
+	return tokens[:cut], tokens[cut:]
 }

@@ -104,8 +104,7 @@ func shardTokens(rc RunConfig, vocab int, man *Manifest, pr *progress) (train, v
 			return nil, nil, err
 		}
 	} else {
-		cut := len(train) * 95 / 100
-		train, valid = train[:cut], train[cut:]
+		train, valid = holdOut(train)
 	}
 	pr.println("shards: %d training tokens from %d files, %d validation tokens", len(train), len(rc.TrainShards), len(valid))
 	return train, valid, nil
