@@ -844,121 +844,8 @@ TEXT ·i2sDotsAVX2N1(SB), NOSPLIT, $0-56
 	MOVQ         nblk+48(FP), SI
 	MOVQ         SI, DI
 	SHLQ         $0x05, DI
-	LEAQ         (DI)(DI*2), R8
 	VPBROADCASTD ones16<>+0(SB), Y0
 	VPBROADCASTD i2sMask3<>+0(SB), Y1
-
-i2sDotsAVX2N1_tile4:
-	CMPQ BX, $0x04
-	JL   i2sDotsAVX2N1_tile1
-
-	// 4 row(s) × 1 token(s)
-	VPXOR Y2, Y2, Y2
-	VPXOR Y3, Y3, Y3
-	VPXOR Y4, Y4, Y4
-	VPXOR Y5, Y5, Y5
-	MOVQ  DX, R9
-	MOVQ  SI, R10
-	LEAQ  (CX)(DI*4), R11
-
-i2sDotsAVX2N1_r4_block:
-	TESTQ      $0x00000001, R10
-	JZ         i2sDotsAVX2N1_r4_nopf
-	PREFETCHT0 (R11)
-	PREFETCHT0 (R11)(DI*1)
-	PREFETCHT0 (R11)(DI*2)
-	PREFETCHT0 (R11)(R8*1)
-
-i2sDotsAVX2N1_r4_nopf:
-	VMOVDQU      (CX), Y6
-	VPSRLW       $0x06, Y6, Y7
-	VPAND        Y1, Y7, Y7
-	VPSRLW       $0x04, Y6, Y8
-	VPAND        Y1, Y8, Y8
-	VPSRLW       $0x02, Y6, Y9
-	VPAND        Y1, Y9, Y9
-	VPAND        Y1, Y6, Y6
-	VPMADDUBSW   (R9), Y7, Y7
-	VPMADDUBSW   32(R9), Y8, Y8
-	VPMADDUBSW   64(R9), Y9, Y9
-	VPMADDUBSW   96(R9), Y6, Y6
-	VPADDW       Y8, Y7, Y7
-	VPADDW       Y6, Y9, Y9
-	VPADDW       Y9, Y7, Y7
-	VPMADDWD     Y0, Y7, Y7
-	VPADDD       Y7, Y2, Y2
-	VMOVDQU      (CX)(DI*1), Y6
-	VPSRLW       $0x06, Y6, Y7
-	VPAND        Y1, Y7, Y7
-	VPSRLW       $0x04, Y6, Y8
-	VPAND        Y1, Y8, Y8
-	VPSRLW       $0x02, Y6, Y9
-	VPAND        Y1, Y9, Y9
-	VPAND        Y1, Y6, Y6
-	VPMADDUBSW   (R9), Y7, Y7
-	VPMADDUBSW   32(R9), Y8, Y8
-	VPMADDUBSW   64(R9), Y9, Y9
-	VPMADDUBSW   96(R9), Y6, Y6
-	VPADDW       Y8, Y7, Y7
-	VPADDW       Y6, Y9, Y9
-	VPADDW       Y9, Y7, Y7
-	VPMADDWD     Y0, Y7, Y7
-	VPADDD       Y7, Y3, Y3
-	VMOVDQU      (CX)(DI*2), Y6
-	VPSRLW       $0x06, Y6, Y7
-	VPAND        Y1, Y7, Y7
-	VPSRLW       $0x04, Y6, Y8
-	VPAND        Y1, Y8, Y8
-	VPSRLW       $0x02, Y6, Y9
-	VPAND        Y1, Y9, Y9
-	VPAND        Y1, Y6, Y6
-	VPMADDUBSW   (R9), Y7, Y7
-	VPMADDUBSW   32(R9), Y8, Y8
-	VPMADDUBSW   64(R9), Y9, Y9
-	VPMADDUBSW   96(R9), Y6, Y6
-	VPADDW       Y8, Y7, Y7
-	VPADDW       Y6, Y9, Y9
-	VPADDW       Y9, Y7, Y7
-	VPMADDWD     Y0, Y7, Y7
-	VPADDD       Y7, Y4, Y4
-	VMOVDQU      (CX)(R8*1), Y6
-	VPSRLW       $0x06, Y6, Y7
-	VPAND        Y1, Y7, Y7
-	VPSRLW       $0x04, Y6, Y8
-	VPAND        Y1, Y8, Y8
-	VPSRLW       $0x02, Y6, Y9
-	VPAND        Y1, Y9, Y9
-	VPAND        Y1, Y6, Y6
-	VPMADDUBSW   (R9), Y7, Y7
-	VPMADDUBSW   32(R9), Y8, Y8
-	VPMADDUBSW   64(R9), Y9, Y9
-	VPMADDUBSW   96(R9), Y6, Y6
-	VPADDW       Y8, Y7, Y7
-	VPADDW       Y6, Y9, Y9
-	VPADDW       Y9, Y7, Y7
-	VPMADDWD     Y0, Y7, Y7
-	VPADDD       Y7, Y5, Y5
-	ADDQ         $0x20, CX
-	ADDQ         $0x20, R11
-	ADDQ         $0x00000080, R9
-	DECQ         R10
-	JNZ          i2sDotsAVX2N1_r4_block
-	VPUNPCKLDQ   Y3, Y2, Y6
-	VPUNPCKHDQ   Y3, Y2, Y2
-	VPADDD       Y2, Y6, Y6
-	VPUNPCKLDQ   Y5, Y4, Y2
-	VPUNPCKHDQ   Y5, Y4, Y3
-	VPADDD       Y3, Y2, Y2
-	VPUNPCKLQDQ  Y2, Y6, Y3
-	VPUNPCKHQDQ  Y2, Y6, Y2
-	VPADDD       Y2, Y3, Y3
-	VEXTRACTI128 $0x01, Y3, X2
-	VPADDD       X2, X3, X2
-	VMOVDQU      X2, (AX)
-	ADDQ         R8, CX
-	ADDQ         $0x10, AX
-	SUBQ         $0x04, BX
-	JMP          i2sDotsAVX2N1_tile4
 
 i2sDotsAVX2N1_tile1:
 	TESTQ BX, BX
@@ -966,12 +853,12 @@ i2sDotsAVX2N1_tile1:
 
 	// 1 row(s) × 1 token(s)
 	VPXOR Y2, Y2, Y2
-	MOVQ  DX, R8
-	MOVQ  SI, R9
-	LEAQ  (CX)(DI*4), R10
+	MOVQ  DX, DI
+	MOVQ  SI, R8
+	LEAQ  8192(CX), R9
 
 i2sDotsAVX2N1_r1_block:
-	PREFETCHT0   (R10)
+	PREFETCHT0   (R9)
 	VMOVDQU      (CX), Y3
 	VPSRLW       $0x06, Y3, Y4
 	VPAND        Y1, Y4, Y4
@@ -980,28 +867,28 @@ i2sDotsAVX2N1_r1_block:
 	VPSRLW       $0x02, Y3, Y6
 	VPAND        Y1, Y6, Y6
 	VPAND        Y1, Y3, Y3
-	VPMADDUBSW   (R8), Y4, Y4
-	VPMADDUBSW   32(R8), Y5, Y5
-	VPMADDUBSW   64(R8), Y6, Y6
-	VPMADDUBSW   96(R8), Y3, Y3
+	VPMADDUBSW   (DI), Y4, Y4
+	VPMADDUBSW   32(DI), Y5, Y5
+	VPMADDUBSW   64(DI), Y6, Y6
+	VPMADDUBSW   96(DI), Y3, Y3
 	VPADDW       Y5, Y4, Y4
 	VPADDW       Y3, Y6, Y6
 	VPADDW       Y6, Y4, Y4
 	VPMADDWD     Y0, Y4, Y4
 	VPADDD       Y4, Y2, Y2
 	ADDQ         $0x20, CX
-	ADDQ         $0x20, R10
-	ADDQ         $0x00000080, R8
-	DECQ         R9
+	ADDQ         $0x20, R9
+	ADDQ         $0x00000080, DI
+	DECQ         R8
 	JNZ          i2sDotsAVX2N1_r1_block
-	MOVQ         AX, R8
+	MOVQ         AX, DI
 	VEXTRACTI128 $0x01, Y2, X3
 	VPADDD       X3, X2, X3
 	VPSHUFD      $0x4e, X3, X2
 	VPADDD       X2, X3, X3
 	VPSHUFD      $0xb1, X3, X2
 	VPADDD       X2, X3, X3
-	VMOVD        X3, (R8)
+	VMOVD        X3, (DI)
 	ADDQ         $0x04, AX
 	SUBQ         $0x01, BX
 	JMP          i2sDotsAVX2N1_tile1
@@ -1033,12 +920,12 @@ i2sDotsAVX2N2_tile1:
 	// 1 row(s) × 2 token(s)
 	VPXOR Y2, Y2, Y2
 	VPXOR Y3, Y3, Y3
-	MOVQ  BX, R10
-	MOVQ  R8, R11
-	LEAQ  (DX)(R9*4), R12
+	MOVQ  BX, R9
+	MOVQ  R8, R10
+	LEAQ  8192(DX), R11
 
 i2sDotsAVX2N2_r1_block:
-	PREFETCHT0   (R12)
+	PREFETCHT0   (R11)
 	VMOVDQU      (DX), Y4
 	VPSRLW       $0x06, Y4, Y5
 	VPAND        Y1, Y5, Y5
@@ -1047,30 +934,30 @@ i2sDotsAVX2N2_r1_block:
 	VPSRLW       $0x02, Y4, Y7
 	VPAND        Y1, Y7, Y7
 	VPAND        Y1, Y4, Y4
-	VPMADDUBSW   (R10), Y5, Y8
-	VPMADDUBSW   32(R10), Y6, Y9
-	VPMADDUBSW   64(R10), Y7, Y10
-	VPMADDUBSW   96(R10), Y4, Y11
+	VPMADDUBSW   (R9), Y5, Y8
+	VPMADDUBSW   32(R9), Y6, Y9
+	VPMADDUBSW   64(R9), Y7, Y10
+	VPMADDUBSW   96(R9), Y4, Y11
 	VPADDW       Y9, Y8, Y8
 	VPADDW       Y11, Y10, Y10
 	VPADDW       Y10, Y8, Y8
 	VPMADDWD     Y0, Y8, Y8
 	VPADDD       Y8, Y2, Y2
-	VPMADDUBSW   (R10)(SI*1), Y5, Y5
-	VPMADDUBSW   32(R10)(SI*1), Y6, Y6
-	VPMADDUBSW   64(R10)(SI*1), Y7, Y7
-	VPMADDUBSW   96(R10)(SI*1), Y4, Y4
+	VPMADDUBSW   (R9)(SI*1), Y5, Y5
+	VPMADDUBSW   32(R9)(SI*1), Y6, Y6
+	VPMADDUBSW   64(R9)(SI*1), Y7, Y7
+	VPMADDUBSW   96(R9)(SI*1), Y4, Y4
 	VPADDW       Y6, Y5, Y5
 	VPADDW       Y4, Y7, Y7
 	VPADDW       Y7, Y5, Y5
 	VPMADDWD     Y0, Y5, Y5
 	VPADDD       Y5, Y3, Y3
 	ADDQ         $0x20, DX
-	ADDQ         $0x20, R12
-	ADDQ         $0x00000080, R10
-	DECQ         R11
+	ADDQ         $0x20, R11
+	ADDQ         $0x00000080, R9
+	DECQ         R10
 	JNZ          i2sDotsAVX2N2_r1_block
-	MOVQ         AX, R10
+	MOVQ         AX, R9
 	VPXOR        Y4, Y4, Y4
 	VPXOR        Y5, Y5, Y5
 	VPUNPCKLDQ   Y3, Y2, Y6
@@ -1084,10 +971,10 @@ i2sDotsAVX2N2_r1_block:
 	VPADDD       Y2, Y3, Y3
 	VEXTRACTI128 $0x01, Y3, X2
 	VPADDD       X2, X3, X2
-	VMOVD        X2, (R10)
-	ADDQ         CX, R10
+	VMOVD        X2, (R9)
+	ADDQ         CX, R9
 	VPSHUFD      $0x01, X2, X2
-	VMOVD        X2, (R10)
+	VMOVD        X2, (R9)
 	ADDQ         $0x04, AX
 	SUBQ         $0x01, DI
 	JMP          i2sDotsAVX2N2_tile1
@@ -1120,12 +1007,12 @@ i2sDotsAVX2N3_tile1:
 	VPXOR Y2, Y2, Y2
 	VPXOR Y3, Y3, Y3
 	VPXOR Y4, Y4, Y4
-	MOVQ  BX, R10
-	MOVQ  R8, R11
-	LEAQ  (DX)(R9*4), R12
+	MOVQ  BX, R9
+	MOVQ  R8, R10
+	LEAQ  8192(DX), R11
 
 i2sDotsAVX2N3_r1_block:
-	PREFETCHT0   (R12)
+	PREFETCHT0   (R11)
 	VMOVDQU      (DX), Y5
 	VPSRLW       $0x06, Y5, Y6
 	VPAND        Y1, Y6, Y6
@@ -1134,39 +1021,39 @@ i2sDotsAVX2N3_r1_block:
 	VPSRLW       $0x02, Y5, Y8
 	VPAND        Y1, Y8, Y8
 	VPAND        Y1, Y5, Y5
-	VPMADDUBSW   (R10), Y6, Y9
-	VPMADDUBSW   32(R10), Y7, Y10
-	VPMADDUBSW   64(R10), Y8, Y11
-	VPMADDUBSW   96(R10), Y5, Y12
+	VPMADDUBSW   (R9), Y6, Y9
+	VPMADDUBSW   32(R9), Y7, Y10
+	VPMADDUBSW   64(R9), Y8, Y11
+	VPMADDUBSW   96(R9), Y5, Y12
 	VPADDW       Y10, Y9, Y9
 	VPADDW       Y12, Y11, Y11
 	VPADDW       Y11, Y9, Y9
 	VPMADDWD     Y0, Y9, Y9
 	VPADDD       Y9, Y2, Y2
-	VPMADDUBSW   (R10)(SI*1), Y6, Y9
-	VPMADDUBSW   32(R10)(SI*1), Y7, Y10
-	VPMADDUBSW   64(R10)(SI*1), Y8, Y11
-	VPMADDUBSW   96(R10)(SI*1), Y5, Y12
+	VPMADDUBSW   (R9)(SI*1), Y6, Y9
+	VPMADDUBSW   32(R9)(SI*1), Y7, Y10
+	VPMADDUBSW   64(R9)(SI*1), Y8, Y11
+	VPMADDUBSW   96(R9)(SI*1), Y5, Y12
 	VPADDW       Y10, Y9, Y9
 	VPADDW       Y12, Y11, Y11
 	VPADDW       Y11, Y9, Y9
 	VPMADDWD     Y0, Y9, Y9
 	VPADDD       Y9, Y3, Y3
-	VPMADDUBSW   (R10)(SI*2), Y6, Y6
-	VPMADDUBSW   32(R10)(SI*2), Y7, Y7
-	VPMADDUBSW   64(R10)(SI*2), Y8, Y8
-	VPMADDUBSW   96(R10)(SI*2), Y5, Y5
+	VPMADDUBSW   (R9)(SI*2), Y6, Y6
+	VPMADDUBSW   32(R9)(SI*2), Y7, Y7
+	VPMADDUBSW   64(R9)(SI*2), Y8, Y8
+	VPMADDUBSW   96(R9)(SI*2), Y5, Y5
 	VPADDW       Y7, Y6, Y6
 	VPADDW       Y5, Y8, Y8
 	VPADDW       Y8, Y6, Y6
 	VPMADDWD     Y0, Y6, Y6
 	VPADDD       Y6, Y4, Y4
 	ADDQ         $0x20, DX
-	ADDQ         $0x20, R12
-	ADDQ         $0x00000080, R10
-	DECQ         R11
+	ADDQ         $0x20, R11
+	ADDQ         $0x00000080, R9
+	DECQ         R10
 	JNZ          i2sDotsAVX2N3_r1_block
-	MOVQ         AX, R10
+	MOVQ         AX, R9
 	VPXOR        Y5, Y5, Y5
 	VPUNPCKLDQ   Y3, Y2, Y6
 	VPUNPCKHDQ   Y3, Y2, Y2
@@ -1179,13 +1066,13 @@ i2sDotsAVX2N3_r1_block:
 	VPADDD       Y2, Y3, Y3
 	VEXTRACTI128 $0x01, Y3, X2
 	VPADDD       X2, X3, X2
-	VMOVD        X2, (R10)
-	ADDQ         CX, R10
+	VMOVD        X2, (R9)
+	ADDQ         CX, R9
 	VPSHUFD      $0x01, X2, X3
-	VMOVD        X3, (R10)
-	ADDQ         CX, R10
+	VMOVD        X3, (R9)
+	ADDQ         CX, R9
 	VPSHUFD      $0x02, X2, X2
-	VMOVD        X2, (R10)
+	VMOVD        X2, (R9)
 	ADDQ         $0x04, AX
 	SUBQ         $0x01, DI
 	JMP          i2sDotsAVX2N3_tile1
@@ -1207,7 +1094,7 @@ TEXT ·i2sDotsAVX2N4(SB), NOSPLIT, $0-56
 	MOVQ         nblk+48(FP), R8
 	MOVQ         R8, R9
 	SHLQ         $0x05, R9
-	LEAQ         (SI)(SI*2), R10
+	LEAQ         (SI)(SI*2), R9
 	VPBROADCASTD ones16<>+0(SB), Y0
 	VPBROADCASTD i2sMask3<>+0(SB), Y1
 
@@ -1220,12 +1107,12 @@ i2sDotsAVX2N4_tile1:
 	VPXOR Y3, Y3, Y3
 	VPXOR Y4, Y4, Y4
 	VPXOR Y5, Y5, Y5
-	MOVQ  BX, R11
-	MOVQ  R8, R12
-	LEAQ  (DX)(R9*4), R13
+	MOVQ  BX, R10
+	MOVQ  R8, R11
+	LEAQ  8192(DX), R12
 
 i2sDotsAVX2N4_r1_block:
-	PREFETCHT0   (R13)
+	PREFETCHT0   (R12)
 	VMOVDQU      (DX), Y6
 	VPSRLW       $0x06, Y6, Y7
 	VPAND        Y1, Y7, Y7
@@ -1234,48 +1121,48 @@ i2sDotsAVX2N4_r1_block:
 	VPSRLW       $0x02, Y6, Y9
 	VPAND        Y1, Y9, Y9
 	VPAND        Y1, Y6, Y6
-	VPMADDUBSW   (R11), Y7, Y10
-	VPMADDUBSW   32(R11), Y8, Y11
-	VPMADDUBSW   64(R11), Y9, Y12
-	VPMADDUBSW   96(R11), Y6, Y13
+	VPMADDUBSW   (R10), Y7, Y10
+	VPMADDUBSW   32(R10), Y8, Y11
+	VPMADDUBSW   64(R10), Y9, Y12
+	VPMADDUBSW   96(R10), Y6, Y13
 	VPADDW       Y11, Y10, Y10
 	VPADDW       Y13, Y12, Y12
 	VPADDW       Y12, Y10, Y10
 	VPMADDWD     Y0, Y10, Y10
 	VPADDD       Y10, Y2, Y2
-	VPMADDUBSW   (R11)(SI*1), Y7, Y10
-	VPMADDUBSW   32(R11)(SI*1), Y8, Y11
-	VPMADDUBSW   64(R11)(SI*1), Y9, Y12
-	VPMADDUBSW   96(R11)(SI*1), Y6, Y13
+	VPMADDUBSW   (R10)(SI*1), Y7, Y10
+	VPMADDUBSW   32(R10)(SI*1), Y8, Y11
+	VPMADDUBSW   64(R10)(SI*1), Y9, Y12
+	VPMADDUBSW   96(R10)(SI*1), Y6, Y13
 	VPADDW       Y11, Y10, Y10
 	VPADDW       Y13, Y12, Y12
 	VPADDW       Y12, Y10, Y10
 	VPMADDWD     Y0, Y10, Y10
 	VPADDD       Y10, Y3, Y3
-	VPMADDUBSW   (R11)(SI*2), Y7, Y10
-	VPMADDUBSW   32(R11)(SI*2), Y8, Y11
-	VPMADDUBSW   64(R11)(SI*2), Y9, Y12
-	VPMADDUBSW   96(R11)(SI*2), Y6, Y13
+	VPMADDUBSW   (R10)(SI*2), Y7, Y10
+	VPMADDUBSW   32(R10)(SI*2), Y8, Y11
+	VPMADDUBSW   64(R10)(SI*2), Y9, Y12
+	VPMADDUBSW   96(R10)(SI*2), Y6, Y13
 	VPADDW       Y11, Y10, Y10
 	VPADDW       Y13, Y12, Y12
 	VPADDW       Y12, Y10, Y10
 	VPMADDWD     Y0, Y10, Y10
 	VPADDD       Y10, Y4, Y4
-	VPMADDUBSW   (R11)(R10*1), Y7, Y7
-	VPMADDUBSW   32(R11)(R10*1), Y8, Y8
-	VPMADDUBSW   64(R11)(R10*1), Y9, Y9
-	VPMADDUBSW   96(R11)(R10*1), Y6, Y6
+	VPMADDUBSW   (R10)(R9*1), Y7, Y7
+	VPMADDUBSW   32(R10)(R9*1), Y8, Y8
+	VPMADDUBSW   64(R10)(R9*1), Y9, Y9
+	VPMADDUBSW   96(R10)(R9*1), Y6, Y6
 	VPADDW       Y8, Y7, Y7
 	VPADDW       Y6, Y9, Y9
 	VPADDW       Y9, Y7, Y7
 	VPMADDWD     Y0, Y7, Y7
 	VPADDD       Y7, Y5, Y5
 	ADDQ         $0x20, DX
-	ADDQ         $0x20, R13
-	ADDQ         $0x00000080, R11
-	DECQ         R12
+	ADDQ         $0x20, R12
+	ADDQ         $0x00000080, R10
+	DECQ         R11
 	JNZ          i2sDotsAVX2N4_r1_block
-	MOVQ         AX, R11
+	MOVQ         AX, R10
 	VPUNPCKLDQ   Y3, Y2, Y6
 	VPUNPCKHDQ   Y3, Y2, Y2
 	VPADDD       Y2, Y6, Y6
@@ -1287,16 +1174,16 @@ i2sDotsAVX2N4_r1_block:
 	VPADDD       Y2, Y3, Y3
 	VEXTRACTI128 $0x01, Y3, X2
 	VPADDD       X2, X3, X2
-	VMOVD        X2, (R11)
-	ADDQ         CX, R11
+	VMOVD        X2, (R10)
+	ADDQ         CX, R10
 	VPSHUFD      $0x01, X2, X3
-	VMOVD        X3, (R11)
-	ADDQ         CX, R11
+	VMOVD        X3, (R10)
+	ADDQ         CX, R10
 	VPSHUFD      $0x02, X2, X3
-	VMOVD        X3, (R11)
-	ADDQ         CX, R11
+	VMOVD        X3, (R10)
+	ADDQ         CX, R10
 	VPSHUFD      $0x03, X2, X2
-	VMOVD        X2, (R11)
+	VMOVD        X2, (R10)
 	ADDQ         $0x04, AX
 	SUBQ         $0x01, DI
 	JMP          i2sDotsAVX2N4_tile1
@@ -5797,8 +5684,37 @@ f16DotsAVX2_row:
 	MOVQ  R8, R11
 	TESTQ R11, R11
 	JZ    f16DotsAVX2_one
+	MOVQ  R11, R12
+	SHRQ  $0x01, R12
+	JZ    f16DotsAVX2_odd
 
-f16DotsAVX2_four:
+f16DotsAVX2_pair:
+	PREFETCHT0  1024(R9)
+	PREFETCHT0  1088(R9)
+	VCVTPH2PS   (R9), Y4
+	VFMADD231PS (R10), Y4, Y0
+	VCVTPH2PS   16(R9), Y4
+	VFMADD231PS 32(R10), Y4, Y1
+	VCVTPH2PS   32(R9), Y4
+	VFMADD231PS 64(R10), Y4, Y2
+	VCVTPH2PS   48(R9), Y4
+	VFMADD231PS 96(R10), Y4, Y3
+	VCVTPH2PS   64(R9), Y4
+	VFMADD231PS 128(R10), Y4, Y0
+	VCVTPH2PS   80(R9), Y4
+	VFMADD231PS 160(R10), Y4, Y1
+	VCVTPH2PS   96(R9), Y4
+	VFMADD231PS 192(R10), Y4, Y2
+	VCVTPH2PS   112(R9), Y4
+	VFMADD231PS 224(R10), Y4, Y3
+	ADDQ        $0x00000080, R9
+	ADDQ        $0x00000100, R10
+	DECQ        R12
+	JNZ         f16DotsAVX2_pair
+
+f16DotsAVX2_odd:
+	TESTQ       $0x00000001, R11
+	JZ          f16DotsAVX2_one
 	PREFETCHT0  2048(R9)
 	VCVTPH2PS   (R9), Y4
 	VFMADD231PS (R10), Y4, Y0
@@ -5810,8 +5726,6 @@ f16DotsAVX2_four:
 	VFMADD231PS 96(R10), Y4, Y3
 	ADDQ        $0x00000040, R9
 	ADDQ        $0x00000080, R10
-	DECQ        R11
-	JNZ         f16DotsAVX2_four
 
 f16DotsAVX2_one:
 	MOVQ  SI, R11

@@ -161,6 +161,12 @@ func main() {
 // i2sName is the name of the n-token I2_S kernel of an ISA.
 func i2sName(s isa, n int) string { return fmt.Sprintf("i2sDots%sN%d", s.name, n) }
 
+// i2sPrefetchAVX2 is how far ahead of its loads, in bytes, an AVX2 I2_S
+// kernel prefetches the weights. Zen 3, one row per tile, streaming GB/s by
+// distance: 512 B 6.9–8.0, 1 KiB 7.7–9.8, 2 KiB 8.1–9.7, 4 KiB 8.3–11.7,
+// 8 KiB 9.6–11.9, 16 KiB 7.9–9.1 (go test -bench 'Ternary$/avx2' ./asm).
+const i2sPrefetchAVX2 = 8192
+
 // i2sState holds the registers shared by a kernel's tiles.
 type i2sState struct {
 	s    isa
@@ -181,8 +187,15 @@ type i2sState struct {
 }
 
 // i2sTiles lists the row tile sizes of a kernel, largest first.
+//
+// The AVX2 one-token kernel (decode) walks a single row at a time: measured
+// on AMD Zen 3, streaming from DRAM, four interleaved row streams ran at
+// 6.2–7.5 GB/s and one row at a time with a far software prefetch at
+// 10.5–11.9 GB/s (the plain streaming-read probe: 10.4).
 func i2sTiles(s isa, n int) []int {
 	switch {
+	case n == 1 && !s.zmm:
+		return []int{1}
 	case n == 1:
 		return []int{4, 1}
 	case s.vnni:
@@ -344,11 +357,18 @@ func (st *i2sState) tile(label string, R int) {
 	cnt := GP64()
 	MOVQ(st.nblk, cnt)
 
-	// Software prefetch of the weights four rows ahead: the hardware
+	// Software prefetch of the weights ahead of the loads: the hardware
 	// prefetchers stop at 4 KiB page boundaries, and decoding streams every
-	// weight from DRAM once per token.
+	// weight from DRAM once per token. The 512-bit kernels prefetch four
+	// rows ahead; the AVX2 kernels a fixed i2sPrefetchAVX2 bytes ahead (rows
+	// are consecutive, so this runs into the next rows whatever K is; four
+	// rows of a K = 2560 matrix, 2.5 KiB, was too close on Zen 3).
 	pf := GP64().(GPVirtual)
-	LEAQ(Mem{Base: st.w, Index: st.rb, Scale: 4}, pf)
+	if s.zmm {
+		LEAQ(Mem{Base: st.w, Index: st.rb, Scale: 4}, pf)
+	} else {
+		LEAQ(Mem{Base: st.w, Disp: i2sPrefetchAVX2}, pf)
+	}
 	prefetch := func(step int) {
 		for off := 0; off < step; off += 64 {
 			for r := 0; r < R; r++ {
@@ -908,19 +928,50 @@ func f16Dots(s isa) {
 	MOVQ(n4, c)
 	TESTQ(c, c)
 	JZ(LabelRef(name + "_one"))
+	// Software prefetch ahead of the loads (the head streams ~650 MB of
+	// weights). The AVX2 loop takes two 4-vector steps per iteration
+	// (the same accumulators in the same order, so the sums do not change)
+	// and prefetches 1 KiB ahead: on Zen 3 that streamed at 9.9–10.1 GB/s
+	// against 7.7–8.4 for one step and 2 KiB (BenchmarkF16Head).
+	four := func(disp int) {
+		for i, v := range acc {
+			h := cvtF16(s, Mem{Base: wp, Disp: disp + i*vf*2})
+			VFMADD231PS(Mem{Base: xq, Disp: 2*disp + i*vf*4}, h, v)
+		}
+	}
+	if !s.zmm {
+		// c counts 4-vector steps: pairs first, then an odd one.
+		pairs := GP64()
+		MOVQ(c, pairs)
+		SHRQ(U8(1), pairs)
+		JZ(LabelRef(name + "_odd"))
+		Label(name + "_pair")
+		for off := 0; off < 8*vf*2; off += 64 {
+			PREFETCHT0(Mem{Base: wp, Disp: 1024 + off})
+		}
+		four(0)
+		four(4 * vf * 2)
+		ADDQ(U32(8*vf*2), wp)
+		ADDQ(U32(8*vf*4), xq)
+		DECQ(pairs)
+		JNZ(LabelRef(name + "_pair"))
+		Label(name + "_odd")
+		TESTQ(U32(1), c)
+		JZ(LabelRef(name + "_one"))
+	}
 	Label(name + "_four")
-	// Software prefetch 2 KiB ahead (the head streams ~650 MB of weights).
 	for off := 0; off < 4*vf*2; off += 64 {
 		PREFETCHT0(Mem{Base: wp, Disp: 2048 + off})
 	}
-	for i, v := range acc {
-		h := cvtF16(s, Mem{Base: wp, Disp: i * vf * 2})
-		VFMADD231PS(Mem{Base: xq, Disp: i * vf * 4}, h, v)
-	}
+	four(0)
 	ADDQ(U32(4*vf*2), wp)
 	ADDQ(U32(4*vf*4), xq)
-	DECQ(c)
-	JNZ(LabelRef(name + "_four"))
+	if !s.zmm {
+		JMP(LabelRef(name + "_one"))
+	} else {
+		DECQ(c)
+		JNZ(LabelRef(name + "_four"))
+	}
 	Label(name + "_one")
 	MOVQ(n1, c)
 	TESTQ(c, c)
