@@ -13,7 +13,9 @@ import (
 
 // PlotRun redraws the pictures of run directory dir from its
 // metrics.jsonl: loss.svg, and ternary.svg when the file holds weight
-// statistics. It returns the paths written.
+// statistics (per BitLinear matrix the share of 0 codes and the shares of
+// −1 and +1 against steps, and the histogram of W/γ at the last record).
+// It returns the paths written.
 func PlotRun(dir string) ([]string, error) {
 	metrics := filepath.Join(dir, MetricsFile)
 	ms, ws, err := readMetricsFile(metrics)
@@ -33,21 +35,6 @@ func PlotRun(dir string) ([]string, error) {
 		written = append(written, p)
 	}
 	return written, nil
-}
-
-// PlotWeightsSVG draws the weight statistics of a metrics.jsonl file as an
-// SVG (ternary.svg): per BitLinear matrix the share of 0 codes and the
-// shares of −1 and +1 against steps, and the histogram of W/γ at the last
-// record. A file without weight statistics is an error.
-func PlotWeightsSVG(metricsPath, svgPath string) error {
-	ws, err := ReadWeightStats(metricsPath)
-	if err != nil {
-		return err
-	}
-	if len(ws) == 0 {
-		return fmt.Errorf("%s has no weight statistics (kind %q)", metricsPath, WeightStatsKind)
-	}
-	return atomicfile.WriteFile(svgPath, atomicfile.Mode, func(w io.Writer) error { return drawWeightsSVG(w, ws) })
 }
 
 // matrixColors colour the lines of each kind of BitLinear matrix.
@@ -76,16 +63,17 @@ type panel struct {
 func (p panel) px(x float64) float64 { return p.left + p.width*(x-p.x0)/(p.x1-p.x0) }
 func (p panel) py(y float64) float64 { return p.top + p.height*(p.y1-y)/(p.y1-p.y0) }
 
-// axes draws the frame, the grid with its labels (every xs and ys), a
-// title above and the axis labels.
+// axes draws the frame, the grid with its labels (every xs and ys, at
+// most maxGrid lines each way), a title above and the axis labels.
 func (p panel) axes(b *strings.Builder, title, xlabel, ylabel string, xs, ys float64) {
-	decimals := max(0, int(math.Ceil(-math.Log10(ys)-1e-9)))
-	for k := math.Ceil(p.y0/ys - 1e-9); k*ys <= p.y1+1e-9; k++ {
+	const maxGrid = 50
+	decimals := min(9, max(0, int(math.Ceil(-math.Log10(ys)-1e-9))))
+	for k, n := math.Ceil(p.y0/ys-1e-9), 0; k*ys <= p.y1+1e-9 && n < maxGrid; k, n = k+1, n+1 {
 		y := k * ys
 		fmt.Fprintf(b, `<line x1="%.0f" y1="%.1f" x2="%.0f" y2="%.1f" stroke="#e5e5e5"/>`+"\n", p.left, p.py(y), p.left+p.width, p.py(y))
 		fmt.Fprintf(b, `<text x="%.0f" y="%.1f" text-anchor="end">%.*f</text>`+"\n", p.left-6, p.py(y)+4, decimals, y+0)
 	}
-	for k := math.Ceil(p.x0/xs - 1e-9); k*xs <= p.x1+1e-9; k++ {
+	for k, n := math.Ceil(p.x0/xs-1e-9), 0; k*xs <= p.x1+1e-9 && n < maxGrid; k, n = k+1, n+1 {
 		x := k*xs + 0 // no "-0"
 		fmt.Fprintf(b, `<line x1="%.1f" y1="%.0f" x2="%.1f" y2="%.0f" stroke="#f0f0f0"/>`+"\n", p.px(x), p.top, p.px(x), p.top+p.height)
 		fmt.Fprintf(b, `<text x="%.1f" y="%.0f" text-anchor="middle">%g</text>`+"\n", p.px(x), p.top+p.height+16, x)
@@ -186,7 +174,7 @@ func drawHistogram(b *strings.Builder, p panel, r WeightStats) {
 	for _, m := range r.Matrices {
 		bins = max(bins, len(m.Hist))
 	}
-	if bins == 0 || !(r.HistMax > r.HistMin) {
+	if bins == 0 || !(r.HistMax > r.HistMin) || math.IsInf(r.HistMax-r.HistMin, 0) {
 		return
 	}
 	width := (r.HistMax - r.HistMin) / float64(bins)
@@ -209,6 +197,9 @@ func drawHistogram(b *strings.Builder, p panel, r WeightStats) {
 		under += float64(m.Under)
 		over += float64(m.Over)
 	}
+	if !(n > 0) {
+		return
+	}
 	hi := 0.0
 	for i := range total {
 		total[i] /= n
@@ -219,6 +210,9 @@ func drawHistogram(b *strings.Builder, p panel, r WeightStats) {
 			h[i] /= kindN[k]
 			hi = math.Max(hi, h[i])
 		}
+	}
+	if !(hi > 0) || math.IsInf(hi, 0) {
+		return
 	}
 	ys := niceStep(hi / 5)
 	p.y0, p.y1 = 0, math.Max(ys, math.Ceil(hi/ys)*ys)

@@ -271,3 +271,33 @@ func TestRunWithoutWeightStats(t *testing.T) {
 		t.Errorf("ternary.svg: %v", err)
 	}
 }
+
+// ternary.svg is drawn from a file anyone can edit: degenerate records
+// draw a picture (well-formed, in bounded time), never a panic or a hang.
+func TestDrawWeightsDegenerate(t *testing.T) {
+	m := MatrixStats{Name: "blk.0.attn_q.weight", Rows: 0, Cols: 4, Neg: 1e300, Zero: -1e300, Hist: []int64{5, 1 << 60}, Under: -3}
+	for _, r := range []WeightStats{
+		{Step: 1},
+		{Step: 2, HistMin: -3, HistMax: 3, Matrices: []MatrixStats{m}},
+		{Step: -5, HistMin: 3, HistMax: 3, Matrices: []MatrixStats{m}},
+		{Step: 1 << 40, HistMin: -1e308, HistMax: 1e308, Matrices: []MatrixStats{m, {Name: "x", Rows: 2, Cols: 2, Hist: []int64{4}}}},
+	} {
+		var b strings.Builder
+		if err := drawWeightsSVG(&b, []WeightStats{r}); err != nil {
+			t.Fatal(err)
+		}
+		d := xml.NewDecoder(strings.NewReader(b.String()))
+		for {
+			_, err := d.Token()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("step %d: %v", r.Step, err)
+			}
+		}
+		if b.Len() > 1<<20 {
+			t.Errorf("step %d: %d bytes of SVG", r.Step, b.Len())
+		}
+	}
+}
