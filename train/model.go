@@ -15,8 +15,9 @@
 // Package layout: model.go (shapes, parameters), engine.go (forward and
 // backward of a micro-batch), attention.go, ops.go (element-wise ops),
 // optim.go (AdamW, schedule, clipping), data.go (tokens, shards, batches),
-// checkpoint.go, export.go (GGUF), report.go (progress, metrics, SVG) and
-// trainer.go (the training loop).
+// checkpoint.go, export.go (GGUF), report.go (progress, metrics, loss.svg),
+// wstats.go (per-matrix weight statistics, bits per parameter, no-bias
+// check), wplot.go (ternary.svg) and trainer.go (the training loop).
 package train
 
 import (

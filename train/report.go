@@ -34,40 +34,88 @@ type Metrics struct {
 	Final     bool     `json:"final,omitempty"`
 }
 
-// ReadMetrics reads a metrics.jsonl file.
+// ReadMetrics reads the metrics lines of a metrics.jsonl file (the
+// records with a "kind", such as the weight statistics, are skipped).
 func ReadMetrics(path string) ([]Metrics, error) {
+	ms, _, err := readMetricsFile(path)
+	return ms, err
+}
+
+// ReadWeightStats reads the weight-statistics records of a metrics.jsonl
+// file.
+func ReadWeightStats(path string) ([]WeightStats, error) {
+	_, ws, err := readMetricsFile(path)
+	return ws, err
+}
+
+// recordHead holds the fields every line of metrics.jsonl is sorted by.
+type recordHead struct {
+	Kind  string `json:"kind"` // "" for a metrics line
+	Step  int    `json:"step"`
+	Final bool   `json:"final"`
+}
+
+// readLines calls fn with each non-blank line of a metrics.jsonl file and
+// its head.
+func readLines(path string, fn func(line []byte, h recordHead) error) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var out []Metrics
 	for i, line := range bytes.Split(b, []byte("\n")) {
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		var m Metrics
-		if err := json.Unmarshal(line, &m); err != nil {
-			return out, fmt.Errorf("%s:%d: %w", path, i+1, err)
+		var h recordHead
+		if err := json.Unmarshal(line, &h); err != nil {
+			return fmt.Errorf("%s:%d: %w", path, i+1, err)
 		}
-		out = append(out, m)
+		if err := fn(line, h); err != nil {
+			return fmt.Errorf("%s:%d: %w", path, i+1, err)
+		}
 	}
-	return out, nil
+	return nil
 }
 
-// truncateMetrics drops the lines past step (written after the checkpoint
-// a resumed run starts from) and returns the file opened for appending.
+// readMetricsFile reads the metrics lines and the weight statistics of a
+// metrics.jsonl file; records of other kinds are skipped.
+func readMetricsFile(path string) ([]Metrics, []WeightStats, error) {
+	var ms []Metrics
+	var ws []WeightStats
+	err := readLines(path, func(line []byte, h recordHead) error {
+		switch h.Kind {
+		case "":
+			var m Metrics
+			if err := json.Unmarshal(line, &m); err != nil {
+				return err
+			}
+			ms = append(ms, m)
+		case WeightStatsKind:
+			var w WeightStats
+			if err := json.Unmarshal(line, &w); err != nil {
+				return err
+			}
+			ws = append(ws, w)
+		}
+		return nil
+	})
+	return ms, ws, err
+}
+
+// truncateMetrics drops the records past step (written after the
+// checkpoint a resumed run starts from) and the final line, and returns
+// the file opened for appending.
 func truncateMetrics(path string, step int) (*os.File, error) {
-	ms, err := ReadMetrics(path)
-	if err != nil && !os.IsNotExist(err) {
-		return nil, err
-	}
 	var buf bytes.Buffer
-	for _, m := range ms {
-		if m.Step <= step && !m.Final {
-			b, _ := json.Marshal(m)
-			buf.Write(b)
+	err := readLines(path, func(line []byte, h recordHead) error {
+		if h.Step <= step && !h.Final {
+			buf.Write(bytes.TrimSpace(line))
 			buf.WriteByte('\n')
 		}
+		return nil
+	})
+	if err != nil && !os.IsNotExist(err) {
+		return nil, err
 	}
 	if err := atomicfile.WriteFile(path, atomicfile.Mode, func(w io.Writer) error { _, err := w.Write(buf.Bytes()); return err }); err != nil {
 		return nil, err
@@ -194,8 +242,7 @@ func drawSVG(out io.Writer, ms []Metrics) error {
 	py := func(y float64) float64 { return float64(top) + ph*(hi-y)/(hi-lo) }
 	pyLR := func(y float64) float64 { return float64(top) + ph*(1-y/maxLR) }
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", W, H, W, H)
-	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
+	svgOpen(&b, W, H)
 	fmt.Fprintf(&b, `<text x="%d" y="28" font-size="16" font-weight="bold">BitNet b1.58 training: loss (nats/token)</text>`+"\n", left)
 	// Grid and axes.
 	for y := math.Ceil(lo/step) * step; y <= hi+1e-9; y += step {
@@ -216,14 +263,7 @@ func drawSVG(out io.Writer, ms []Metrics) error {
 	fmt.Fprintf(&b, `<text transform="translate(18,%.0f) rotate(-90)" text-anchor="middle">loss</text>`+"\n", float64(top)+ph/2)
 	fmt.Fprintf(&b, `<text transform="translate(%d,%.0f) rotate(90)" text-anchor="middle" fill="#999">learning rate</text>`+"\n", W-12, float64(top)+ph/2)
 	poly := func(pts [][2]float64, y func(float64) float64, style string) {
-		if len(pts) == 0 {
-			return
-		}
-		b.WriteString(`<polyline fill="none" ` + style + ` points="`)
-		for _, p := range pts {
-			fmt.Fprintf(&b, "%.1f,%.1f ", px(p[0]), y(p[1]))
-		}
-		b.WriteString("\"/>\n")
+		polyline(&b, pts, px, y, style)
 	}
 	poly(lr, pyLR, `stroke="#bbb" stroke-dasharray="4 3"`)
 	poly(train, py, `stroke="#1f77b4" stroke-width="1.5"`)
@@ -258,6 +298,25 @@ func drawSVG(out io.Writer, ms []Metrics) error {
 	return err
 }
 
+// svgOpen starts an SVG document of W × H pixels on a white background.
+func svgOpen(b *strings.Builder, W, H int) {
+	fmt.Fprintf(b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", W, H, W, H)
+	fmt.Fprintf(b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
+}
+
+// polyline draws the points pts (data coordinates, mapped by px and py) as
+// an open line with the given attributes; nothing for no points.
+func polyline(b *strings.Builder, pts [][2]float64, px, py func(float64) float64, style string) {
+	if len(pts) == 0 {
+		return
+	}
+	b.WriteString(`<polyline fill="none" ` + style + ` points="`)
+	for _, p := range pts {
+		fmt.Fprintf(b, "%.1f,%.1f ", px(p[0]), py(p[1]))
+	}
+	b.WriteString("\"/>\n")
+}
+
 // niceStep rounds x up to 1, 2 or 5 times a power of ten.
 func niceStep(x float64) float64 {
 	if x <= 0 {
@@ -280,7 +339,8 @@ type metricsWriter struct {
 	w *bufio.Writer
 }
 
-func (m *metricsWriter) write(x Metrics) error {
+// write appends one record (a Metrics or a WeightStats).
+func (m *metricsWriter) write(x any) error {
 	b, err := json.Marshal(x)
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
@@ -172,6 +173,18 @@ func TestResumeAfterSIGKILL(t *testing.T) {
 		if key(got[i]) != key(want[i]) {
 			t.Errorf("line %d:\n resumed       %s\n uninterrupted %s", i, key(got[i]), key(want[i]))
 		}
+	}
+	// The weight statistics (steps 8, 16 and 24) too.
+	wantW, err := ReadWeightStats(filepath.Join(full, MetricsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotW, err := ReadWeightStats(filepath.Join(killed, MetricsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(wantW) != 3 || !reflect.DeepEqual(gotW, wantW) {
+		t.Errorf("weight statistics: resumed run %d records, uninterrupted %d; equal: %v", len(gotW), len(wantW), reflect.DeepEqual(gotW, wantW))
 	}
 	a, _ := os.ReadFile(filepath.Join(full, ExportName(FormatF32)))
 	b, _ := os.ReadFile(filepath.Join(killed, ExportName(FormatF32)))

@@ -52,6 +52,11 @@ type RunConfig struct {
 	ValEvery   int // steps between validations (default 100)
 	ValWindows int // windows of the periodic validation (0: all); the final one uses all
 	CkptEvery  int // steps between checkpoints (default 100)
+	// StatsEvery is the steps between the weight-statistics records of
+	// metrics.jsonl (per BitLinear matrix: γ, shares of −1/0/+1, histogram
+	// of W/γ; also written at the last step) and redraws of ternary.svg:
+	// 0 means ValEvery, a negative value none.
+	StatsEvery int
 	// Formats are the exports written at the end. Nil means f32, i2_s and
 	// tq2_0, skipping those the shape cannot be stored in; a format named
 	// here that is unknown or does not fit the shape is an error before
@@ -85,6 +90,9 @@ type RunResult struct {
 	ValTokens        int       `json:"val_tokens"`
 	Losses           []float64 `json:"-"` // per step (this process's steps only)
 	Exports          []string  `json:"exports"`
+	// ExportStats states each export's bits per parameter and its
+	// no-bias check, read back from the written file.
+	ExportStats []ExportStats `json:"export_stats"`
 }
 
 // Files of a run directory.
@@ -92,9 +100,11 @@ const (
 	CheckpointFile = "checkpoint.bin"
 	MetricsFile    = "metrics.jsonl"
 	PlotFile       = "loss.svg"
-	SummaryFile    = "summary.json"
-	TrainShardFile = "data/train.tok"
-	ValidShardFile = "data/valid.tok"
+	// WeightsPlotFile is the picture of the weight statistics.
+	WeightsPlotFile = "ternary.svg"
+	SummaryFile     = "summary.json"
+	TrainShardFile  = "data/train.tok"
+	ValidShardFile  = "data/valid.tok"
 )
 
 // ExportName is the file name of a format's export.
@@ -121,7 +131,7 @@ func ParseFormats(s string) ([]Format, error) {
 // RunFiles are the files of a run directory that Run writes through
 // temporaries (relative to the directory).
 func RunFiles() []string {
-	fs := []string{CheckpointFile, MetricsFile, PlotFile, SummaryFile, ManifestFile, TrainShardFile, ValidShardFile, "samples.txt"}
+	fs := []string{CheckpointFile, MetricsFile, PlotFile, WeightsPlotFile, SummaryFile, ManifestFile, TrainShardFile, ValidShardFile, "samples.txt"}
 	for _, f := range []Format{FormatF32, FormatI2S, FormatTQ2} {
 		fs = append(fs, ExportName(f))
 	}
@@ -149,7 +159,9 @@ func isZeroOptions(o Options) bool {
 }
 
 // Run trains (or resumes) a model as rc describes, writing checkpoints,
-// metrics.jsonl and loss.svg into rc.OutDir and, at the end, the exports.
+// metrics.jsonl, loss.svg and ternary.svg into rc.OutDir and, at the end,
+// the exports, each read back for its bits per parameter and checked to
+// have no bias tensor.
 // Cancelling ctx stops after the current step with a checkpoint; the error
 // then wraps ctx's error and the result holds the steps done.
 func Run(ctx context.Context, rc RunConfig) (*RunResult, error) {
@@ -161,6 +173,9 @@ func Run(ctx context.Context, rc RunConfig) (*RunResult, error) {
 	}
 	if rc.CkptEvery <= 0 {
 		rc.CkptEvery = 100
+	}
+	if rc.StatsEvery == 0 {
+		rc.StatsEvery = rc.ValEvery
 	}
 	explicitFormats := rc.Formats != nil
 	if !explicitFormats {
@@ -334,7 +349,7 @@ func Run(ctx context.Context, rc RunConfig) (*RunResult, error) {
 	defer mf.Close()
 	mw := &metricsWriter{f: mf, w: bufio.NewWriter(mf)}
 	plot := func() {
-		if err := PlotSVG(metricsPath, filepath.Join(rc.OutDir, PlotFile)); err != nil {
+		if _, err := PlotRun(rc.OutDir); err != nil {
 			pr.println("plot: %v", err)
 		}
 	}
@@ -360,6 +375,7 @@ func Run(ctx context.Context, rc RunConfig) (*RunResult, error) {
 			return res, fmt.Errorf("train: stopped after step %d with a checkpoint: %w", tr.StepsDone(), err)
 		}
 		st := tr.Step()
+		redraw := false
 		res.Losses = append(res.Losses, st.Loss)
 		win := &tr.window
 		win.LossSum += st.Loss
@@ -393,10 +409,17 @@ func Run(ctx context.Context, rc RunConfig) (*RunResult, error) {
 			if err := mw.write(mt); err != nil {
 				return nil, err
 			}
-			if mt.ValLoss != nil {
-				plot()
-			}
+			redraw = mt.ValLoss != nil
 			*win = LogWindow{}
+		}
+		if rc.StatsEvery > 0 && (st.Step%rc.StatsEvery == 0 || last) {
+			if err := mw.write(m.WeightStats(st.Step)); err != nil {
+				return nil, err
+			}
+			redraw = true
+		}
+		if redraw {
+			plot()
 		}
 		if st.Step%rc.CkptEvery == 0 || last {
 			if err := tr.SaveCheckpoint(ckpt); err != nil {
@@ -439,7 +462,12 @@ func Run(ctx context.Context, rc RunConfig) (*RunResult, error) {
 			return res, err
 		}
 		res.Exports = append(res.Exports, path)
-		pr.println("wrote %s", path)
+		es, err := exportStats(path, f)
+		if err != nil {
+			return res, err
+		}
+		res.ExportStats = append(res.ExportStats, es)
+		pr.println("wrote %s", es)
 	}
 	sum, _ := json.MarshalIndent(struct {
 		Config  Config    `json:"config"`

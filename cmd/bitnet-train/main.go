@@ -4,14 +4,15 @@
 //
 //	bitnet-train -train train.txt -valid valid.txt -vocab vocab.gguf -out runs/s
 //	bitnet-train -out runs/s -resume      # continue a stopped or killed run
-//	bitnet-train -plot runs/s             # redraw runs/s/loss.svg now
+//	bitnet-train -plot runs/s             # redraw runs/s/loss.svg and ternary.svg now
 //
 // The defaults are the reference recipe (testdata README, "trained-s"): dim
 // 256, 4 layers, 4 heads / 2 KV heads, FFN 768, context 256, batch 12 × 256,
 // 2,918,400 tokens (950 steps), warm-up 60 steps to 1.5e-3, the two-stage
 // schedule, seed 1234. The run directory receives model-f32.gguf,
-// model-i2_s.gguf, model-tq2_0.gguf, metrics.jsonl, loss.svg, summary.json,
-// samples.txt, run.json (what the run was made from: the inputs' sizes and
+// model-i2_s.gguf, model-tq2_0.gguf, metrics.jsonl (with the per-matrix
+// weight statistics every -stats-every steps), loss.svg, ternary.svg,
+// summary.json (with each export's bits per parameter), samples.txt, run.json (what the run was made from: the inputs' sizes and
 // SHA-256, the shape and hyperparameters), the checkpoint and the tokenized
 // data shards. A fresh run reuses shards only when run.json shows they were
 // made from the same inputs; -resume refuses inputs or settings that differ
@@ -19,7 +20,7 @@
 //
 // SIGINT or SIGTERM stops after the current step with a checkpoint and exits
 // with status 130 or 143; a second signal quits at once, removing partly
-// written files. SIGUSR1 (not on Windows) redraws loss.svg. Usage errors
+// written files. SIGUSR1 (not on Windows) redraws loss.svg and ternary.svg. Usage errors
 // exit with status 2, other errors with 1.
 package main
 
@@ -117,6 +118,7 @@ type options struct {
 	warmup                                        int
 	seed                                          uint64
 	logEvery, valEvery, valWindows, ckptEvery     int
+	statsEvery                                    int
 	resume, allowChanges                          bool
 	samples, sampleTokens                         int
 	temp                                          float64
@@ -138,7 +140,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.out, "out", "", "run `dir`ectory (checkpoint, metrics, plots, exports)")
 	fs.BoolVar(&o.resume, "resume", false, "continue the run in -out from its checkpoint")
 	fs.BoolVar(&o.allowChanges, "allow-changes", false, "with -resume: continue with changed optimizer settings (-batch, -micro, -steps/-tokens, -lr, -warmup, -s1-floor, -s2-start, -min-lr, -wd, -clip, -beta1, -beta2) instead of refusing them")
-	fs.StringVar(&o.plotDir, "plot", "", "draw `dir`/loss.svg from dir/metrics.jsonl and exit")
+	fs.StringVar(&o.plotDir, "plot", "", "draw `dir`/loss.svg and dir/ternary.svg from dir/metrics.jsonl and exit")
 	fs.IntVar(&o.c.Dim, "dim", 256, "embedding dimension")
 	fs.IntVar(&o.c.Layers, "layers", 4, "number of blocks")
 	fs.IntVar(&o.c.Heads, "heads", 4, "attention heads")
@@ -168,6 +170,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.valEvery, "val-every", 100, "steps between validations")
 	fs.IntVar(&o.valWindows, "val-windows", 64, "validation windows at each periodic check (0: all; the final check uses all)")
 	fs.IntVar(&o.ckptEvery, "ckpt-every", 50, "steps between checkpoints")
+	fs.IntVar(&o.statsEvery, "stats-every", 0, "steps between the weight statistics in metrics.jsonl and ternary.svg (per BitLinear matrix: γ, shares of −1/0/+1, histogram of W/γ); 0: none (default: -val-every)")
 	fs.StringVar(&o.formats, "formats", "f32,i2_s,tq2_0", "export formats (comma-separated: f32, i2_s, tq2_0; empty: none)")
 	fs.StringVar(&o.name, "name", "bitnet-train", "general.name of the exports")
 	fs.StringVar(&o.toHF, "to-hf", "", "also write the trained model as a Hugging Face checkpoint (transformers' BitNetForCausalLM, packed ternary weights) into `dir`, from the i2_s or f32 export")
@@ -209,7 +212,7 @@ func (o *options) check() error {
 		between("steps", o.steps, 0, train.MaxSteps), between("warmup", o.warmup, 0, train.MaxSteps),
 		between("t", o.threads, 1, train.MaxThreads),
 		between("log-every", o.logEvery, 1, train.MaxSteps), between("val-every", o.valEvery, 1, train.MaxSteps),
-		between("ckpt-every", o.ckptEvery, 1, train.MaxSteps), between("val-windows", o.valWindows, 0, math.MaxInt32),
+		between("ckpt-every", o.ckptEvery, 1, train.MaxSteps), between("stats-every", o.statsEvery, 0, train.MaxSteps), between("val-windows", o.valWindows, 0, math.MaxInt32),
 		between("samples", o.samples, 0, 1000), between("sample-tokens", o.sampleTokens, 1, train.MaxCtx),
 	} {
 		if e != nil {
@@ -336,12 +339,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if o.plotDir != "" {
-		svg := filepath.Join(o.plotDir, train.PlotFile)
-		if err := train.PlotSVG(filepath.Join(o.plotDir, train.MetricsFile), svg); err != nil {
-			return err
+		written, err := train.PlotRun(o.plotDir)
+		for _, p := range written {
+			fmt.Fprintln(stdout, p)
 		}
-		fmt.Fprintln(stdout, svg)
-		return nil
+		return err
 	}
 	if o.out == "" {
 		return usagef("-out is required")
@@ -382,10 +384,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		OutDir: o.out, Model: o.c, Options: o.trainOptions(), AllowChanges: o.allowChanges,
 		TrainText: o.trainPath, ValidText: o.validPath, VocabPath: o.vocabPath, DocSep: o.docSep,
 		Tokenizer: tok, Vocab: vf,
-		LogEvery: o.logEvery, ValEvery: o.valEvery, ValWindows: o.valWindows, CkptEvery: o.ckptEvery,
+		LogEvery: o.logEvery, ValEvery: o.valEvery, ValWindows: o.valWindows, CkptEvery: o.ckptEvery, StatsEvery: o.statsEvery,
 		Formats: o.fmts, Name: o.name, Resume: o.resume, Log: stderr,
 	}
 	rc.Model.Vocab = tok.NumTokens()
+	switch {
+	case !o.set["stats-every"]:
+		rc.StatsEvery = o.valEvery
+	case o.statsEvery == 0:
+		rc.StatsEvery = -1 // none
+	}
 	if !o.set["formats"] {
 		rc.Formats = nil // the defaults, less those the shape cannot be stored in
 	}
@@ -403,9 +411,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	stopRedraw := notifyRedraw(func() {
-		train.PlotSVG(filepath.Join(o.out, train.MetricsFile), filepath.Join(o.out, train.PlotFile))
-	})
+	stopRedraw := notifyRedraw(func() { train.PlotRun(o.out) })
 	defer stopRedraw()
 
 	if err := shardInputs(o, &rc); err != nil {

@@ -53,7 +53,7 @@ func TestEndToEnd(t *testing.T) {
 	if err := run(context.Background(), args, &stdout, &stderr); err != nil {
 		t.Fatalf("%v\n%s", err, stderr.String())
 	}
-	for _, f := range []string{"model-f32.gguf", "model-i2_s.gguf", "model-tq2_0.gguf", train.MetricsFile, train.PlotFile,
+	for _, f := range []string{"model-f32.gguf", "model-i2_s.gguf", "model-tq2_0.gguf", train.MetricsFile, train.PlotFile, train.WeightsPlotFile,
 		train.CheckpointFile, train.SummaryFile, "samples.txt", "data/train.tok", "data/valid.tok"} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Errorf("missing %s", f)
@@ -66,6 +66,15 @@ func TestEndToEnd(t *testing.T) {
 	if !strings.Contains(stdout.String(), "final: 6 steps") || !strings.Contains(stdout.String(), "--- sample 1") {
 		t.Errorf("stdout:\n%s", stdout.String())
 	}
+	// Weight statistics every -val-every steps (the default) and at the end.
+	if ws, err := train.ReadWeightStats(filepath.Join(out, train.MetricsFile)); err != nil || len(ws) != 2 || ws[0].Step != 4 || ws[1].Step != 6 {
+		t.Errorf("weight statistics: %+v, %v", ws, err)
+	}
+	for _, f := range []string{"model-f32.gguf", "model-i2_s.gguf", "model-tq2_0.gguf"} {
+		if !strings.Contains(stderr.String(), f+": ") || !strings.Contains(stderr.String(), "no-bias check ok") {
+			t.Errorf("the log does not state %s's bits per parameter:\n%s", f, stderr.String())
+		}
+	}
 	// A finished run resumes straight to the final evaluation and exports.
 	stdout.Reset()
 	if err := run(context.Background(), []string{"-out", out, "-resume", "-samples", "0"}, &stdout, &stderr); err != nil {
@@ -75,7 +84,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("resume stdout:\n%s", stdout.String())
 	}
 	stdout.Reset()
-	if err := run(context.Background(), []string{"-plot", out}, &stdout, io.Discard); err != nil || !strings.Contains(stdout.String(), "loss.svg") {
+	if err := run(context.Background(), []string{"-plot", out}, &stdout, io.Discard); err != nil || !strings.Contains(stdout.String(), "loss.svg") || !strings.Contains(stdout.String(), "ternary.svg") {
 		t.Errorf("-plot: %v %q", err, stdout.String())
 	}
 	// A second run into the same directory without -resume is refused.

@@ -57,6 +57,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"-batch", "0"}, "-batch 0"},
 		{[]string{"-batch", "1000000000"}, "-batch"},
 		{[]string{"-micro", "-2"}, "-micro"},
+		{[]string{"-stats-every", "-1"}, "-stats-every -1"},
 		{[]string{"-t", "1000000"}, "-t 1000000"},
 		{[]string{"-t", "0"}, "-t 0"},
 		{[]string{"-tokens", "-1"}, "-tokens -1"},
