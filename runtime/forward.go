@@ -43,6 +43,8 @@ type work struct {
 
 	att1   attnJob
 	attnFn func(w, lo, hi int)
+	tok    tokenJob
+	tokFn  func(w, lo, hi int)
 }
 
 // rowSpec places one row of a forward pass: the sequence whose cache it
@@ -98,6 +100,7 @@ func (w *work) init(m *Model, maxBatch, ctx int, pool *Pool) {
 	w.single = make([]bool, b)
 	w.growScores(ctx)
 	w.attnFn = w.att1.run
+	w.tokFn = w.tok.run
 }
 
 // growScores makes each worker's attention score buffer hold ctx positions.
@@ -165,11 +168,17 @@ func (s *State) Forward(tokens []int32, all bool) ([]float32, error) {
 // layers runs the decoder blocks on a batch whose rows are placed by
 // s.rows[:len(tokens)], leaving the residual stream in s.x. The caller
 // advances the positions of the sequences.
+//
+// Between the matrix products, the element-wise work of each token (norms,
+// scales, RoPE, the cache writes, the FFN activation, residual adds) runs in
+// tokenStep, a parallel loop over the tokens of a prompt batch (each
+// token's results depend on that token alone, so they do not depend on the
+// split), inline for a one-token batch.
 func (s *work) layers(tokens []int32) {
 	m := s.m
 	c := &m.Config
 	n := len(tokens)
-	dim, qd, kvd, hd := c.Dim, c.QDim(), c.KVDim(), c.HeadDim
+	dim, hd := c.Dim, c.HeadDim
 	for t, id := range tokens {
 		m.Embed.RowF32(s.x[t*dim:(t+1)*dim], int(id))
 	}
@@ -179,61 +188,117 @@ func (s *work) layers(tokens []int32) {
 		asm.RopeCache(s.ropeCos[t*half:(t+1)*half], s.ropeSin[t*half:(t+1)*half], r.pos, c.RopeBase, hd)
 		single[t] = r.single
 	}
-	x, h := s.x[:n*dim], s.h[:n*dim]
+	h := s.h[:n*dim]
+	if len(m.Layers) > 0 {
+		s.perToken(stepAttnNorm, 0, n)
+	}
 	for li := range m.Layers {
 		L := &m.Layers[li]
-		for t := 0; t < n; t++ {
-			asm.RMSNorm(h[t*dim:(t+1)*dim], x[t*dim:(t+1)*dim], L.AttnNorm, c.NormEps)
-		}
-		q, k, v := s.q[:n*qd], s.k[:n*kvd], s.v[:n*kvd]
+		q, k, v := s.q[:n*c.QDim()], s.k[:n*c.KVDim()], s.v[:n*c.KVDim()]
 		s.group3 = [3]*Matrix{L.Wq, L.Wk, L.Wv}
 		s.outs3 = [3][]float32{q, k, v}
 		matMulGroup(s.group3[:], s.outs3[:], h, n, single, s.pool, &s.scratch)
-		scaleVec(q, L.ScaleQ)
-		scaleVec(k, L.ScaleK)
-		scaleVec(v, L.ScaleV)
-		for t := 0; t < n; t++ {
-			cs, sn := s.ropeCos[t*half:(t+1)*half], s.ropeSin[t*half:(t+1)*half]
-			rope := asm.RopeNeoX
-			if c.Rope == RopeNorm {
-				rope = ropeNorm
-			}
-			for hh := 0; hh < c.Heads; hh++ {
-				rope(q[t*qd+hh*hd:t*qd+(hh+1)*hd], cs, sn)
-			}
-			for hh := 0; hh < c.KVHeads; hh++ {
-				rope(k[t*kvd+hh*hd:t*kvd+(hh+1)*hd], cs, sn)
-			}
-		}
-		// The cache holds K and V in F16, and the queries are rounded to F16
-		// before the QK dot, as in llama.cpp.
-		for t, r := range rows {
-			asm.F32ToF16s(r.seq.k[li][r.pos*kvd:(r.pos+1)*kvd], k[t*kvd:(t+1)*kvd])
-			asm.F32ToF16s(r.seq.v[li][r.pos*kvd:(r.pos+1)*kvd], v[t*kvd:(t+1)*kvd])
-		}
-		asm.F32ToF16s(s.qh[:n*qd], q)
+		s.perToken(stepQKV, li, n)
 		s.attention(li, n)
-		att := s.att[:n*qd]
 		if L.AttnSubNorm != nil {
-			for t := 0; t < n; t++ {
-				asm.RMSNorm(att[t*qd:(t+1)*qd], att[t*qd:(t+1)*qd], L.AttnSubNorm, c.NormEps)
-			}
+			s.perToken(stepAttnSubNorm, li, n)
 		}
-		o := s.o[:n*dim]
-		s.group3[0], s.outs3[0] = L.Wo, o
-		matMulGroup(s.group3[:1], s.outs3[:1], att, n, single, s.pool, &s.scratch)
-		scaleVec(o, L.ScaleO)
-		for i := range x {
-			x[i] += o[i]
-		}
+		s.group3[0], s.outs3[0] = L.Wo, s.o[:n*dim]
+		matMulGroup(s.group3[:1], s.outs3[:1], s.att[:n*c.QDim()], n, single, s.pool, &s.scratch)
+		s.perToken(stepAttnOut, li, n)
 
-		for t := 0; t < n; t++ {
-			asm.RMSNorm(h[t*dim:(t+1)*dim], x[t*dim:(t+1)*dim], L.FFNNorm, c.NormEps)
-		}
 		g, u := s.gate[:n*c.FFN], s.up[:n*c.FFN]
 		s.group3 = [3]*Matrix{L.Wgate, L.Wup}
 		s.outs3 = [3][]float32{g, u}
 		matMulGroup(s.group3[:2], s.outs3[:2], h, n, single, s.pool, &s.scratch)
+		s.perToken(stepFFN, li, n)
+		s.group3[0], s.outs3[0] = L.Wdown, s.o[:n*dim]
+		matMulGroup(s.group3[:1], s.outs3[:1], g, n, single, s.pool, &s.scratch)
+		s.perToken(stepFFNOut, li, n)
+	}
+}
+
+// tokenStep names the element-wise work between two products of a layer.
+type tokenStep uint8
+
+const (
+	stepAttnNorm    tokenStep = iota // h = attention norm(x) of layer 0
+	stepQKV                          // q/k/v scales, RoPE, K/V into the cache, q to F16
+	stepAttnSubNorm                  // the attention output's sub-norm
+	stepAttnOut                      // Wo's scale, residual add, h = FFN norm(x)
+	stepFFN                          // gate/up scales, activation, FFN sub-norm
+	stepFFNOut                       // down's scale, residual add, h = next layer's attention norm(x)
+)
+
+// tokenJob is one tokenStep of one layer over a batch, split over tokens by
+// the pool.
+type tokenJob struct {
+	w    *work
+	step tokenStep
+	li   int
+}
+
+func (j *tokenJob) run(_, lo, hi int) {
+	for t := lo; t < hi; t++ {
+		j.w.tokenStep(j.step, j.li, t)
+	}
+}
+
+// perToken runs step of layer li for the n tokens of the batch.
+func (s *work) perToken(step tokenStep, li, n int) {
+	if n == 1 {
+		s.tokenStep(step, li, 0)
+		return
+	}
+	s.tok = tokenJob{w: s, step: step, li: li}
+	s.pool.For(n, 1, s.tokFn)
+}
+
+// tokenStep does step of layer li for token t of the batch.
+func (s *work) tokenStep(step tokenStep, li, t int) {
+	m := s.m
+	c := &m.Config
+	L := &m.Layers[li]
+	dim, qd, kvd, hd := c.Dim, c.QDim(), c.KVDim(), c.HeadDim
+	x, h := s.x[t*dim:(t+1)*dim], s.h[t*dim:(t+1)*dim]
+	switch step {
+	case stepAttnNorm:
+		asm.RMSNorm(h, x, L.AttnNorm, c.NormEps)
+	case stepQKV:
+		q, k, v := s.q[t*qd:(t+1)*qd], s.k[t*kvd:(t+1)*kvd], s.v[t*kvd:(t+1)*kvd]
+		scaleVec(q, L.ScaleQ)
+		scaleVec(k, L.ScaleK)
+		scaleVec(v, L.ScaleV)
+		half := hd / 2
+		cs, sn := s.ropeCos[t*half:(t+1)*half], s.ropeSin[t*half:(t+1)*half]
+		rope := asm.RopeNeoX
+		if c.Rope == RopeNorm {
+			rope = ropeNorm
+		}
+		for hh := 0; hh < c.Heads; hh++ {
+			rope(q[hh*hd:(hh+1)*hd], cs, sn)
+		}
+		for hh := 0; hh < c.KVHeads; hh++ {
+			rope(k[hh*hd:(hh+1)*hd], cs, sn)
+		}
+		// The cache holds K and V in F16, and the queries are rounded to F16
+		// before the QK dot, as in llama.cpp.
+		r := s.rows[t]
+		asm.F32ToF16s(r.seq.k[li][r.pos*kvd:(r.pos+1)*kvd], k)
+		asm.F32ToF16s(r.seq.v[li][r.pos*kvd:(r.pos+1)*kvd], v)
+		asm.F32ToF16s(s.qh[t*qd:(t+1)*qd], q)
+	case stepAttnSubNorm:
+		att := s.att[t*qd : (t+1)*qd]
+		asm.RMSNorm(att, att, L.AttnSubNorm, c.NormEps)
+	case stepAttnOut:
+		o := s.o[t*dim : (t+1)*dim]
+		scaleVec(o, L.ScaleO)
+		for i := range x {
+			x[i] += o[i]
+		}
+		asm.RMSNorm(h, x, L.FFNNorm, c.NormEps)
+	case stepFFN:
+		g, u := s.gate[t*c.FFN:(t+1)*c.FFN], s.up[t*c.FFN:(t+1)*c.FFN]
 		scaleVec(g, L.ScaleGate)
 		scaleVec(u, L.ScaleUp)
 		switch c.Activation {
@@ -248,15 +313,16 @@ func (s *work) layers(tokens []int32) {
 			}
 		}
 		if L.FFNSubNorm != nil {
-			for t := 0; t < n; t++ {
-				asm.RMSNorm(g[t*c.FFN:(t+1)*c.FFN], g[t*c.FFN:(t+1)*c.FFN], L.FFNSubNorm, c.NormEps)
-			}
+			asm.RMSNorm(g, g, L.FFNSubNorm, c.NormEps)
 		}
-		s.group3[0], s.outs3[0] = L.Wdown, o
-		matMulGroup(s.group3[:1], s.outs3[:1], g, n, single, s.pool, &s.scratch)
+	case stepFFNOut:
+		o := s.o[t*dim : (t+1)*dim]
 		scaleVec(o, L.ScaleDown)
 		for i := range x {
 			x[i] += o[i]
+		}
+		if li+1 < len(m.Layers) {
+			asm.RMSNorm(h, x, m.Layers[li+1].AttnNorm, c.NormEps)
 		}
 	}
 }
