@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/signal"
 	goruntime "runtime"
+	"runtime/pprof"
 	"strconv"
 	"syscall"
 	"time"
@@ -51,6 +52,7 @@ type usageError struct{ error }
 
 type options struct {
 	model, host, apiKey, tmpl, alias, reuse string
+	cpuProfile                              string
 	port, slots, ctx, threads, batch, queue int
 	maxBody                                 int64
 	drain, idle, header                     time.Duration
@@ -86,6 +88,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.drain, "drain-timeout", time.Minute, "on SIGTERM, how long requests in flight may finish")
 	fs.DurationVar(&o.idle, "idle-timeout", 2*time.Minute, "close keep-alive connections idle this long")
 	fs.DurationVar(&o.header, "header-timeout", 10*time.Second, "time allowed to read request headers")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the whole run to `file`")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, nil
@@ -131,6 +134,17 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	logger := log.New(stderr, "bitnet-serve: ", log.LstdFlags)
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	api := httpapi.New(httpapi.Config{APIKey: o.apiKey, Alias: o.alias, ModelPath: o.model, MaxBody: o.maxBody})
 	ln, err := net.Listen("tcp", net.JoinHostPort(o.host, strconv.Itoa(o.port)))
 	if err != nil {

@@ -59,7 +59,8 @@ func TestUsageErrors(t *testing.T) {
 // and nothing listens afterwards.
 func TestSIGTERMDrains(t *testing.T) {
 	model := filepath.Join(testutil.RepoRoot(), "testdata", "tinystories-bitnet-i2_s.gguf")
-	cmd := exec.Command(os.Args[0], "-m", model, "--port", "0", "-np", "2", "-c", "512", "-t", "1")
+	prof := filepath.Join(t.TempDir(), "cpu.prof")
+	cmd := exec.Command(os.Args[0], "-m", model, "--port", "0", "-np", "2", "-c", "512", "-t", "1", "-cpuprofile", prof)
 	cmd.Env = append(os.Environ(), "BITNET_SERVE_TEST_MAIN=1")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -151,5 +152,9 @@ func TestSIGTERMDrains(t *testing.T) {
 	}
 	if _, err := http.Get(base + "/health"); err == nil {
 		t.Error("still answering after exit")
+	}
+	// The CPU profile is complete (gzip-compressed protobuf) after a drain.
+	if b, err := os.ReadFile(prof); err != nil || len(b) < 64 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Errorf("cpu profile: %d bytes, %v", len(b), err)
 	}
 }
