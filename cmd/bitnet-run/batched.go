@@ -18,7 +18,9 @@ import (
 // all B sequences in one forward pass (runtime.Batch), and prints
 // llama-batched-bench's table: prompt, generation and aggregate tokens/s.
 func batchedBench(s *session) error {
-	c, m, stdout, stderr := s.cfg, s.m, s.stdout, s.stderr
+	// The library's sessions hold one sequence each; several sequences in
+	// one forward pass are runtime.Batch's, on the model's weights.
+	c, m, stdout, stderr := s.cfg, s.m.Runtime(), s.stdout, s.stderr
 	npl, pps, tgs, threads := c.npl, c.benchPrompts, c.benchGens, c.benchThreads
 	maxB := 0
 	for _, b := range npl {
@@ -32,7 +34,7 @@ func batchedBench(s *session) error {
 	fmt.Fprintf(stderr, "kernels: %s\n", asm.Impl())
 	for _, nt := range threads {
 		pool := runtime.NewPool(nt)
-		b, err := runtime.NewBatch(m.Model, rows, pool)
+		b, err := runtime.NewBatch(m, rows, pool)
 		if err != nil {
 			pool.Close()
 			return err
@@ -47,7 +49,7 @@ func batchedBench(s *session) error {
 					if pp+tg == 0 {
 						continue
 					}
-					r, err := runBatched(b, m.Model, nb, pp, tg, rng)
+					r, err := runBatched(b, m, nb, pp, tg, rng)
 					if err != nil {
 						pool.Close()
 						return err
@@ -55,7 +57,7 @@ func batchedBench(s *session) error {
 					if !warm {
 						// The first run pages the weights in; measure again.
 						warm = true
-						if r, err = runBatched(b, m.Model, nb, pp, tg, rng); err != nil {
+						if r, err = runBatched(b, m, nb, pp, tg, rng); err != nil {
 							pool.Close()
 							return err
 						}
