@@ -25,12 +25,11 @@
 //     bitnet: weights, tokenizer, worker threads, --head-int8), and the
 //     constructor of the library sessions (KV caches) the modes run on.
 //   - one file per mode, each a func(*session) error: generate.go (with the
-//     --logits dump), perplexity.go, bench.go, eval.go (zero-shot and KL),
-//     all on library sessions; batched.go (--bench -npl) runs several
-//     sequences per forward pass with runtime.Batch on the model's weights
-//     (Model.Runtime), which the library's sessions do not do. Chat mode
-//     (chat.go) opens the model itself, with its chat template: it takes
-//     the config instead of a session.
+//     --logits dump), perplexity.go, bench.go, eval.go (zero-shot and KL)
+//     and batched.go (--bench -npl, several sessions per forward pass with
+//     bitnet.Batch), all on library sessions. Chat mode (chat.go) opens the
+//     model itself, with its chat template: it takes the config instead of
+//     a session.
 //
 // A new mode is a function over *session, one entry in modes below and one
 // pick line in selectMode (config.go); its flags go in flags.go.
