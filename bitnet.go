@@ -21,6 +21,14 @@
 // A session remembers the tokens in its cache. A new prompt (or chat) that
 // begins with the same tokens reuses them and evaluates only the rest, so a
 // chat's earlier turns are not evaluated again.
+//
+// Below generation, a session gives the model's logits directly:
+// Session.Eval evaluates tokens and returns the logits of every position or
+// of the last (bitnet-run scores package eval's tasks with it through a
+// three-method adapter to eval.LM), Session.Truncate and Reset drop cached tokens, and Session.Perplexity
+// scores a text as llama-perplexity does. A Batch evaluates the next tokens
+// of several sessions in one forward pass (continuous batching, as
+// bitnet-run --bench -npl measures it).
 package bitnet
 
 import (

@@ -8,6 +8,9 @@ import (
 	"testing"
 
 	"github.com/bitnet-go/bitnet/chat"
+	"github.com/bitnet-go/bitnet/gguf"
+	"github.com/bitnet-go/bitnet/internal/testutil"
+	"github.com/bitnet-go/bitnet/layout"
 	"github.com/bitnet-go/bitnet/loader"
 	"github.com/bitnet-go/bitnet/loader/tokenizer"
 	"github.com/bitnet-go/bitnet/runtime"
@@ -281,6 +284,18 @@ func TestNoChatTemplate(t *testing.T) {
 	if _, err := Open(testModel, &Options{NoChatTemplate: true, ChatTemplate: "chatml"}); err == nil {
 		t.Error("NoChatTemplate with a template accepted")
 	}
+	// A model whose own template does not parse opens without one.
+	p := testutil.RewriteGGUF(t, testModel, func(w *gguf.Writer) {
+		w.Set(layout.KeyChatTemplate, gguf.String("{% if %}broken"))
+	})
+	if _, err := Open(p, nil); err == nil {
+		t.Error("a broken chat template accepted")
+	}
+	bm, err := Open(p, &Options{Threads: 1, NoChatTemplate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bm.Close()
 }
 
 func TestSessionOptions(t *testing.T) {

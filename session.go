@@ -68,7 +68,10 @@ type GenerateOptions struct {
 	// computes, in order: one per prompt token evaluated (cached tokens
 	// are not evaluated again), then one per generated token evaluated
 	// (the last token, and one that ends generation, are not). A row is
-	// only valid during the call.
+	// only valid during the call. The prompt's rows are computed together
+	// (see Session.Eval with all), so with an F16 head the row the first
+	// token is sampled from can differ in its last bits from the one
+	// computed without OnLogits.
 	OnLogits func(row []float32)
 }
 
@@ -180,9 +183,14 @@ func (s *Session) Close() error {
 // The tokens go through forward passes of at most the session's batch
 // size. ctx is checked before the first; when it can be cancelled and all
 // is not set, it is also checked between passes (each pass then computes
-// its last row's logits). With all, or a ctx that cannot be cancelled
-// (context.Background), one call computes every pass and only the logits
-// asked for.
+// its last row's logits; after a cancellation the tokens of the passes
+// already run stay in the cache, as Len tells). With all, or a ctx that
+// cannot be cancelled (context.Background), one call computes every pass
+// and only the logits asked for.
+//
+// With all the output head multiplies the rows of a pass together; with
+// an F16 head the last row can then differ in its last bits from the one
+// Eval computes without all (runtime.State.Forward does the same).
 func (s *Session) Eval(ctx context.Context, tokens []int32, all bool) ([]float32, error) {
 	if len(tokens) == 0 {
 		return nil, errors.New("bitnet: no tokens to evaluate")
