@@ -21,6 +21,14 @@
 // A session remembers the tokens in its cache. A new prompt (or chat) that
 // begins with the same tokens reuses them and evaluates only the rest, so a
 // chat's earlier turns are not evaluated again.
+//
+// Below generation, a session gives the model's logits directly:
+// Session.Eval evaluates tokens and returns the logits of every position or
+// of the last (bitnet-run scores package eval's tasks with it through a
+// three-method adapter to eval.LM), Session.Truncate and Reset drop cached tokens, and Session.Perplexity
+// scores a text as llama-perplexity does. A Batch evaluates the next tokens
+// of several sessions in one forward pass (continuous batching, as
+// bitnet-run --bench -npl measures it).
 package bitnet
 
 import (
@@ -31,6 +39,7 @@ import (
 	"sync"
 
 	"github.com/bitnet-go/bitnet/chat"
+	"github.com/bitnet-go/bitnet/gguf"
 	"github.com/bitnet-go/bitnet/layout"
 	"github.com/bitnet-go/bitnet/loader"
 	"github.com/bitnet-go/bitnet/loader/tokenizer"
@@ -59,7 +68,22 @@ type Options struct {
 	ChatTemplate string
 	// Pre overrides the BPE pre-tokenizer (for example "llama-bpe").
 	Pre string
+	// HeadInt8 replaces the output head by an int8 copy (per-row scales):
+	// half the bytes of an F16 head per token, so decoding is faster, but
+	// the logits differ slightly from those of the file's head.
+	HeadInt8 bool
+	// NoChatTemplate loads no chat template, for programs that only
+	// complete text: a model whose own template does not parse still
+	// opens, generation stops only at the vocabulary's end-of-generation
+	// tokens, and Chat, ChatStream, ApplyChatTemplate and ChatPrompt (with
+	// no template of its own) return ErrNoChatTemplate. ChatTemplate must
+	// then be "".
+	NoChatTemplate bool
 }
+
+// ErrNoChatTemplate is returned by the chat methods of a model opened with
+// Options.NoChatTemplate.
+var ErrNoChatTemplate = errors.New("bitnet: the model was opened without a chat template")
 
 // Model is an open model. Its methods are safe for concurrent use; the
 // forward passes of its sessions take turns on its worker threads.
@@ -68,6 +92,7 @@ type Model struct {
 	tok   *tokenizer.Tokenizer
 	tmpl  *chat.Template
 	pool  *runtime.Pool
+	nt    int // threads of pool
 	ctx   int
 	batch int
 	eot   map[int32]bool // end-of-turn tokens of the chat template
@@ -89,6 +114,8 @@ func Open(path string, o *Options) (*Model, error) {
 		return nil, fmt.Errorf("bitnet: context size %d is negative", opt.Context)
 	case opt.Batch < 0:
 		return nil, fmt.Errorf("bitnet: batch size %d is negative", opt.Batch)
+	case opt.NoChatTemplate && opt.ChatTemplate != "":
+		return nil, errors.New("bitnet: a chat template was given with NoChatTemplate")
 	}
 	if opt.Threads == 0 {
 		opt.Threads = goruntime.NumCPU()
@@ -100,13 +127,13 @@ func Open(path string, o *Options) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Model{lm: lm, ctx: opt.Context, batch: opt.Batch}
+	m := &Model{lm: lm, nt: opt.Threads, ctx: opt.Context, batch: opt.Batch}
 	fail := func(err error) (*Model, error) {
 		lm.Close()
 		return nil, err
 	}
 	if m.tok, err = tokenizer.FromGGUF(lm.File, tokenizer.Options{Pre: opt.Pre}); err != nil {
-		return fail(fmt.Errorf("%s: tokenizer: %w", path, err))
+		return fail(fmt.Errorf("%s: %w", path, err)) // err starts with "tokenizer: "
 	}
 	if m.ctx == 0 {
 		m.ctx = 4096
@@ -114,17 +141,22 @@ func Open(path string, o *Options) (*Model, error) {
 			m.ctx = min(m.ctx, lm.TrainCtx)
 		}
 	}
-	fileTmpl, _ := lm.File.GetString(layout.KeyChatTemplate)
-	if m.tmpl, err = chat.Select(opt.ChatTemplate, fileTmpl, m.specialTokens()); err != nil {
-		return fail(fmt.Errorf("%s: %w", path, err))
-	}
 	m.eot = map[int32]bool{}
-	for _, s := range m.tmpl.EndOfTurn() {
-		if id, ok := m.tok.TokenID(s); ok && m.tok.IsControl(id) {
-			m.eot[id] = true
+	if !opt.NoChatTemplate {
+		fileTmpl, _ := lm.File.GetString(layout.KeyChatTemplate)
+		if m.tmpl, err = chat.Select(opt.ChatTemplate, fileTmpl, m.specialTokens()); err != nil {
+			return fail(fmt.Errorf("%s: %w", path, err))
+		}
+		for _, s := range m.tmpl.EndOfTurn() {
+			if id, ok := m.tok.TokenID(s); ok && m.tok.IsControl(id) {
+				m.eot[id] = true
+			}
 		}
 	}
 	m.pool = runtime.NewPool(opt.Threads)
+	if opt.HeadInt8 {
+		lm.Output = runtime.QuantizeRowsInt8(lm.Output, m.pool)
+	}
 	return m, nil
 }
 
@@ -152,8 +184,25 @@ func (m *Model) Close() error {
 	return m.lm.Close()
 }
 
-// ContextSize is the KV cache size of each session in tokens.
+// ContextSize is the KV cache size of each session in tokens (of each
+// session made by NewSession; see SessionOptions).
 func (m *Model) ContextSize() int { return m.ctx }
+
+// BatchSize is the most tokens one forward pass of a session evaluates
+// (Options.Batch).
+func (m *Model) BatchSize() int { return m.batch }
+
+// Threads is the number of worker threads of the model's sessions
+// (Options.Threads, or one per CPU).
+func (m *Model) Threads() int { return m.nt }
+
+// Arch is the model's architecture (general.architecture, such as
+// "bitnet-b1.58").
+func (m *Model) Arch() string { return m.lm.Arch }
+
+// GGUF is the model file's header: its metadata and tensor descriptions
+// (the tensor data is read through the model's weights, not this).
+func (m *Model) GGUF() *gguf.File { return m.lm.File }
 
 // Name is the model's general.name ("" if the file has none).
 func (m *Model) Name() string {
@@ -171,7 +220,8 @@ func (m *Model) VocabSize() int { return m.lm.Vocab }
 // Tokenizer gives the model's tokenizer.
 func (m *Model) Tokenizer() *tokenizer.Tokenizer { return m.tok }
 
-// ChatTemplate is the template Chat formats conversations with.
+// ChatTemplate is the template Chat formats conversations with (nil with
+// Options.NoChatTemplate).
 func (m *Model) ChatTemplate() *chat.Template { return m.tmpl }
 
 // Tokenize turns text into token ids. addSpecial adds BOS (and EOS) where
@@ -196,6 +246,9 @@ func (m *Model) IsEndOfGeneration(id int32) bool { return m.tok.IsEOG(id) || m.e
 // ApplyChatTemplate formats msgs with the model's chat template; with
 // addAssistant the text ends with the opening of the assistant's answer.
 func (m *Model) ApplyChatTemplate(msgs []chat.Message, addAssistant bool) (string, error) {
+	if m.tmpl == nil {
+		return "", ErrNoChatTemplate
+	}
 	return m.tmpl.Render(msgs, addAssistant)
 }
 
@@ -211,17 +264,65 @@ func (m *Model) tokenizeChat(text string) []int32 {
 	return m.tok.Encode(text, add, true)
 }
 
-// NewSession makes a session with an empty KV cache of ContextSize tokens.
-func (m *Model) NewSession() (*Session, error) {
+// NewSession makes a session with an empty KV cache of ContextSize tokens
+// that runs on the model's worker threads.
+func (m *Model) NewSession() (*Session, error) { return m.NewSessionWith(nil) }
+
+// SessionOptions size one session. The zero value (or nil) gives the
+// model's settings (Options).
+type SessionOptions struct {
+	// Context is the session's KV cache size in tokens (0: ContextSize).
+	Context int
+	// Batch is the most tokens one forward pass evaluates (0: BatchSize;
+	// at most Context).
+	Batch int
+	// Threads, if not 0, gives the session worker threads of its own
+	// (Close releases them) instead of the model's; the forward passes of
+	// all sessions still take turns.
+	Threads int
+}
+
+// NewSessionWith makes a session with an empty KV cache sized by o.
+func (m *Model) NewSessionWith(o *SessionOptions) (*Session, error) {
+	var opt SessionOptions
+	if o != nil {
+		opt = *o
+	}
+	switch {
+	case opt.Context < 0:
+		return nil, fmt.Errorf("bitnet: session context size %d is negative", opt.Context)
+	case opt.Batch < 0:
+		return nil, fmt.Errorf("bitnet: session batch size %d is negative", opt.Batch)
+	case opt.Threads < 0:
+		return nil, fmt.Errorf("bitnet: session with %d threads", opt.Threads)
+	}
+	if opt.Context == 0 {
+		opt.Context = m.ctx
+	}
+	if opt.Batch == 0 {
+		opt.Batch = m.batch
+	}
+	opt.Batch = min(opt.Batch, opt.Context)
 	m.mu.Lock()
 	closed := m.closed
 	m.mu.Unlock()
 	if closed {
 		return nil, ErrClosed
 	}
-	st, err := runtime.NewState(m.lm.Model, m.ctx, m.batch, m.pool)
+	pool, own := m.pool, false
+	if opt.Threads > 0 {
+		pool, own = runtime.NewPool(opt.Threads), true
+	}
+	st, err := runtime.NewState(m.lm.Model, opt.Context, opt.Batch, pool)
 	if err != nil {
+		if own {
+			pool.Close()
+		}
 		return nil, err
 	}
-	return &Session{m: m, st: st}, nil
+	s := &Session{m: m, st: st, batch: opt.Batch}
+	if own {
+		s.pool = pool
+	}
+	return s, nil
 }

@@ -12,6 +12,9 @@ import (
 	"testing"
 
 	"github.com/bitnet-go/bitnet/chat"
+	"github.com/bitnet-go/bitnet/gguf"
+	"github.com/bitnet-go/bitnet/internal/testutil"
+	"github.com/bitnet-go/bitnet/layout"
 	"github.com/bitnet-go/bitnet/loader"
 	"github.com/bitnet-go/bitnet/loader/tokenizer"
 	"github.com/bitnet-go/bitnet/runtime"
@@ -330,5 +333,20 @@ func TestLogprobs(t *testing.T) {
 	lp, top := logprobs([]float32{0, float32(math.Log(3))}, 0, 0)
 	if math.Abs(float64(lp)-math.Log(0.25)) > 1e-6 || top != nil {
 		t.Errorf("logprobs = %v, %v", lp, top)
+	}
+}
+
+// TestTokenizerErrorPrefixOnce: Open's tokenizer errors name the file and
+// say "tokenizer: " once (they read "tokenizer: tokenizer: …").
+func TestTokenizerErrorPrefixOnce(t *testing.T) {
+	p := testutil.RewriteGGUF(t, testModel, func(w *gguf.Writer) {
+		w.Set(layout.KeyTokenizerPre, gguf.String("no-such-pre"))
+	})
+	_, err := Open(p, nil)
+	if err == nil {
+		t.Fatal("no error for an unknown pre-tokenizer")
+	}
+	if msg := err.Error(); strings.Count(msg, "tokenizer: ") != 1 || !strings.Contains(msg, `"no-such-pre"`) || !strings.Contains(msg, p) {
+		t.Errorf("error %q: want the file, one \"tokenizer: \" and the pre-tokenizer name", msg)
 	}
 }

@@ -142,3 +142,70 @@ func ExampleModel_Tokenize() {
 	// [4080 263 346 709 263 264 892]
 	// "once upon a time"
 }
+
+// Eval runs the model on tokens and gives their logits: here greedy
+// decoding by hand, after each of two endings of a common prefix (Truncate
+// drops the first ending and what followed it).
+func ExampleSession_Eval() {
+	m, err := bitnet.Open(modelPath, &bitnet.Options{Threads: 2, NoChatTemplate: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+	s, _ := m.NewSession()
+	ctx := context.Background()
+	argmax := func(row []float32) int32 {
+		best := 0
+		for i, v := range row {
+			if v > row[best] {
+				best = i
+			}
+		}
+		return int32(best)
+	}
+	if _, err := s.Eval(ctx, m.Tokenize("once upon a time, there was a little", true, false), false); err != nil {
+		log.Fatal(err)
+	}
+	prefix := s.Len()
+	for _, ending := range []string{" girl named", " boy named"} {
+		s.Truncate(prefix)
+		logits, err := s.Eval(ctx, m.Tokenize(ending, false, false), false)
+		if err != nil {
+			log.Fatal(err)
+		}
+		var out []int32
+		for range 4 {
+			out = append(out, argmax(logits))
+			if logits, err = s.Eval(ctx, out[len(out)-1:], false); err != nil {
+				log.Fatal(err)
+			}
+		}
+		fmt.Printf("%q: %q\n", ending, m.Detokenize(out))
+	}
+	// Output:
+	// " girl named": " lily. she"
+	// " boy named": " timmy."
+}
+
+// Perplexity scores a text the way llama-perplexity does, in chunks of
+// the session's context (here 32 tokens).
+func ExampleSession_Perplexity() {
+	m, err := bitnet.Open(modelPath, &bitnet.Options{Threads: 2, NoChatTemplate: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+	s, err := m.NewSessionWith(&bitnet.SessionOptions{Context: 32})
+	if err != nil {
+		log.Fatal(err)
+	}
+	text := "once upon a time, there was a little girl named lily. she loved to play outside in the park. " +
+		"one day, she saw a big dog. the dog was brown and had a long tail. lily wanted to pet the dog."
+	res, err := s.Perplexity(context.Background(), m.Tokenize(text, true, false), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%d chunks, %d tokens scored: PPL %.2f\n", res.Chunks, res.Tokens, res.PPL)
+	// Output:
+	// 2 chunks, 30 tokens scored: PPL 6.11
+}

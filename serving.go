@@ -18,6 +18,9 @@ func (m *Model) ChatPrompt(tmpl *chat.Template, msgs []chat.Message) ([]int32, s
 	if tmpl == nil {
 		tmpl = m.tmpl
 	}
+	if tmpl == nil {
+		return nil, "", ErrNoChatTemplate
+	}
 	text, err := tmpl.Render(msgs, true)
 	if err != nil {
 		return nil, "", err

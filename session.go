@@ -64,6 +64,15 @@ type GenerateOptions struct {
 	// model's distribution (softmax of the logits), before sampling.
 	Logprobs    bool
 	TopLogprobs int
+	// OnLogits, if set, receives every row of logits the completion
+	// computes, in order: one per prompt token evaluated (cached tokens
+	// are not evaluated again), then one per generated token evaluated
+	// (the last token, and one that ends generation, are not). A row is
+	// only valid during the call. The prompt's rows are computed together
+	// (see Session.Eval with all), so with an F16 head the row the first
+	// token is sampled from can differ in its last bits from the one
+	// computed without OnLogits.
+	OnLogits func(row []float32)
 }
 
 // TokenLogprob is a token and its log-probability.
@@ -112,7 +121,9 @@ type Result struct {
 type Session struct {
 	m      *Model
 	st     *runtime.State
-	cached []int32 // the tokens whose keys and values are in the cache
+	batch  int           // most tokens per forward pass
+	pool   *runtime.Pool // the session's own threads (SessionOptions.Threads), or nil
+	cached []int32       // the tokens whose keys and values are in the cache
 	// The chat text the session has seen (prompt and answer) and its tokens
 	// (cached plus the last sampled token, not evaluated yet).
 	chatText string
@@ -126,10 +137,92 @@ func (s *Session) ContextSize() int { return s.st.Ctx() }
 // Cached returns the tokens in the session's KV cache.
 func (s *Session) Cached() []int32 { return append([]int32(nil), s.cached...) }
 
+// Len is the number of tokens in the session's KV cache.
+func (s *Session) Len() int { return len(s.cached) }
+
+// KVBytes is the memory of the session's KV cache in bytes.
+func (s *Session) KVBytes() int { return s.st.KVBytes() }
+
 // Reset empties the session's cache.
 func (s *Session) Reset() {
 	s.st.Reset()
 	s.cached, s.chatText, s.chatIDs = s.cached[:0], "", nil
+}
+
+// Truncate keeps the first n tokens of the session's cache and drops the
+// rest (n ≥ Len keeps them all; n ≤ 0 empties it), so that other tokens
+// can be evaluated after the first n: candidate continuations of a common
+// prefix, for instance.
+func (s *Session) Truncate(n int) {
+	if n >= len(s.cached) {
+		return
+	}
+	n = max(n, 0)
+	s.st.Truncate(n)
+	s.cached = s.cached[:n]
+	s.chatText, s.chatIDs = "", nil
+}
+
+// Close releases the session's own worker threads (SessionOptions.Threads);
+// the session must not be used afterwards. Sessions on the model's threads
+// need no Close (it does nothing).
+func (s *Session) Close() error {
+	if s.pool != nil {
+		s.pool.Close()
+		s.pool = nil
+	}
+	return nil
+}
+
+// Eval evaluates tokens at the next positions of the session's cache and
+// returns logits: a row of VocabSize values per token if all is set, else
+// the last token's row. The returned slice is reused by the next call.
+// Tokens that do not fit the context give an error wrapping
+// ErrContextFull, and none is evaluated.
+//
+// The tokens go through forward passes of at most the session's batch
+// size. ctx is checked before the first; when it can be cancelled and all
+// is not set, it is also checked between passes (each pass then computes
+// its last row's logits; after a cancellation the tokens of the passes
+// already run stay in the cache, as Len tells). With all, or a ctx that
+// cannot be cancelled (context.Background), one call computes every pass
+// and only the logits asked for.
+//
+// With all the output head multiplies the rows of a pass together; with
+// an F16 head the last row can then differ in its last bits from the one
+// Eval computes without all (runtime.State.Forward does the same).
+func (s *Session) Eval(ctx context.Context, tokens []int32, all bool) ([]float32, error) {
+	if len(tokens) == 0 {
+		return nil, errors.New("bitnet: no tokens to evaluate")
+	}
+	if n := len(s.cached) + len(tokens); n > s.st.Ctx() {
+		return nil, fmt.Errorf("bitnet: %d tokens after %d cached ones do not fit the context of %d: %w", len(tokens), len(s.cached), s.st.Ctx(), ErrContextFull)
+	}
+	if err := s.m.checkTokens(tokens); err != nil {
+		return nil, err
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if all || ctx.Done() == nil {
+		return s.forward(tokens, all)
+	}
+	var logits []float32
+	for rest := tokens; len(rest) > 0; {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		k := min(len(rest), s.batch)
+		var err error
+		if logits, err = s.forward(rest[:k], false); err != nil {
+			return nil, err
+		}
+		rest = rest[k:]
+	}
+	return logits, nil
 }
 
 // LastResult describes the last completion (useful after Stream).
@@ -197,7 +290,7 @@ func (s *Session) ChatStream(ctx context.Context, msgs []chat.Message, o *Genera
 // chatPrompt renders msgs and tokenizes them, continuing the session's
 // chat tokens when the new text extends the text they stand for.
 func (s *Session) chatPrompt(msgs []chat.Message) ([]int32, string, error) {
-	text, err := s.m.tmpl.Render(msgs, true)
+	text, err := s.m.ApplyChatTemplate(msgs, true)
 	if err != nil {
 		return nil, "", err
 	}
@@ -230,10 +323,8 @@ func (s *Session) run(ctx context.Context, prompt []int32, o *GenerateOptions, y
 	if len(prompt) > s.st.Ctx() {
 		return fmt.Errorf("bitnet: the prompt is %d tokens, longer than the context of %d: %w", len(prompt), s.st.Ctx(), ErrContextFull)
 	}
-	for _, t := range prompt {
-		if t < 0 || int(t) >= m.lm.Vocab {
-			return fmt.Errorf("bitnet: token id %d outside the vocabulary (%d)", t, m.lm.Vocab)
-		}
+	if err := m.checkTokens(prompt); err != nil {
+		return err
 	}
 	if ctx == nil {
 		ctx = context.Background()
@@ -265,15 +356,23 @@ func (s *Session) run(ctx context.Context, prompt []int32, o *GenerateOptions, y
 	t0 := time.Now()
 	var logits []float32
 	rest := prompt[n:]
+	all := opt.OnLogits != nil
 	for len(rest) > 0 {
 		if err := ctx.Err(); err != nil {
 			res.Stop = StopCancelled
 			return err
 		}
-		k := min(len(rest), m.batch)
+		k := min(len(rest), s.batch)
 		var err error
-		if logits, err = s.forward(rest[:k]); err != nil {
+		if logits, err = s.forward(rest[:k], all); err != nil {
 			return err
+		}
+		if all {
+			V := m.lm.Vocab
+			for r := range k {
+				opt.OnLogits(logits[r*V : (r+1)*V])
+			}
+			logits = logits[(k-1)*V:]
 		}
 		rest = rest[k:]
 	}
@@ -364,21 +463,34 @@ func (s *Session) run(ctx context.Context, prompt []int32, o *GenerateOptions, y
 			return fmt.Errorf("bitnet: %w after %d new tokens (context %d)", ErrContextFull, len(res.Tokens), s.st.Ctx())
 		}
 		var err error
-		if logits, err = s.forward([]int32{tok}); err != nil {
+		if logits, err = s.forward([]int32{tok}, false); err != nil {
 			finish(StopContext)
 			return err
+		}
+		if opt.OnLogits != nil {
+			opt.OnLogits(logits)
 		}
 	}
 }
 
+// checkTokens refuses token ids outside the vocabulary.
+func (m *Model) checkTokens(tokens []int32) error {
+	for _, t := range tokens {
+		if t < 0 || int(t) >= m.lm.Vocab {
+			return fmt.Errorf("bitnet: token id %d outside the vocabulary (%d)", t, m.lm.Vocab)
+		}
+	}
+	return nil
+}
+
 // forward evaluates tokens at the end of the cache and records them.
-func (s *Session) forward(tokens []int32) ([]float32, error) {
+func (s *Session) forward(tokens []int32, all bool) ([]float32, error) {
 	s.m.mu.Lock()
 	defer s.m.mu.Unlock()
 	if s.m.closed {
 		return nil, ErrClosed
 	}
-	logits, err := s.st.Forward(tokens, false)
+	logits, err := s.st.Forward(tokens, all)
 	if err != nil {
 		return nil, err
 	}

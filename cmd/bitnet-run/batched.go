@@ -1,13 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"strings"
 	"time"
 
+	"github.com/bitnet-go/bitnet"
 	"github.com/bitnet-go/bitnet/asm"
-	"github.com/bitnet-go/bitnet/runtime"
 )
 
 // batchedBench measures parallel sequences the way llama-batched-bench
@@ -15,7 +16,7 @@ import (
 // sequences, each with a prompt of PP random tokens and TG generated
 // tokens, it evaluates the B prompts (packed into passes of at most -b
 // tokens) and then TG decode steps that each evaluate the next token of
-// all B sequences in one forward pass (runtime.Batch), and prints
+// all B sequences in one forward pass (bitnet.Batch), and prints
 // llama-batched-bench's table: prompt, generation and aggregate tokens/s.
 func batchedBench(s *session) error {
 	c, m, stdout, stderr := s.cfg, s.m, s.stdout, s.stderr
@@ -31,10 +32,8 @@ func batchedBench(s *session) error {
 	rng := rand.New(rand.NewPCG(1, 2))
 	fmt.Fprintf(stderr, "kernels: %s\n", asm.Impl())
 	for _, nt := range threads {
-		pool := runtime.NewPool(nt)
-		b, err := runtime.NewBatch(m.Model, rows, pool)
+		b, err := m.NewBatch(&bitnet.BatchOptions{Rows: rows, Threads: nt})
 		if err != nil {
-			pool.Close()
 			return err
 		}
 		fmt.Fprintf(stdout, "\nbatched-bench: n_batch = %d, n_threads = %d, kernels = %s\n\n", rows, nt, asm.Impl())
@@ -47,16 +46,16 @@ func batchedBench(s *session) error {
 					if pp+tg == 0 {
 						continue
 					}
-					r, err := runBatched(b, m.Model, nb, pp, tg, rng)
+					r, err := runBatched(b, m, nb, pp, tg, rng)
 					if err != nil {
-						pool.Close()
+						b.Close()
 						return err
 					}
 					if !warm {
 						// The first run pages the weights in; measure again.
 						warm = true
-						if r, err = runBatched(b, m.Model, nb, pp, tg, rng); err != nil {
-							pool.Close()
+						if r, err = runBatched(b, m, nb, pp, tg, rng); err != nil {
+							b.Close()
 							return err
 						}
 					}
@@ -67,7 +66,7 @@ func batchedBench(s *session) error {
 				}
 			}
 		}
-		pool.Close()
+		b.Close()
 	}
 	return nil
 }
@@ -82,31 +81,34 @@ func tokPerSec(n int, sec float64) float64 {
 type batchedTimes struct{ pp, tg time.Duration }
 
 // runBatched evaluates nb random prompts of pp tokens and then tg decode
-// steps of all nb sequences.
-func runBatched(b *runtime.Batch, m *runtime.Model, nb, pp, tg int, rng *rand.Rand) (batchedTimes, error) {
+// steps of all nb sequences (sessions of pp+tg tokens).
+func runBatched(b *bitnet.Batch, m *bitnet.Model, nb, pp, tg int, rng *rand.Rand) (batchedTimes, error) {
 	var r batchedTimes
-	seqs := make([]*runtime.Seq, nb)
+	seqs := make([]*bitnet.Session, nb)
 	prompts := make([][]int32, nb)
 	next := make([]int32, nb)
+	vocab := m.VocabSize()
 	for i := range seqs {
 		var err error
-		if seqs[i], err = runtime.NewSeq(m, max(pp+tg, 1)); err != nil {
+		// Batch 1: the session's own forward buffers are never used.
+		if seqs[i], err = m.NewSessionWith(&bitnet.SessionOptions{Context: max(pp+tg, 1), Batch: 1}); err != nil {
 			return r, err
 		}
 		prompts[i] = make([]int32, pp)
 		for k := range prompts[i] {
-			prompts[i][k] = int32(rng.IntN(m.Vocab))
+			prompts[i][k] = int32(rng.IntN(vocab))
 		}
-		next[i] = int32(rng.IntN(m.Vocab))
+		next[i] = int32(rng.IntN(vocab))
 	}
+	ctx := context.Background()
 	// Prompts: pack the sequences' prompts into passes of up to MaxRows
 	// tokens, chunks of at least two tokens (one for one-token prompts).
 	t0 := time.Now()
 	fed := make([]int, nb)
-	chunks := make([]runtime.Chunk, 0, nb)
+	chunks := make([]bitnet.BatchChunk, 0, nb)
 	for {
 		chunks = chunks[:0]
-		room := b.MaxRows()
+		room := b.Rows()
 		for i := range seqs {
 			rem := pp - fed[i]
 			if rem == 0 {
@@ -119,14 +121,14 @@ func runBatched(b *runtime.Batch, m *runtime.Model, nb, pp, tg int, rng *rand.Ra
 			if n < 2 && rem > 1 || n < 1 {
 				break
 			}
-			chunks = append(chunks, runtime.Chunk{Seq: seqs[i], Tokens: prompts[i][fed[i] : fed[i]+n], Logits: fed[i]+n == pp})
+			chunks = append(chunks, bitnet.BatchChunk{Session: seqs[i], Tokens: prompts[i][fed[i] : fed[i]+n], Logits: fed[i]+n == pp})
 			fed[i] += n
 			room -= n
 		}
 		if len(chunks) == 0 {
 			break
 		}
-		if _, err := b.Forward(chunks); err != nil {
+		if _, err := b.Eval(ctx, chunks); err != nil {
 			return r, err
 		}
 	}
@@ -136,14 +138,14 @@ func runBatched(b *runtime.Batch, m *runtime.Model, nb, pp, tg int, rng *rand.Ra
 	t0 = time.Now()
 	chunks = chunks[:0]
 	for i := range seqs {
-		chunks = append(chunks, runtime.Chunk{Seq: seqs[i], Tokens: next[i : i+1], Logits: true})
+		chunks = append(chunks, bitnet.BatchChunk{Session: seqs[i], Tokens: next[i : i+1], Logits: true})
 	}
 	for step := 0; step < tg; step++ {
-		if _, err := b.Forward(chunks); err != nil {
+		if _, err := b.Eval(ctx, chunks); err != nil {
 			return r, err
 		}
 		for i := range next {
-			next[i] = int32(rng.IntN(m.Vocab))
+			next[i] = int32(rng.IntN(vocab))
 		}
 	}
 	r.tg = time.Since(t0)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -10,7 +11,6 @@ import (
 
 	"github.com/bitnet-go/bitnet/asm"
 	"github.com/bitnet-go/bitnet/gguf"
-	"github.com/bitnet-go/bitnet/runtime"
 )
 
 // runBench measures prompt processing (pp) and generation (tg) speed the
@@ -19,12 +19,13 @@ import (
 // cache of the configured context, in batches of -b tokens.
 func runBench(s *session) error {
 	cfg, m, stdout, stderr := s.cfg, s.m, s.stdout, s.stderr
+	file := m.GGUF()
 	var size, params uint64
-	for i := range m.File.Tensors {
-		size += m.File.Tensors[i].Size
-		params += m.File.Tensors[i].Elements()
+	for i := range file.Tensors {
+		size += file.Tensors[i].Size
+		params += file.Tensors[i].Elements()
 	}
-	name := fmt.Sprintf("%s %s", m.Arch, fileType(m.File))
+	name := fmt.Sprintf("%s %s", m.Arch(), fileType(file))
 	sizeStr := fmt.Sprintf("%.2f GiB", float64(size)/(1<<30))
 	if size < 1<<30 {
 		sizeStr = fmt.Sprintf("%.2f MiB", float64(size)/(1<<20))
@@ -40,18 +41,18 @@ func runBench(s *session) error {
 	randTokens := func(n int) []int32 {
 		t := make([]int32, n)
 		for i := range t {
-			t[i] = int32(rng.IntN(m.Vocab))
+			t[i] = int32(rng.IntN(m.VocabSize()))
 		}
 		return t
 	}
+	ctx := context.Background()
 	for _, nt := range cfg.benchThreads {
-		pool := runtime.NewPool(nt)
 		err := func() error {
-			defer pool.Close()
-			st, err := s.newState(pool)
+			st, err := s.newSession(nt) // a test's own nt threads
 			if err != nil {
 				return err
 			}
+			defer st.Close()
 			row := func(test string, n int, once func() error) error {
 				var rates []float64
 				for r := 0; r <= cfg.reps; r++ { // the first run warms up
@@ -75,7 +76,7 @@ func runBench(s *session) error {
 				}
 				toks := randTokens(p)
 				if err := row(fmt.Sprintf("pp%d", p), p, func() error {
-					_, err := st.Forward(toks, false)
+					_, err := st.Eval(ctx, toks, false)
 					return err
 				}); err != nil {
 					return err
@@ -88,7 +89,7 @@ func runBench(s *session) error {
 				toks := randTokens(n)
 				if err := row(fmt.Sprintf("tg%d", n), n, func() error {
 					for _, t := range toks {
-						if _, err := st.Forward([]int32{t}, false); err != nil {
+						if _, err := st.Eval(ctx, []int32{t}, false); err != nil {
 							return err
 						}
 					}

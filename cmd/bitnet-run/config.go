@@ -319,7 +319,10 @@ func (c *config) stateShape() stateShape {
 			tg = max(tg, v)
 		}
 		s.ctx = maxB * (pp + tg)
-		s.batch = max(c.batch, maxB+2)
+		// The pass's rows, and the one-row forward buffers of each
+		// sequence's session (their attention scores are in the threads ×
+		// ctx term).
+		s.batch = max(c.batch, maxB+2) + maxB
 		s.logitRows = maxB
 	}
 	return s

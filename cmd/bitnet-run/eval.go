@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,11 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bitnet-go/bitnet"
 	"github.com/bitnet-go/bitnet/eval"
 	"github.com/bitnet-go/bitnet/internal/atomicfile"
-	"github.com/bitnet-go/bitnet/loader"
-	"github.com/bitnet-go/bitnet/loader/tokenizer"
-	"github.com/bitnet-go/bitnet/runtime"
 )
 
 // evalOptions are llama-perplexity's evaluation modes.
@@ -44,11 +43,22 @@ func (e *evalOptions) active() bool {
 // runEvalMode is the "eval" mode: llama-perplexity's --hellaswag,
 // --winogrande, --multiple-choice and --kl-divergence(-base).
 func runEvalMode(s *session) error {
-	return runEval(s.cfg, s.m, s.tok, s.pool(), s.stdout, s.stderr)
+	return runEval(s.cfg, s.m, s.stdout, s.stderr)
+}
+
+// sessionLM scores with a library session (eval.LM).
+type sessionLM struct {
+	ctx context.Context
+	*bitnet.Session
+}
+
+// Forward evaluates tokens at the next cache positions (eval.LM).
+func (l sessionLM) Forward(tokens []int32, all bool) ([]float32, error) {
+	return l.Eval(l.ctx, tokens, all)
 }
 
 // runEval runs the evaluation mode chosen by c.ev.
-func runEval(c *config, m *loader.Model, tok *tokenizer.Tokenizer, pool *runtime.Pool, stdout, stderr io.Writer) error {
+func runEval(c *config, m *bitnet.Model, stdout, stderr io.Writer) error {
 	e := &c.ev
 	modes := 0
 	for _, on := range []bool{e.hellaswag != "", e.winogrande != "", e.multipleChoice != "", e.klBase != ""} {
@@ -67,6 +77,7 @@ func runEval(c *config, m *loader.Model, tok *tokenizer.Tokenizer, pool *runtime
 		return usageError{errors.New("--kl-divergence-base without --kl-divergence saves the log-probabilities of a text: give it with --perplexity FILE or -f FILE")}
 	}
 	ctx := c.ctx // the one context rule (config.go)
+	tok := m.Tokenizer()
 	bos := int32(-1)
 	if !c.noBOS && tok.AddBOS() {
 		bos = tok.BOS()
@@ -75,8 +86,13 @@ func runEval(c *config, m *loader.Model, tok *tokenizer.Tokenizer, pool *runtime
 	out := bufio.NewWriter(stdout)
 	defer out.Flush()
 	flushing := flushWriter{out}
-	newState := func(n int) (*runtime.State, error) {
-		return runtime.NewState(m.Model, n, min(c.batch, n), pool)
+	// Sessions of n tokens (the KL base file fixes its own context).
+	newState := func(n int) (eval.LM, error) {
+		s, err := m.NewSessionWith(&bitnet.SessionOptions{Context: n, Batch: min(c.batch, n)})
+		if err != nil {
+			return nil, err
+		}
+		return sessionLM{context.Background(), s}, nil
 	}
 	t0 := time.Now()
 	defer func() { fmt.Fprintf(stderr, "evaluation time: %.2f s\n", time.Since(t0).Seconds()) }()
@@ -95,8 +111,8 @@ func runEval(c *config, m *loader.Model, tok *tokenizer.Tokenizer, pool *runtime
 		if err != nil {
 			return fmt.Errorf("%s: %w", e.klBase, err)
 		}
-		if h.Vocab != m.Vocab {
-			return fmt.Errorf("%s: the base model's vocabulary has %d tokens, this model's %d", e.klBase, h.Vocab, m.Vocab)
+		if h.Vocab != m.VocabSize() {
+			return fmt.Errorf("%s: the base model's vocabulary has %d tokens, this model's %d", e.klBase, h.Vocab, m.VocabSize())
 		}
 		s, err := newState(h.Ctx)
 		if err != nil {
@@ -125,7 +141,7 @@ func runEval(c *config, m *loader.Model, tok *tokenizer.Tokenizer, pool *runtime
 		var res eval.PPL
 		err = atomicfile.WriteFile(e.klBase, 0o644, func(w io.Writer) error {
 			var err error
-			res, err = eval.SaveBase(s, m.Vocab, tokens, eval.BaseOptions{Ctx: ctx, BOS: bos, Progress: func(c int, ppl float64) {
+			res, err = eval.SaveBase(s, m.VocabSize(), tokens, eval.BaseOptions{Ctx: ctx, BOS: bos, Progress: func(c int, ppl float64) {
 				fmt.Fprintf(flushing, "[%d]%.4f,", c, ppl)
 			}}, w)
 			return err

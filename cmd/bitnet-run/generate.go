@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -10,9 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bitnet-go/bitnet"
 	"github.com/bitnet-go/bitnet/asm"
 	"github.com/bitnet-go/bitnet/internal/atomicfile"
-	"github.com/bitnet-go/bitnet/runtime"
 	"github.com/bitnet-go/bitnet/sampler"
 )
 
@@ -25,7 +26,7 @@ func runGenerate(s *session) error {
 	if err != nil {
 		return err
 	}
-	st, err := s.newState(nil)
+	sess, err := s.newSession(0)
 	if err != nil {
 		return err
 	}
@@ -33,7 +34,6 @@ func runGenerate(s *session) error {
 	if cfg.randomSeed {
 		params.Seed = uint64(time.Now().UnixNano())
 	}
-	smp := sampler.New(params, s.m.Vocab)
 
 	var logits *logitsWriter
 	if cfg.logitsFile != "" {
@@ -45,34 +45,18 @@ func runGenerate(s *session) error {
 
 	out := bufio.NewWriter(s.stdout)
 	defer out.Flush()
-	dec := s.tok.NewStreamDecoder()
 	if !cfg.ids {
 		out.WriteString(prompt)
 		out.Flush()
 	}
-	var tPrompt time.Duration
-	tStart := time.Now()
-	gopts := runtime.GenerateOptions{
-		MaxTokens:    cfg.nPredict,
-		IsEOG:        s.tok.IsEOG,
-		IgnoreEOS:    cfg.ignoreEOS,
-		OnPromptDone: func() { tPrompt = time.Since(tStart) },
-		OnToken: func(id int32, _ []float32) bool {
-			if !cfg.ids {
-				out.WriteString(dec.Add(id))
-				out.Flush()
-			}
-			return true
-		},
-	}
-	if logits != nil {
-		gopts.OnPromptLogits = logits.row
-		gopts.OnLogits = logits.row
-	}
-	gen, genErr := st.Generate(ids, smp, gopts)
-	tGen := time.Since(tStart) - tPrompt
+	res, genErr := generate(sess, ids, cfg, params, logits, func(text string) {
+		if !cfg.ids {
+			out.WriteString(text)
+			out.Flush()
+		}
+	})
+	gen := res.Tokens
 	if !cfg.ids {
-		out.WriteString(dec.Flush())
 		out.WriteString("\n")
 	} else {
 		fmt.Fprintf(out, "prompt: %s\noutput: %s\n", joinIDs(ids), joinIDs(gen))
@@ -80,7 +64,7 @@ func runGenerate(s *session) error {
 	if err := out.Flush(); err != nil {
 		return err
 	}
-	contextFull := errors.Is(genErr, runtime.ErrContextFull)
+	contextFull := errors.Is(genErr, bitnet.ErrContextFull)
 	if logits != nil && (genErr == nil || contextFull) {
 		if err := logits.commit(); err != nil {
 			return err
@@ -88,11 +72,11 @@ func runGenerate(s *session) error {
 	}
 	stderr := s.stderr
 	fmt.Fprintf(stderr, "\nload time: %.2f ms\n", ms(s.loadTime))
-	fmt.Fprintf(stderr, "prompt: %d tokens in %.2f ms (%.2f tokens/s)\n", len(ids), ms(tPrompt), rate(len(ids), tPrompt))
-	fmt.Fprintf(stderr, "generated: %d tokens in %.2f ms (%.2f tokens/s)\n", len(gen), ms(tGen), rate(max(len(gen)-1, 0), tGen))
+	fmt.Fprintf(stderr, "prompt: %d tokens in %.2f ms (%.2f tokens/s)\n", len(ids), ms(res.PromptTime), rate(len(ids), res.PromptTime))
+	fmt.Fprintf(stderr, "generated: %d tokens in %.2f ms (%.2f tokens/s)\n", len(gen), ms(res.GenTime), rate(max(len(gen)-1, 0), res.GenTime))
 	fmt.Fprintf(stderr, "threads: %d, seed: %d, context: %d, kernels: %s\n", cfg.threads, params.Seed, cfg.ctx, asm.Impl())
 	if rss, ok := peakRSS(); ok {
-		fmt.Fprintf(stderr, "peak RSS: %.1f MiB (model file %.1f MiB, KV cache %.1f MiB)\n", float64(rss)/(1<<20), float64(s.modelBytes)/(1<<20), float64(st.KVBytes())/(1<<20))
+		fmt.Fprintf(stderr, "peak RSS: %.1f MiB (model file %.1f MiB, KV cache %.1f MiB)\n", float64(rss)/(1<<20), float64(s.modelBytes)/(1<<20), float64(sess.KVBytes())/(1<<20))
 	}
 	if contextFull && cfg.nPredict < 0 {
 		fmt.Fprintf(stderr, "stopped: %v\n", genErr)
@@ -101,11 +85,53 @@ func runGenerate(s *session) error {
 	return genErr
 }
 
+// generate evaluates the prompt ids on sess and samples up to -n tokens
+// with params, passing each piece of output text to write and, with
+// logits, every row of logits (the prompt's, then that of each token
+// evaluated). -n 0 only evaluates the prompt; -n -1 runs until an
+// end-of-generation token or a full context (an error wrapping
+// bitnet.ErrContextFull).
+func generate(sess *bitnet.Session, ids []int32, cfg *config, params sampler.Params, logits *logitsWriter, write func(string)) (bitnet.Result, error) {
+	ctx := context.Background()
+	if cfg.nPredict == 0 {
+		t0 := time.Now()
+		rows, err := sess.Eval(ctx, ids, logits != nil)
+		res := bitnet.Result{PromptTokens: len(ids), PromptTime: time.Since(t0), Stop: bitnet.StopLength}
+		if err == nil && logits != nil {
+			V := len(rows) / len(ids)
+			for r := range ids {
+				logits.row(rows[r*V : (r+1)*V])
+			}
+		}
+		return res, err
+	}
+	smp := bitnet.Sampling{Temp: params.Temp, TopK: params.TopK, TopP: params.TopP, MinP: params.MinP,
+		RepeatPenalty: params.RepeatPenalty, RepeatLastN: params.RepeatLastN, FreqPenalty: params.FreqPenalty,
+		PresencePenalty: params.PresencePenalty, Seed: params.Seed}
+	opts := &bitnet.GenerateOptions{
+		MaxTokens: max(cfg.nPredict, 0), // -n -1 (any n < 0): no limit
+		Sampling:  &smp,
+		IgnoreEOS: cfg.ignoreEOS,
+		OnToken:   func(t bitnet.Token) bool { write(t.Text); return true },
+	}
+	if logits != nil {
+		opts.OnLogits = logits.row
+	}
+	res, err := sess.CompleteTokens(ctx, ids, opts)
+	if errors.Is(err, bitnet.ErrContextFull) && res.Stop == bitnet.StopContext {
+		// The message bitnet-run has always printed (without the
+		// library's "bitnet: " prefix).
+		err = fmt.Errorf("%w after %d new tokens (context %d)", bitnet.ErrContextFull, len(res.Tokens), sess.ContextSize())
+	}
+	return res, err
+}
+
 // promptTokens reads the prompt (-p, or -f bounded by what the context can
 // hold) and tokenizes it.
 func (s *session) promptTokens() (ids []int32, text string, err error) {
 	cfg := s.cfg
-	limit := promptByteLimit(s.tok, cfg.ctx)
+	tok := s.m.Tokenizer()
+	limit := promptByteLimit(tok, cfg.ctx)
 	text = cfg.prompt
 	if cfg.promptFile != "" {
 		b, err := readBounded(cfg.promptFile, limit, "prompt file", fmt.Sprintf("a context of %d tokens can hold (raise -c)", cfg.ctx))
@@ -116,7 +142,7 @@ func (s *session) promptTokens() (ids []int32, text string, err error) {
 	} else if int64(len(text)) > limit {
 		return nil, "", fmt.Errorf("the prompt is %d bytes, more than the %d bytes a context of %d tokens can hold (raise -c)", len(text), limit, cfg.ctx)
 	}
-	ids = s.tok.Encode(text, !cfg.noBOS, true)
+	ids = tok.Encode(text, !cfg.noBOS, true)
 	if len(ids) == 0 {
 		return nil, "", errors.New("the prompt is empty (give one with -p or -f)")
 	}

@@ -21,12 +21,15 @@
 //     every default into one config (the mode, -c, -t, -b, sampling, ...);
 //     fit completes it for the loaded model (the context, in one place for
 //     every mode) and checks the machine can hold the state.
-//   - session.go: the loaded model and tokenizer, the thread pool and the
-//     state constructor every mode uses.
+//   - session.go: the model, opened through the library API (package
+//     bitnet: weights, tokenizer, worker threads, --head-int8), and the
+//     constructor of the library sessions (KV caches) the modes run on.
 //   - one file per mode, each a func(*session) error: generate.go (with the
-//     --logits dump), perplexity.go, bench.go, eval.go (zero-shot and KL). Chat mode (chat.go) runs on
-//     the library API (package bitnet), which loads the model itself: it
-//     takes the config instead of a session.
+//     --logits dump), perplexity.go, bench.go, eval.go (zero-shot and KL)
+//     and batched.go (--bench -npl, several sessions per forward pass with
+//     bitnet.Batch), all on library sessions. Chat mode (chat.go) opens the
+//     model itself, with its chat template: it takes the config instead of
+//     a session.
 //
 // A new mode is a function over *session, one entry in modes below and one
 // pick line in selectMode (config.go); its flags go in flags.go.

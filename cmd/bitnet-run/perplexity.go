@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"time"
+
+	"github.com/bitnet-go/bitnet"
 )
 
 // runPerplexity computes the perplexity of the --perplexity text the way
@@ -13,20 +16,17 @@ func runPerplexity(s *session) error {
 	if err != nil {
 		return err
 	}
-	st, err := s.newState(nil)
+	sess, err := s.newSession(0)
 	if err != nil {
 		return err
 	}
-	tokens := s.tok.Encode(string(text), !cfg.noBOS, false)
-	bos := int32(-1)
-	if !cfg.noBOS && s.tok.AddBOS() {
-		bos = s.tok.BOS()
-	}
+	tokens := s.m.Tokenize(string(text), !cfg.noBOS, false)
 	ctx := cfg.ctx
 	fmt.Fprintf(s.stderr, "perplexity: %d tokens, %d chunks of %d\n", len(tokens), len(tokens)/ctx, ctx)
 	t0 := time.Now()
-	res, err := st.Perplexity(tokens, ctx, bos, func(chunk int, ppl float64) {
-		fmt.Fprintf(s.stderr, "[%d]%.4f,", chunk, ppl)
+	res, err := sess.Perplexity(context.Background(), tokens, &bitnet.PerplexityOptions{
+		Chunk: ctx, NoBOS: cfg.noBOS,
+		Progress: func(chunk int, ppl float64) { fmt.Fprintf(s.stderr, "[%d]%.4f,", chunk, ppl) },
 	})
 	if err != nil {
 		return err

@@ -1,74 +1,58 @@
 package main
 
 import (
-	"fmt"
 	"io"
 	"os"
 	"time"
 
-	"github.com/bitnet-go/bitnet/loader"
-	"github.com/bitnet-go/bitnet/loader/tokenizer"
-	"github.com/bitnet-go/bitnet/runtime"
+	"github.com/bitnet-go/bitnet"
 )
 
-// session is what every mode runs on: the resolved configuration (fitted
-// to the model), the model, its tokenizer and the outputs.
+// session is what every mode but chat runs on: the resolved configuration
+// (fitted to the model), the model opened through the library API (weights,
+// tokenizer, worker threads) and the outputs.
 type session struct {
 	cfg            *config
-	m              *loader.Model
-	tok            *tokenizer.Tokenizer
+	m              *bitnet.Model
 	stdout, stderr io.Writer
 	loadTime       time.Duration
 	modelBytes     int64
-	threadPool     *runtime.Pool
+	// threadPool is the model's worker pool as far as the command sees it:
+	// the library owns the pool (it quantizes --head-int8 there); this
+	// tells its size.
+	threadPool interface{ Threads() int }
 }
 
-// openSession loads the model and tokenizer and fits cfg to them.
+// openSession opens the model and fits cfg to it. The non-chat modes need
+// no chat template, so none is loaded: a model whose own template does not
+// parse still runs, and generation stops at the vocabulary's
+// end-of-generation tokens only.
 func openSession(cfg *config, stdout, stderr io.Writer) (*session, error) {
 	t0 := time.Now()
-	m, err := loader.Load(cfg.model)
+	m, err := bitnet.Open(cfg.model, &bitnet.Options{
+		Threads: cfg.threads, Context: cfg.ctxFlag, Batch: cfg.batch,
+		Pre: cfg.pre, HeadInt8: cfg.headInt8, NoChatTemplate: true,
+	})
 	if err != nil {
 		return nil, err
 	}
-	s := &session{cfg: cfg, m: m, stdout: stdout, stderr: stderr, modelBytes: fileSize(cfg.model)}
-	if s.tok, err = tokenizer.FromGGUF(m.File, tokenizer.Options{Pre: cfg.pre}); err != nil {
-		m.Close()
-		return nil, fmt.Errorf("%s: %w", cfg.model, err) // err starts with "tokenizer: "
-	}
-	if err := cfg.fit(m.Model, s.modelBytes); err != nil {
+	s := &session{cfg: cfg, m: m, stdout: stdout, stderr: stderr, modelBytes: fileSize(cfg.model), threadPool: m}
+	if err := cfg.fit(m.Runtime(), s.modelBytes); err != nil {
 		m.Close()
 		return nil, err
-	}
-	if cfg.headInt8 {
-		m.Output = runtime.QuantizeRowsInt8(m.Output, s.pool())
 	}
 	s.loadTime = time.Since(t0)
 	return s, nil
 }
 
-// pool is the session's worker pool of cfg.threads threads.
-func (s *session) pool() *runtime.Pool {
-	if s.threadPool == nil {
-		s.threadPool = runtime.NewPool(s.cfg.threads)
-	}
-	return s.threadPool
+// newSession makes a library session of the configured context and batch;
+// threads > 0 gives it threads of its own (--bench -t lists), which it
+// releases on Close.
+func (s *session) newSession(threads int) (*bitnet.Session, error) {
+	return s.m.NewSessionWith(&bitnet.SessionOptions{Context: s.cfg.ctx, Batch: s.cfg.batch, Threads: threads})
 }
 
-// newState makes a runtime state of the configured context and batch on
-// pool (the session's by default).
-func (s *session) newState(pool *runtime.Pool) (*runtime.State, error) {
-	if pool == nil {
-		pool = s.pool()
-	}
-	return runtime.NewState(s.m.Model, s.cfg.ctx, s.cfg.batch, pool)
-}
-
-func (s *session) close() {
-	if s.threadPool != nil {
-		s.threadPool.Close()
-	}
-	s.m.Close()
-}
+func (s *session) close() { s.m.Close() }
 
 func fileSize(path string) int64 {
 	st, err := os.Stat(path)
