@@ -172,6 +172,22 @@ func TestDedupIndexBudget(t *testing.T) {
 	if x.mem.held > 1<<30 || x.mem.held < 1<<29 {
 		t.Errorf("1 GiB budget: buffer of %d bytes", x.mem.held)
 	}
+	// A temporary directory that cannot be written to: a clear error at
+	// the first spill.
+	gone := filepath.Join(t.TempDir(), "gone")
+	y, err := newDedupIndex(nil, MinDedupMem, gone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer y.close()
+	var sig Signature
+	for g := uint64(0); err == nil && g < 1e4; g++ {
+		sig[0] = g
+		err = y.add(g, g, &sig)
+	}
+	if err == nil || !strings.Contains(err.Error(), "dedup temporary file") || !strings.Contains(err.Error(), "gone") {
+		t.Errorf("unwritable directory: %v", err)
+	}
 }
 
 // TestBuildSpillsLikeInMemory builds one corpus with the smallest budget

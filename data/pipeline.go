@@ -48,10 +48,14 @@ type Config struct {
 	// document's place in its source) goes to the held-out split.
 	ValidFraction float64
 	Seed          uint64
-	Dedup         bool  // drop exact and near duplicates (MinHash LSH), across all sources
-	MaxTokens     int64 // stop after this many training tokens (0: when the first source runs out)
-	Workers       int   // tokenizing goroutines (default: all cores)
-	Log           io.Writer
+	// Dedup drops exact and near duplicates (MinHash LSH) across all
+	// sources: of documents alike, the first in source order (the sources
+	// as listed, each from its start) is kept. It costs a first pass over
+	// the inputs, in DedupMem of memory (see dedup.go).
+	Dedup     bool
+	MaxTokens int64 // stop after this many training tokens (0: when the first source runs out)
+	Workers   int   // tokenizing goroutines (default: all cores)
+	Log       io.Writer
 	// DedupMem is the memory budget of deduplication in bytes (default
 	// DefaultDedupMem); beyond it the index spills to temporary files.
 	DedupMem int64
