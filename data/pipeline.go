@@ -231,6 +231,14 @@ func Build(c Config) (*Report, error) {
 			return nil, err
 		}
 		defer drops.close()
+		if c.Log != nil {
+			var docs int64
+			for _, n := range drops.docs {
+				docs += n
+			}
+			fmt.Fprintf(c.Log, "dedup pass: %d documents, %d duplicates in %.1f s (index peak %.1f MiB, %.1f MiB through temporary files)\n",
+				docs, drops.start[len(drops.docs)], time.Since(t0).Seconds(), float64(drops.peak)/(1<<20), float64(drops.spilled)/(1<<20))
+		}
 	}
 	var rep *Report
 	err := c.scan(passTokens, func(streams []*stream) error {
