@@ -93,9 +93,10 @@ type dedupIndex struct {
 	ctx       context.Context
 	dir       string // temporary files
 	mem       memBudget
-	ioBuf     int // bytes of each file buffer
-	fanIn     int // most runs read at once
-	buf       []rec
+	ioBuf     int   // bytes of each file buffer
+	fanIn     int   // most runs read at once
+	buf       []rec // reserved; pages are touched (and counted) as used
+	hw        int   // records of buf used so far
 	free      func()
 	n         int // records in buf
 	runs      []string
@@ -123,14 +124,22 @@ func newDedupIndex(ctx context.Context, budget int64, dir string) (*dedupIndex, 
 		return nil, fmt.Errorf("data: dedup memory budget %d bytes is too small", budget)
 	}
 	x.buf, x.free = allocRecs(int(recs))
-	x.mem.take(int64(len(x.buf)) * recBytes)
 	return x, nil
+}
+
+// use counts the first n records of the buffer as held.
+func (x *dedupIndex) use(n int) {
+	if n > x.hw {
+		x.mem.take(int64(n-x.hw) * recBytes)
+		x.hw = n
+	}
 }
 
 // close frees the buffer and removes the remaining temporary files.
 func (x *dedupIndex) close() {
 	if x.free != nil {
-		x.mem.give(int64(len(x.buf)) * recBytes)
+		x.mem.give(int64(x.hw) * recBytes)
+		x.hw = 0
 		x.buf = nil
 		x.free()
 		x.free = nil
@@ -165,6 +174,7 @@ func (x *dedupIndex) add(g, textHash uint64, sig *Signature) error {
 		x.buf[x.n] = rec{fixKey(k), tableBands, g}
 		x.n++
 	}
+	x.use(x.n)
 	return nil
 }
 
@@ -299,6 +309,7 @@ func (x *dedupIndex) edges(keys *merger) (*merger, error) {
 			}
 			x.buf[ne] = rec{prev.c, cur.a, cur.b<<63 | cur.c}
 			ne++
+			x.use(ne)
 		}
 		prev, have = cur, true
 	}
@@ -330,7 +341,7 @@ func (x *dedupIndex) edges(keys *merger) (*merger, error) {
 // calls drop for each one a message reaches.
 func (x *dedupIndex) forward(edges *merger, drop func(g uint64, why Verdict) error) error {
 	defer edges.close()
-	q := &msgQueue{x: x, heap: x.buf[x.n:x.n], maxRuns: max(1, x.fanIn-len(edges.rs))}
+	q := &msgQueue{x: x, base: x.n, heap: x.buf[x.n:x.n], maxRuns: max(1, x.fanIn-len(edges.rs))}
 	defer q.close()
 	var in []rec
 	for i := 0; ; i++ {
@@ -390,6 +401,7 @@ func (x *dedupIndex) forward(edges *merger, drop func(g uint64, why Verdict) err
 // heap in the rest of the buffer, spilled to sorted runs when full.
 type msgQueue struct {
 	x       *dedupIndex
+	base    int // of heap in the buffer
 	heap    []rec
 	runs    *merger
 	maxRuns int
@@ -428,6 +440,7 @@ func (q *msgQueue) push(m rec) error {
 		}
 	}
 	h := append(q.heap, m)
+	q.x.use(q.base + len(h))
 	for i := len(h) - 1; i > 0; {
 		p := (i - 1) / 2
 		if cmpRec(h[p], h[i]) <= 0 {

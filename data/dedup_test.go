@@ -57,8 +57,8 @@ func external(t *testing.T, budget int64, hashes []uint64, sigs []Signature) ([]
 	if x.mem.peak > budget {
 		t.Errorf("budget %d: the index held %d bytes", budget, x.mem.peak)
 	}
-	if x.mem.held != int64(len(x.buf))*recBytes {
-		t.Errorf("budget %d: %d bytes still held besides the buffer of %d", budget, x.mem.held, len(x.buf)*recBytes)
+	if x.mem.held != int64(x.hw)*recBytes || x.hw > len(x.buf) {
+		t.Errorf("budget %d: %d bytes still held besides the %d records used of the buffer of %d", budget, x.mem.held, x.hw, len(x.buf))
 	}
 	if left, _ := os.ReadDir(dir); len(left) > 0 {
 		t.Errorf("budget %d: %d temporary files left", budget, len(left))
@@ -169,8 +169,8 @@ func TestDedupIndexBudget(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer x.close()
-	if x.mem.held > 1<<30 || x.mem.held < 1<<29 {
-		t.Errorf("1 GiB budget: buffer of %d bytes", x.mem.held)
+	if b := int64(len(x.buf)) * recBytes; b > 1<<30 || b < 1<<29 || x.mem.held != 0 {
+		t.Errorf("1 GiB budget: buffer of %d bytes, %d held before use", b, x.mem.held)
 	}
 	// A temporary directory that cannot be written to: a clear error at
 	// the first spill.
