@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -200,12 +201,17 @@ func TestBuildSpillsLikeInMemory(t *testing.T) {
 	corpus, _ := smallCorpus(t, dir, 1e6, 3)
 	tmp := filepath.Join(dir, "tmp")
 	os.Mkdir(tmp, 0o755)
+	var streamed []Drop
 	build := func(out string, mem int64) *Report {
-		rep, err := Build(Config{
+		c := Config{
 			Sources: []Source{{Files: []string{corpus}, Weight: 1}}, Tokenizer: tok, Vocab: tok.NumTokens(),
 			OutDir: filepath.Join(dir, out), ShardTokens: 50000, ValidFraction: 0.01, Seed: 1, Dedup: true, Workers: 2,
 			DedupMem: mem, TempDir: tmp,
-		})
+		}
+		if out == "streamed" {
+			c.OnDrop = func(d Drop) error { streamed = append(streamed, d); return nil }
+		}
+		rep, err := Build(c)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -215,6 +221,9 @@ func TestBuildSpillsLikeInMemory(t *testing.T) {
 		return rep
 	}
 	small, big := build("small", MinDedupMem), build("big", 0)
+	if rep := build("streamed", 0); len(rep.Dropped) != 0 || !slices.Equal(streamed, big.Dropped) {
+		t.Errorf("OnDrop: %d drops streamed, %d in the report; want the %d of Dropped", len(streamed), len(rep.Dropped), len(big.Dropped))
+	}
 	if small.DedupBytes > MinDedupMem || small.DedupSpill == 0 || big.DedupBudget != DefaultDedupMem {
 		t.Errorf("small budget: peak %d spilled %d; default budget %d", small.DedupBytes, small.DedupSpill, big.DedupBudget)
 	}
@@ -283,6 +292,12 @@ func TestBuildDedupErrors(t *testing.T) {
 	if _, err := Build(c); err == nil || !strings.Contains(err.Error(), "not a string") {
 		t.Errorf("bad input: %v", err)
 	}
+	// OnDrop's error stops the build.
+	c = cfg("e")
+	c.OnDrop = func(Drop) error { return errors.New("log full") }
+	if _, err := Build(c); err == nil || !strings.Contains(err.Error(), "log full") {
+		t.Errorf("OnDrop error: %v", err)
+	}
 	// Cancelled.
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -294,7 +309,7 @@ func TestBuildDedupErrors(t *testing.T) {
 	if left, _ := os.ReadDir(tmp); len(left) > 0 {
 		t.Errorf("%d temporary entries left after errors", len(left))
 	}
-	for _, out := range []string{"c", "d"} {
+	for _, out := range []string{"c", "d", "e"} {
 		if _, err := os.Stat(filepath.Join(dir, out, ManifestFile)); err == nil {
 			t.Errorf("%s: a failed build wrote a manifest", out)
 		}

@@ -65,6 +65,10 @@ type Config struct {
 	// Context cancels Build (nil: never); temporary files are removed and
 	// the shards already written stay, without a manifest.
 	Context context.Context
+	// OnDrop, when set, receives each dropped document in mixing order
+	// (an error stops Build), and Report.Dropped stays empty: memory does
+	// not grow with the number of duplicates.
+	OnDrop func(Drop) error
 }
 
 // SourceReport counts what happened to one source's documents.
@@ -99,8 +103,9 @@ type Report struct {
 	DedupBudget int64          `json:"dedup_budget_bytes"`  // its budget
 	DedupSpill  int64          `json:"dedup_spilled_bytes"` // written to its temporary files
 	Seconds     float64        `json:"seconds"`
-	// Per-document verdicts for tests (not written): source index and
-	// document index of each dropped document with its reason.
+	// Per-document verdicts (not written; only when Config.OnDrop is
+	// nil): source index and document index of each dropped document with
+	// its reason, in mixing order.
 	Dropped []Drop `json:"-"`
 }
 
@@ -639,7 +644,12 @@ func (c *Config) mix(streams []*stream, eos int32, wsum float64, drops *dropList
 				} else {
 					sr.NearDups++
 				}
-				rep.Dropped = append(rep.Dropped, Drop{Source: best, Doc: d.idx, Why: v})
+				drop := Drop{Source: best, Doc: d.idx, Why: v}
+				if c.OnDrop == nil {
+					rep.Dropped = append(rep.Dropped, drop)
+				} else if err := c.OnDrop(drop); err != nil {
+					return nil, err
+				}
 				continue
 			}
 		}

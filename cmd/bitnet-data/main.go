@@ -23,7 +23,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -97,7 +96,7 @@ func parseSource(s string) (data.Source, error) {
 	return src, nil
 }
 
-func run(args []string, stdout, stderr io.Writer) error {
+func run(args []string, stdout, stderr io.Writer) (err error) {
 	fs := flag.NewFlagSet("bitnet-data", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var in inputs
@@ -178,24 +177,29 @@ func run(args []string, stdout, stderr io.Writer) error {
 		stop() // a second signal ends the process at once
 	}()
 	c.Context = ctx
+	if dropLog != "" {
+		// Streamed as the documents are dropped, committed at the end.
+		f, err := atomicfile.Create(dropLog, atomicfile.Mode)
+		if err != nil {
+			return fmt.Errorf("-drop-log: %w", err)
+		}
+		defer f.Abort()
+		c.OnDrop = func(d data.Drop) error {
+			_, err := fmt.Fprintf(f, "%d %d %s\n", d.Source, d.Doc, strings.ReplaceAll(d.Why.String(), " ", "-"))
+			return err
+		}
+		defer func() {
+			if err == nil {
+				err = f.Commit()
+			}
+		}()
+	}
 	t0 := time.Now()
 	rep, err := data.Build(c)
 	if err != nil {
 		return err
 	}
 	el := time.Since(t0).Seconds()
-	if dropLog != "" {
-		err := atomicfile.WriteFile(dropLog, atomicfile.Mode, func(w io.Writer) error {
-			bw := bufio.NewWriter(w)
-			for _, d := range rep.Dropped {
-				fmt.Fprintf(bw, "%d %d %s\n", d.Source, d.Doc, strings.ReplaceAll(d.Why.String(), " ", "-"))
-			}
-			return bw.Flush()
-		})
-		if err != nil {
-			return err
-		}
-	}
 	var bytes int64
 	for _, s := range rep.Sources {
 		bytes += s.Bytes
