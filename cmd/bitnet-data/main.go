@@ -179,9 +179,9 @@ func run(args []string, stdout, stderr io.Writer) (err error) {
 	c.Context = ctx
 	if dropLog != "" {
 		// Streamed as the documents are dropped, committed at the end.
-		f, err := atomicfile.Create(dropLog, atomicfile.Mode)
-		if err != nil {
-			return fmt.Errorf("-drop-log: %w", err)
+		f, ferr := atomicfile.Create(dropLog, atomicfile.Mode)
+		if ferr != nil {
+			return fmt.Errorf("-drop-log: %w", ferr)
 		}
 		defer f.Abort()
 		c.OnDrop = func(d data.Drop) error {
@@ -189,7 +189,7 @@ func run(args []string, stdout, stderr io.Writer) (err error) {
 			return err
 		}
 		defer func() {
-			if err == nil {
+			if err == nil { // run's result: the log is kept only on success
 				err = f.Commit()
 			}
 		}()

@@ -57,6 +57,16 @@ func TestRun(t *testing.T) {
 	if err := run([]string{"-vocab", vocab, "-o", out, "-i", a}, &so, &se); err == nil || !strings.Contains(err.Error(), "already holds") {
 		t.Errorf("existing output: %v", err)
 	}
+	// A failed run leaves no drop log.
+	bad := filepath.Join(dir, "bad.jsonl")
+	os.WriteFile(bad, []byte(`{"text":"a"}`+"\n"+`{"text":"a"}`+"\n"+`{"text":`), 0o644)
+	failed := filepath.Join(dir, "failed.drops")
+	if err := run([]string{"-vocab", vocab, "-o", filepath.Join(dir, "out2"), "-i", bad, "-drop-log", failed}, &so, &se); err == nil || !strings.Contains(err.Error(), "line 3") {
+		t.Errorf("bad input: %v", err)
+	}
+	if _, err := os.Stat(failed); err == nil {
+		t.Error("a failed run wrote its drop log")
+	}
 }
 
 func TestRunSpillsToTmp(t *testing.T) {
