@@ -154,7 +154,9 @@ func (s *set64) insert(k uint64) {
 	}
 }
 
-// Dedup remembers kept documents; it is not safe for concurrent use.
+// Dedup remembers kept documents in memory (about 260 bytes each); it is
+// not safe for concurrent use. Build finds the same verdicts within a
+// memory budget with an external index (dedup.go).
 type Dedup struct {
 	exact set64
 	bands set64 // band keys of kept documents (tagged with the band)

@@ -1,6 +1,9 @@
 package data
 
 import (
+	"bufio"
+	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -45,10 +48,27 @@ type Config struct {
 	// document's place in its source) goes to the held-out split.
 	ValidFraction float64
 	Seed          uint64
-	Dedup         bool  // drop exact and near duplicates (MinHash LSH), across all sources
-	MaxTokens     int64 // stop after this many training tokens (0: when the first source runs out)
-	Workers       int   // tokenizing goroutines (default: all cores)
-	Log           io.Writer
+	// Dedup drops exact and near duplicates (MinHash LSH) across all
+	// sources: of documents alike, the first in source order (the sources
+	// as listed, each from its start) is kept. It costs a first pass over
+	// the inputs, in DedupMem of memory (see dedup.go).
+	Dedup     bool
+	MaxTokens int64 // stop after this many training tokens (0: when the first source runs out)
+	Workers   int   // tokenizing goroutines (default: all cores)
+	Log       io.Writer
+	// DedupMem is the memory budget of deduplication in bytes (default
+	// DefaultDedupMem); beyond it the index spills to temporary files.
+	DedupMem int64
+	// TempDir receives the temporary files of deduplication (default
+	// os.TempDir()); they are removed when Build returns.
+	TempDir string
+	// Context cancels Build (nil: never); temporary files are removed and
+	// the shards already written stay, without a manifest.
+	Context context.Context
+	// OnDrop, when set, receives each dropped document in mixing order
+	// (an error stops Build), and Report.Dropped stays empty: memory does
+	// not grow with the number of duplicates.
+	OnDrop func(Drop) error
 }
 
 // SourceReport counts what happened to one source's documents.
@@ -79,10 +99,13 @@ type Report struct {
 	Seed        uint64         `json:"seed"`
 	Lowercase   bool           `json:"lowercase"`
 	Dedup       bool           `json:"dedup"`
-	DedupBytes  int            `json:"dedup_table_bytes"`
+	DedupBytes  int64          `json:"dedup_peak_bytes"`    // held by the dedup index at most
+	DedupBudget int64          `json:"dedup_budget_bytes"`  // its budget
+	DedupSpill  int64          `json:"dedup_spilled_bytes"` // written to its temporary files
 	Seconds     float64        `json:"seconds"`
-	// Per-document verdicts for tests (not written): source index and
-	// document index of each dropped document with its reason.
+	// Per-document verdicts (not written; only when Config.OnDrop is
+	// nil): source index and document index of each dropped document with
+	// its reason, in mixing order.
 	Dropped []Drop `json:"-"`
 }
 
@@ -185,6 +208,15 @@ func Build(c Config) (*Report, error) {
 	if c.Workers <= 0 {
 		c.Workers = goruntime.NumCPU()
 	}
+	if c.DedupMem == 0 {
+		c.DedupMem = DefaultDedupMem
+	}
+	if c.Dedup && c.DedupMem < MinDedupMem {
+		return nil, fmt.Errorf("data: dedup memory budget %d bytes is below the minimum of %d", c.DedupMem, MinDedupMem)
+	}
+	if c.Context == nil {
+		c.Context = context.Background()
+	}
 	c.SourceOptions.defaults()
 	if err := os.MkdirAll(c.OutDir, 0o755); err != nil {
 		return nil, err
@@ -193,6 +225,58 @@ func Build(c Config) (*Report, error) {
 		return nil, fmt.Errorf("data: %s already holds a data set (%s); choose a new directory", c.OutDir, ManifestFile)
 	}
 
+	var drops *dropList
+	if c.Dedup {
+		tmp, err := os.MkdirTemp(c.TempDir, "bitnet-data-dedup-")
+		if err != nil {
+			return nil, fmt.Errorf("data: dedup temporary directory: %w", err)
+		}
+		defer os.RemoveAll(tmp)
+		if drops, err = c.dedupPass(tmp); err != nil {
+			return nil, err
+		}
+		defer drops.close()
+		if c.Log != nil {
+			var docs int64
+			for _, n := range drops.docs {
+				docs += n
+			}
+			fmt.Fprintf(c.Log, "dedup pass: %d documents, %d duplicates in %.1f s (index peak %.1f MiB, %.1f MiB through temporary files)\n",
+				docs, drops.start[len(drops.docs)], time.Since(t0).Seconds(), float64(drops.peak)/(1<<20), float64(drops.spilled)/(1<<20))
+		}
+	}
+	var rep *Report
+	err := c.scan(passTokens, func(streams []*stream) error {
+		var err error
+		rep, err = c.mix(streams, eos, wsum, drops)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	rep.Seconds = time.Since(t0).Seconds()
+	man, _ := json.MarshalIndent(rep, "", "  ")
+	if err := atomicfile.WriteFile(filepath.Join(c.OutDir, ManifestFile), atomicfile.Mode, func(w io.Writer) error {
+		_, err := w.Write(append(man, '\n'))
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// pass says what the workers compute for each document.
+type pass int
+
+const (
+	passSignatures pass = iota // text hash and MinHash signature (deduplication)
+	passTokens                 // tokens (sharding)
+)
+
+// scan runs the readers and the workers over the sources and hands the
+// document streams, in order, to consume; it stops them when consume
+// returns.
+func (c *Config) scan(p pass, consume func(streams []*stream) error) error {
 	jobs := make(chan *batch, 2*c.Workers)
 	var wg sync.WaitGroup
 	for w := 0; w < c.Workers; w++ {
@@ -200,7 +284,7 @@ func Build(c Config) (*Report, error) {
 		go func() {
 			defer wg.Done()
 			for b := range jobs {
-				b.out <- c.process(b)
+				b.out <- c.process(b, p)
 			}
 		}()
 	}
@@ -217,7 +301,7 @@ func Build(c Config) (*Report, error) {
 			c.read(src, st, jobs, stop)
 		}()
 	}
-	rep, err := c.mix(streams, eos, wsum)
+	err := consume(streams)
 	close(stop)
 	// Drain so the readers see stop and exit.
 	for _, st := range streams {
@@ -232,18 +316,146 @@ func Build(c Config) (*Report, error) {
 	readers.Wait()
 	close(jobs)
 	wg.Wait()
+	return err
+}
+
+// dedupPass reads every source in order, finds the duplicates within the
+// memory budget (temporary files in tmp) and returns them.
+func (c *Config) dedupPass(tmp string) (*dropList, error) {
+	x, err := newDedupIndex(c.Context, c.DedupMem, tmp)
 	if err != nil {
 		return nil, err
 	}
-	rep.Seconds = time.Since(t0).Seconds()
-	man, _ := json.MarshalIndent(rep, "", "  ")
-	if err := atomicfile.WriteFile(filepath.Join(c.OutDir, ManifestFile), atomicfile.Mode, func(w io.Writer) error {
-		_, err := w.Write(append(man, '\n'))
-		return err
-	}); err != nil {
+	defer x.close()
+	dl := &dropList{path: filepath.Join(tmp, "drops"), docs: make([]int64, len(c.Sources)), start: make([]int64, len(c.Sources)+1)}
+	base := make([]uint64, len(c.Sources)+1)
+	err = c.scan(passSignatures, func(streams []*stream) error {
+		var g uint64
+		for s, st := range streams {
+			base[s] = g
+			for {
+				d, err := st.next()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					return err
+				}
+				if g&0xff == 0 {
+					if err := c.Context.Err(); err != nil {
+						return err
+					}
+				}
+				g++
+				dl.docs[s]++
+				if !d.empty {
+					if err := x.add(base[s]+uint64(d.idx), d.hash, &d.sig); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		base[len(streams)] = g
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
-	return rep, nil
+	f, err := os.Create(dl.path)
+	if err != nil {
+		return nil, fmt.Errorf("data: dedup temporary file: %w", err)
+	}
+	defer f.Close()
+	x.mem.take(int64(x.ioBuf))
+	w := bufio.NewWriterSize(f, x.ioBuf)
+	var n int64
+	s := 0
+	err = x.resolve(func(g uint64, why Verdict) error {
+		for g >= base[s+1] {
+			s++
+			dl.start[s] = n
+		}
+		n++
+		_, err := w.Write(binary.LittleEndian.AppendUint64(nil, (g-base[s])<<2|uint64(why)))
+		return err
+	})
+	for s++; s <= len(c.Sources); s++ {
+		dl.start[s] = n
+	}
+	if err == nil {
+		err = w.Flush()
+	}
+	x.mem.give(int64(x.ioBuf))
+	if err != nil {
+		return nil, fmt.Errorf("data: dedup: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("data: dedup temporary file: %w", err)
+	}
+	dl.peak, dl.budget, dl.spilled = x.mem.peak, x.mem.limit, x.spilled+8*n
+	dl.cur = make([]*dropCursor, len(c.Sources))
+	return dl, nil
+}
+
+// dropList is the verdicts of the first pass: the dropped documents of
+// each source in order, in a temporary file read once per source.
+type dropList struct {
+	path                  string
+	docs                  []int64 // documents per source
+	start                 []int64 // first drop of each source
+	cur                   []*dropCursor
+	peak, budget, spilled int64
+}
+
+type dropCursor struct {
+	f    *os.File
+	r    *bufio.Reader
+	left int64
+	doc  int64 // next dropped document
+	why  Verdict
+}
+
+// check returns whether document idx of source s was dropped and why;
+// each source's documents are checked in increasing order.
+func (l *dropList) check(s int, idx int64) (Verdict, error) {
+	c := l.cur[s]
+	if c == nil {
+		f, err := os.Open(l.path)
+		if err != nil {
+			return Keep, fmt.Errorf("data: dedup temporary file: %w", err)
+		}
+		if _, err := f.Seek(8*l.start[s], io.SeekStart); err != nil {
+			f.Close()
+			return Keep, fmt.Errorf("data: dedup temporary file: %w", err)
+		}
+		c = &dropCursor{f: f, r: bufio.NewReaderSize(f, 1<<16), left: l.start[s+1] - l.start[s], doc: -1}
+		l.cur[s] = c
+	}
+	for c.doc < idx {
+		if c.left == 0 {
+			c.doc = 1<<63 - 1
+			break
+		}
+		var b [8]byte
+		if _, err := io.ReadFull(c.r, b[:]); err != nil {
+			return Keep, fmt.Errorf("data: dedup temporary file %s: %w", l.path, err)
+		}
+		c.left--
+		v := binary.LittleEndian.Uint64(b[:])
+		c.doc, c.why = int64(v>>2), Verdict(v&3)
+	}
+	if c.doc == idx {
+		return c.why, nil
+	}
+	return Keep, nil
+}
+
+func (l *dropList) close() {
+	for _, c := range l.cur {
+		if c != nil {
+			c.f.Close()
+		}
+	}
 }
 
 const batchDocs, batchBytes = 64, 1 << 20
@@ -306,7 +518,7 @@ func (c *Config) read(src Source, st *stream, jobs chan<- *batch, stop <-chan st
 	}
 }
 
-func (c *Config) process(b *batch) []doc {
+func (c *Config) process(b *batch, p pass) []doc {
 	out := make([]doc, len(b.texts))
 	for i, text := range b.texts {
 		d := &out[i]
@@ -320,9 +532,10 @@ func (c *Config) process(b *batch) []doc {
 			d.empty = true
 			continue
 		}
-		if c.Dedup {
+		if p == passSignatures {
 			d.hash = hashString(text)
 			d.sig = MinHash(text)
+			continue
 		}
 		d.tokens = c.Tokenizer.Encode(text, false, false)
 	}
@@ -376,7 +589,7 @@ func (o *shardOut) flush(n int) error {
 // mix pulls documents from the sources so that each source's share of the
 // training tokens follows its weight: the next document comes from the
 // source furthest below its share (ties to the first).
-func (c *Config) mix(streams []*stream, eos int32, wsum float64) (*Report, error) {
+func (c *Config) mix(streams []*stream, eos int32, wsum float64, drops *dropList) (*Report, error) {
 	rep := &Report{Vocab: c.Vocab, EOS: eos, Seed: c.Seed, Lowercase: c.Lowercase, Dedup: c.Dedup}
 	for _, s := range c.Sources {
 		name := s.Name
@@ -385,7 +598,6 @@ func (c *Config) mix(streams []*stream, eos int32, wsum float64) (*Report, error
 		}
 		rep.Sources = append(rep.Sources, SourceReport{Name: name, Weight: s.Weight / wsum})
 	}
-	var dd Dedup
 	train := &shardOut{c: c, prefix: "train"}
 	valid := &shardOut{c: c, prefix: "valid"}
 	var tok []int32
@@ -402,10 +614,18 @@ func (c *Config) mix(streams []*stream, eos int32, wsum float64) (*Report, error
 		d, err := streams[best].next()
 		if err == io.EOF {
 			sr.Exhausted = true
+			if drops != nil && sr.Docs != drops.docs[best] {
+				return nil, fmt.Errorf("data: source %s changed between the two passes (%d documents, then %d)", sr.Name, drops.docs[best], sr.Docs)
+			}
 			break
 		}
 		if err != nil {
 			return nil, err
+		}
+		if sr.Docs&0xff == 0 {
+			if err := c.Context.Err(); err != nil {
+				return nil, err
+			}
 		}
 		sr.Docs++
 		sr.Bytes += int64(d.bytes)
@@ -413,14 +633,23 @@ func (c *Config) mix(streams []*stream, eos int32, wsum float64) (*Report, error
 			sr.Empty++
 			continue
 		}
-		if c.Dedup {
-			if v := dd.Check(d.hash, &d.sig); v != Keep {
+		if drops != nil {
+			v, err := drops.check(best, d.idx)
+			if err != nil {
+				return nil, err
+			}
+			if v != Keep {
 				if v == ExactDup {
 					sr.ExactDups++
 				} else {
 					sr.NearDups++
 				}
-				rep.Dropped = append(rep.Dropped, Drop{Source: best, Doc: d.idx, Why: v})
+				drop := Drop{Source: best, Doc: d.idx, Why: v}
+				if c.OnDrop == nil {
+					rep.Dropped = append(rep.Dropped, drop)
+				} else if err := c.OnDrop(drop); err != nil {
+					return nil, err
+				}
 				continue
 			}
 		}
@@ -452,7 +681,9 @@ func (c *Config) mix(streams []*stream, eos int32, wsum float64) (*Report, error
 			rep.Sources[i].Share = float64(rep.Sources[i].TrainTokens) / float64(rep.TrainTokens)
 		}
 	}
-	rep.DedupBytes = dd.Bytes()
+	if drops != nil {
+		rep.DedupBytes, rep.DedupBudget, rep.DedupSpill = drops.peak, drops.budget, drops.spilled
+	}
 	if c.Log != nil {
 		rep.Print(c.Log)
 	}
@@ -465,6 +696,10 @@ func (r *Report) Print(w io.Writer) {
 	for _, s := range r.Sources {
 		fmt.Fprintf(w, "%-24s %8.4f %10d %10d %8d %10d %10d %14d %12d %8.4f %8v\n", s.Name, s.Weight, s.Docs, s.Kept, s.Empty, s.ExactDups, s.NearDups, s.TrainTokens, s.ValidTokens, s.Share, s.Exhausted)
 	}
-	fmt.Fprintf(w, "train: %d tokens in %d shards; valid: %d tokens in %d shards; dedup tables %.1f MiB\n",
-		r.TrainTokens, len(r.TrainShards), r.ValidTokens, len(r.ValidShards), float64(r.DedupBytes)/(1<<20))
+	fmt.Fprintf(w, "train: %d tokens in %d shards; valid: %d tokens in %d shards\n",
+		r.TrainTokens, len(r.TrainShards), r.ValidTokens, len(r.ValidShards))
+	if r.Dedup {
+		fmt.Fprintf(w, "dedup index: peak %.1f MiB of a %.1f MiB budget, %.1f MiB through temporary files\n",
+			float64(r.DedupBytes)/(1<<20), float64(r.DedupBudget)/(1<<20), float64(r.DedupSpill)/(1<<20))
+	}
 }

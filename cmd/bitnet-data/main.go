@@ -13,20 +13,29 @@
 // token shares (default 1). The output directory receives train-NNNNNN.tok
 // and valid-NNNNNN.tok (the trainer's shard format, see package data) and
 // manifest.json with the counts.
+//
+// Deduplication reads the inputs twice: a first pass finds the duplicates
+// within -dedup-mem of memory (spilling sorted runs to -tmp beyond it), the
+// second tokenizes and writes the kept documents. Of documents alike, the
+// first in source order (the -i flags in turn) is kept. An interrupt stops
+// the run and removes the temporary files; shards already written stay,
+// without a manifest.
 package main
 
 import (
-	"bufio"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	goruntime "runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/bitnet-go/bitnet/data"
@@ -87,12 +96,12 @@ func parseSource(s string) (data.Source, error) {
 	return src, nil
 }
 
-func run(args []string, stdout, stderr io.Writer) error {
+func run(args []string, stdout, stderr io.Writer) (err error) {
 	fs := flag.NewFlagSet("bitnet-data", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var in inputs
 	var c data.Config
-	var vocab, sep, dropLog string
+	var vocab, sep, dropLog, dedupMem string
 	fs.Var(&in, "i", "input source `[WEIGHT=]FILE[,FILE...]` (repeat for a mixture; globs allowed)")
 	fs.StringVar(&vocab, "vocab", "", "GGUF `file` whose tokenizer to use")
 	fs.StringVar(&c.OutDir, "o", "", "output `dir`ectory (must not hold a data set already)")
@@ -100,6 +109,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&sep, "sep", "blank", "documents of a .txt file: blank (paragraphs), line, none (one document per file) or a literal separator")
 	fs.BoolVar(&c.Lowercase, "lower", false, "lowercase the text (as the TinyStories cut of this project)")
 	fs.BoolVar(&c.Dedup, "dedup", true, "drop exact and near duplicates (MinHash LSH, Jaccard ≳ 0.75 of word 5-shingles)")
+	fs.StringVar(&dedupMem, "dedup-mem", "256MiB", "memory `budget` of deduplication (bytes, or with KiB, MiB, GiB); beyond it the index spills to -tmp")
+	fs.StringVar(&c.TempDir, "tmp", "", "`dir`ectory for deduplication's temporary files (default: the system's, $TMPDIR)")
 	fs.Float64Var(&c.ValidFraction, "valid", 0.005, "fraction of the documents held out for validation")
 	fs.Uint64Var(&c.Seed, "seed", 1, "seed of the held-out split")
 	fs.IntVar(&c.ShardTokens, "shard-tokens", 1<<24, "tokens per shard file")
@@ -127,6 +138,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	case c.Workers < 1:
 		return usageError{fmt.Errorf("-t %d: need at least one thread", c.Workers)}
 	}
+	mem, err := parseSize(dedupMem)
+	if err != nil || mem < data.MinDedupMem {
+		return usageError{fmt.Errorf("-dedup-mem %q: want a size of at least 64KiB (such as 256MiB)", dedupMem)}
+	}
+	c.DedupMem = mem
 	switch sep {
 	case "blank":
 		c.Sep = "\n\n"
@@ -154,24 +170,36 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%s: tokenizer: %w", vocab, err)
 	}
 	c.Tokenizer, c.Vocab, c.Log = tok, tok.NumTokens(), stdout
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // a second signal ends the process at once
+	}()
+	c.Context = ctx
+	if dropLog != "" {
+		// Streamed as the documents are dropped, committed at the end.
+		f, ferr := atomicfile.Create(dropLog, atomicfile.Mode)
+		if ferr != nil {
+			return fmt.Errorf("-drop-log: %w", ferr)
+		}
+		defer f.Abort()
+		c.OnDrop = func(d data.Drop) error {
+			_, err := fmt.Fprintf(f, "%d %d %s\n", d.Source, d.Doc, strings.ReplaceAll(d.Why.String(), " ", "-"))
+			return err
+		}
+		defer func() {
+			if err == nil { // run's result: the log is kept only on success
+				err = f.Commit()
+			}
+		}()
+	}
 	t0 := time.Now()
 	rep, err := data.Build(c)
 	if err != nil {
 		return err
 	}
 	el := time.Since(t0).Seconds()
-	if dropLog != "" {
-		err := atomicfile.WriteFile(dropLog, atomicfile.Mode, func(w io.Writer) error {
-			bw := bufio.NewWriter(w)
-			for _, d := range rep.Dropped {
-				fmt.Fprintf(bw, "%d %d %s\n", d.Source, d.Doc, strings.ReplaceAll(d.Why.String(), " ", "-"))
-			}
-			return bw.Flush()
-		})
-		if err != nil {
-			return err
-		}
-	}
 	var bytes int64
 	for _, s := range rep.Sources {
 		bytes += s.Bytes
@@ -182,4 +210,36 @@ func run(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "peak RSS: %.1f MiB\n", float64(rss)/(1<<20))
 	}
 	return nil
+}
+
+// parseSize reads a byte count: digits with an optional unit (B, KiB, MiB,
+// GiB, TiB; K, M, G, T mean the same).
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	i := 0
+	for i < len(t) && t[i] >= '0' && t[i] <= '9' {
+		i++
+	}
+	n, err := strconv.ParseInt(t[:i], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("size %q: %w", s, err)
+	}
+	shift := 0
+	switch strings.ToLower(strings.TrimSpace(t[i:])) {
+	case "", "b":
+	case "k", "kib", "kb":
+		shift = 10
+	case "m", "mib", "mb":
+		shift = 20
+	case "g", "gib", "gb":
+		shift = 30
+	case "t", "tib", "tb":
+		shift = 40
+	default:
+		return 0, fmt.Errorf("size %q: unknown unit", s)
+	}
+	if n > (1<<62)>>shift {
+		return 0, fmt.Errorf("size %q: too large", s)
+	}
+	return n << shift, nil
 }
