@@ -62,6 +62,7 @@ func neonKernels(name string, gemv func(dst *int32, w *byte, q *int8, rows int, 
 		}
 	}
 	k.quantizeI8 = quantizeNEON
+	k.f16Dots = f16DotsAsm(f16DotsNEON, 16)
 	return &k
 }
 

@@ -92,6 +92,12 @@ func q80DotsSDOT(dst *float32, w *byte, y *byte, rows int, nblk int)
 //go:noescape
 func q80DotsNEON(dst *float32, w *byte, y *byte, rows int, nblk int)
 
+// f16DotsNEON sets dst[r] = Σ_i f32(w[r·k + i])·x[i] for r < rows over the
+// first k &^ 15 columns (k ≥ 16), accumulated in float32.
+//
+//go:noescape
+func f16DotsNEON(dst *float32, w *uint16, x *float32, rows int, k int)
+
 // i2sDotsSDOTN2 sets dst[t·ldd + r] = Σ_k code(w, r, k)·q[t·ldq + k] for t < 2 and
 // r < rows (rows, nblk ≥ 1) over rows of nblk 128-element I2_S blocks,
 // unpacking each block once for the 2 tokens (SDOT). Exact in int32.

@@ -1687,6 +1687,50 @@ q80DotsNEON_block:
 	BNE q80DotsNEON_row
 	RET
 
+// func f16DotsNEON(dst *float32, w *uint16, x *float32, rows int, k int)
+TEXT ·f16DotsNEON(SB), NOSPLIT, $0-40
+	MOVD dst+0(FP), R0
+	MOVD w+8(FP), R1
+	MOVD x+16(FP), R2
+	MOVD rows+24(FP), R3
+	MOVD k+32(FP), R4
+	LSL $1, R4, R5
+	LSR $4, R4, R6
+
+f16DotsNEON_row:
+	MOVD R1, R7
+	MOVD R2, R8
+	MOVD R6, R9
+	VEOR V16.B16, V16.B16, V16.B16
+	VEOR V17.B16, V17.B16, V17.B16
+	VEOR V18.B16, V18.B16, V18.B16
+	VEOR V19.B16, V19.B16, V19.B16
+
+f16DotsNEON_loop:
+	VLD1.P 32(R7), [V0.H8, V1.H8]
+	VLD1.P 64(R8), [V2.S4, V3.S4, V4.S4, V5.S4]
+	WORD $0x0e217806 // FCVTL v6.4s, v0.4h
+	WORD $0x4e217807 // FCVTL2 v7.4s, v0.8h
+	WORD $0x0e217828 // FCVTL v8.4s, v1.4h
+	WORD $0x4e217829 // FCVTL2 v9.4s, v1.8h
+	WORD $0x4e22ccd0 // FMLA v16.4s, v6.4s, v2.4s
+	WORD $0x4e23ccf1 // FMLA v17.4s, v7.4s, v3.4s
+	WORD $0x4e24cd12 // FMLA v18.4s, v8.4s, v4.4s
+	WORD $0x4e25cd33 // FMLA v19.4s, v9.4s, v5.4s
+	SUBS $1, R9, R9
+	BNE f16DotsNEON_loop
+	WORD $0x4e31d610 // FADD v16.4s, v16.4s, v17.4s
+	WORD $0x4e33d652 // FADD v18.4s, v18.4s, v19.4s
+	WORD $0x4e32d610 // FADD v16.4s, v16.4s, v18.4s
+	WORD $0x6e30d610 // FADDP v16.4s, v16.4s, v16.4s
+	WORD $0x7e30da10 // FADDP s16, v16.2s
+	FMOVS F16, (R0)
+	ADD $4, R0, R0
+	ADD R5, R1, R1
+	SUBS $1, R3, R3
+	BNE f16DotsNEON_row
+	RET
+
 // func i2sDotsSDOTN2(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nblk int)
 TEXT ·i2sDotsSDOTN2(SB), NOSPLIT, $0-56
 	MOVD dst+0(FP), R0

@@ -45,6 +45,10 @@ func TestEncodings(t *testing.T) {
 		{ushllEnc(17, 21, true, true), 0x6f10a6b1},
 		{smull16Enc(23, 22, 18, false), 0x0e72c2d7},
 		{smull16Enc(21, 22, 18, true), 0x4e72c2d5},
+		// The F16 head's, from llvm-mc -triple=aarch64 -show-encoding.
+		{fcvtlEnc(1, 2, false), 0x0e217841},
+		{fcvtlEnc(1, 2, true), 0x4e217841},
+		{faddpEnc(16, 16, 16), 0x6e30d610},
 	} {
 		if c.in.enc != c.want {
 			t.Errorf("%s: got %#08x, want %#08x", c.in.text, c.in.enc, c.want)
