@@ -3,6 +3,7 @@ package bitnet
 import (
 	"context"
 	"errors"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -156,8 +157,11 @@ func TestEvalErrors(t *testing.T) {
 }
 
 // TestPerplexityMatchesRuntime: Session.Perplexity gives the numbers of
-// runtime.State.Perplexity (what bitnet-run printed before it used the
-// library), with and without the BOS rule.
+// llama-perplexity's procedure written out here over the runtime's forward
+// pass (each chunk from an empty cache, its first token replaced by BOS
+// unless NoBOS, the second half scored with a float64 log-softmax), with and
+// without the BOS rule. (cmd/bitnet-run's TestPerplexity checks the result
+// against llama-perplexity's own logs.)
 func TestPerplexityMatchesRuntime(t *testing.T) {
 	m := open(t, &Options{Threads: 2, Context: 32, Batch: 8})
 	st, tok := runtimeState(t, 32, 8, false)
@@ -173,10 +177,7 @@ func TestPerplexityMatchesRuntime(t *testing.T) {
 			if noBOS {
 				bos = -1
 			}
-			want, err := st.Perplexity(tokens, n, bos, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			want := refPerplexity(t, st, tokens, n, bos)
 			var progress []float64
 			got, err := s.Perplexity(context.Background(), tokens, &PerplexityOptions{Chunk: chunk, NoBOS: noBOS,
 				Progress: func(c int, ppl float64) {
@@ -334,4 +335,47 @@ func TestSessionOptions(t *testing.T) {
 	if _, err := s.Eval(context.Background(), ids[:9], false); !errors.Is(err, ErrContextFull) {
 		t.Errorf("past a session context of 48: %v", err)
 	}
+}
+
+// refPerplexity is llama-perplexity's procedure over st, for
+// TestPerplexityMatchesRuntime.
+func refPerplexity(t *testing.T, st *runtime.State, tokens []int32, n int, bos int32) PerplexityResult {
+	t.Helper()
+	var r PerplexityResult
+	var nll, nll2 float64
+	for i := range len(tokens) / n {
+		chunk := slices.Clone(tokens[i*n : (i+1)*n])
+		if bos >= 0 {
+			chunk[0] = bos
+		}
+		st.Reset()
+		logits, err := st.Forward(chunk, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		V := len(logits) / n
+		for j := n / 2; j < n-1; j++ {
+			row := logits[j*V : (j+1)*V]
+			m := float32(math.Inf(-1))
+			for _, v := range row {
+				m = max(m, v)
+			}
+			var sum float64
+			for _, v := range row {
+				sum += math.Exp(float64(v - m))
+			}
+			v := -(float64(row[tokens[i*n+j+1]]-m) - math.Log(sum))
+			nll += v
+			nll2 += v * v
+			r.Tokens++
+		}
+		r.Running = append(r.Running, math.Exp(nll/float64(r.Tokens)))
+		r.Chunks++
+	}
+	r.NLL = nll / float64(r.Tokens)
+	r.PPL = math.Exp(r.NLL)
+	if v := nll2/float64(r.Tokens) - r.NLL*r.NLL; r.Tokens > 1 && v > 0 {
+		r.StdErr = math.Sqrt(v/float64(r.Tokens-1)) * r.PPL
+	}
+	return r
 }

@@ -101,8 +101,8 @@ func (s *Session) Perplexity(ctx context.Context, tokens []int32, o *PerplexityO
 	return r, nil
 }
 
-// logProb is log softmax(row)[tok] with the sum in float64, as
-// runtime.State.Perplexity computes it (so the numbers are the same).
+// logProb is log softmax(row)[tok] with the sum in float64 (after
+// subtracting the row's maximum), as llama-perplexity computes it.
 func logProb(row []float32, tok int32) float64 {
 	m := float32(math.Inf(-1))
 	for _, v := range row {
