@@ -355,6 +355,10 @@ func scaleVec(x []float32, s float32) {
 func (s *work) attention(li, n int) {
 	hd := s.m.HeadDim
 	s.att1 = attnJob{w: s, li: li, n: n, scale: 1 / float32(math.Sqrt(float64(hd)))}
+	// Jobs are numbered head-major (job = head·n + token): a worker's range
+	// then holds whole heads, all tokens of them, so the causal rows (whose
+	// cost grows with the position) spread evenly over the workers, and
+	// consecutive jobs read the same cached keys and values.
 	s.pool.For(n*s.m.Heads, 1, s.attnFn)
 }
 
@@ -365,7 +369,7 @@ func (j *attnJob) run(w, lo, hi int) {
 	group := c.Heads / c.KVHeads
 	sc := s.scores[w*s.scoreCtx : (w+1)*s.scoreCtx] // this worker's score buffer
 	for job := lo; job < hi; job++ {
-		t, hh := job/c.Heads, job%c.Heads
+		hh, t := job/j.n, job%j.n
 		r := &s.rows[t]
 		kvh := hh / group
 		nkv := r.pos + 1
