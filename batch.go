@@ -60,28 +60,18 @@ func (m *Model) NewBatch(o *BatchOptions) (*Batch, error) {
 	if opt.Rows == 0 {
 		opt.Rows = m.batch
 	}
-	m.mu.Lock()
-	closed := m.closed
-	m.mu.Unlock()
-	if closed {
-		return nil, ErrClosed
-	}
-	pool, own := m.pool, false
-	if opt.Threads > 0 {
-		pool, own = runtime.NewPool(opt.Threads), true
+	pool, own, err := m.workers(opt.Threads)
+	if err != nil {
+		return nil, err
 	}
 	b, err := runtime.NewBatch(m.lm.Model, opt.Rows, pool)
 	if err != nil {
-		if own {
-			pool.Close()
+		if own != nil {
+			own.Close()
 		}
 		return nil, err
 	}
-	bt := &Batch{m: m, b: b}
-	if own {
-		bt.pool = pool
-	}
-	return bt, nil
+	return &Batch{m: m, b: b, pool: own}, nil
 }
 
 // Rows is the most tokens one pass evaluates.

@@ -303,26 +303,33 @@ func (m *Model) NewSessionWith(o *SessionOptions) (*Session, error) {
 		opt.Batch = m.batch
 	}
 	opt.Batch = min(opt.Batch, opt.Context)
+	pool, own, err := m.workers(opt.Threads)
+	if err != nil {
+		return nil, err
+	}
+	st, err := runtime.NewState(m.lm.Model, opt.Context, opt.Batch, pool)
+	if err != nil {
+		if own != nil {
+			own.Close()
+		}
+		return nil, err
+	}
+	return &Session{m: m, st: st, batch: opt.Batch, pool: own}, nil
+}
+
+// workers returns the worker pool of a new session or batch: the model's
+// (own nil) or, for threads > 0, a pool of its own that the caller closes
+// (own == pool). ErrClosed once the model is closed.
+func (m *Model) workers(threads int) (pool, own *runtime.Pool, err error) {
 	m.mu.Lock()
 	closed := m.closed
 	m.mu.Unlock()
 	if closed {
-		return nil, ErrClosed
+		return nil, nil, ErrClosed
 	}
-	pool, own := m.pool, false
-	if opt.Threads > 0 {
-		pool, own = runtime.NewPool(opt.Threads), true
+	if threads > 0 {
+		p := runtime.NewPool(threads)
+		return p, p, nil
 	}
-	st, err := runtime.NewState(m.lm.Model, opt.Context, opt.Batch, pool)
-	if err != nil {
-		if own {
-			pool.Close()
-		}
-		return nil, err
-	}
-	s := &Session{m: m, st: st, batch: opt.Batch}
-	if own {
-		s.pool = pool
-	}
-	return s, nil
+	return m.pool, nil, nil
 }

@@ -104,6 +104,13 @@ func (s *Session) Perplexity(ctx context.Context, tokens []int32, o *PerplexityO
 // logProb is log softmax(row)[tok] with the sum in float64 (after
 // subtracting the row's maximum), as llama-perplexity computes it.
 func logProb(row []float32, tok int32) float64 {
+	m, sum := expSum(row)
+	return float64(row[tok]-m) - math.Log(sum)
+}
+
+// expSum returns the row's maximum m and Σ exp(v − m) summed in float64:
+// the softmax normalizer of logProb and logprobs.
+func expSum(row []float32) (float32, float64) {
 	m := float32(math.Inf(-1))
 	for _, v := range row {
 		m = max(m, v)
@@ -112,5 +119,5 @@ func logProb(row []float32, tok int32) float64 {
 	for _, v := range row {
 		sum += math.Exp(float64(v - m))
 	}
-	return float64(row[tok]-m) - math.Log(sum)
+	return m, sum
 }

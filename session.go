@@ -500,14 +500,7 @@ func (s *Session) forward(tokens []int32, all bool) ([]float32, error) {
 
 // logprobs returns log softmax(row)[tok] and the top n entries.
 func logprobs(row []float32, tok int32, n int) (float32, []TokenLogprob) {
-	mx := float32(math.Inf(-1))
-	for _, v := range row {
-		mx = max(mx, v)
-	}
-	var sum float64
-	for _, v := range row {
-		sum += math.Exp(float64(v - mx))
-	}
+	mx, sum := expSum(row)
 	lse := float64(mx) + math.Log(sum)
 	lp := func(v float32) float32 { return float32(float64(v) - lse) }
 	if n <= 0 {

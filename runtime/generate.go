@@ -1,8 +1,6 @@
 package runtime
 
-import (
-	"fmt"
-)
+import "fmt"
 
 // Sampler picks the next token from a row of logits.
 type Sampler interface {

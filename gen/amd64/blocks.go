@@ -109,6 +109,9 @@ func blockKernels() {
 // compute-bound there and did not change.
 const blockPrefetch = 8192
 
+// q4kBlockBytes is the size of a Q4_K block (d, dmin, scales[12], qs[128]).
+const q4kBlockBytes = 144
+
 // blockGEMV emits the row and block loops shared by the kernels: body
 // returns the block's eight int32 lanes (a ymm) given the weight and
 // activation block pointers, dscale loads the block's float scale d into
@@ -615,7 +618,7 @@ func q4kDotsAVX2() {
 	MOVQ(y0, yp)
 	MOVQ(nblk, c)
 	Label(name + "_blk")
-	for off := 0; off < 144; off += 64 {
+	for off := 0; off < q4kBlockBytes; off += 64 {
 		PREFETCHT0(Mem{Base: w, Disp: blockPrefetch + off})
 	}
 	// utmp: u0 = scales 0-3, u1 = scales 4-7, u2 = mins 0-3, u3 = mins 4-7.
@@ -688,7 +691,7 @@ func q4kDotsAVX2() {
 	db := YMM()
 	VBROADCASTSS(d, db)
 	VFMADD231PS(f, db, acc)
-	ADDQ(U32(144), w)
+	ADDQ(U32(q4kBlockBytes), w)
 	ADDQ(U32(q8kBytes), yp)
 	DECQ(c)
 	JNZ(LabelRef(name + "_blk"))

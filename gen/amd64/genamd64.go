@@ -966,9 +966,7 @@ func f16Dots(s isa) {
 	four(0)
 	ADDQ(U32(4*vf*2), wp)
 	ADDQ(U32(4*vf*4), xq)
-	if !s.zmm {
-		JMP(LabelRef(name + "_one"))
-	} else {
+	if s.zmm { // AVX2 runs this step at most once, after the pairs
 		DECQ(c)
 		JNZ(LabelRef(name + "_four"))
 	}
