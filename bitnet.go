@@ -79,6 +79,11 @@ type Options struct {
 	// no template of its own) return ErrNoChatTemplate. ChatTemplate must
 	// then be "".
 	NoChatTemplate bool
+	// NoMmap reads the weights into memory instead of mapping the file
+	// (llama.cpp's --no-mmap; see gguf.OpenOptions.NoMmap): slower to open
+	// and never shared between processes, but on some virtual machines the
+	// mapped page cache streams much slower than anonymous memory.
+	NoMmap bool
 }
 
 // ErrNoChatTemplate is returned by the chat methods of a model opened with
@@ -123,7 +128,7 @@ func Open(path string, o *Options) (*Model, error) {
 	if opt.Batch == 0 {
 		opt.Batch = 512
 	}
-	lm, err := loader.Load(path)
+	lm, err := loader.LoadWith(path, gguf.OpenOptions{NoMmap: opt.NoMmap})
 	if err != nil {
 		return nil, err
 	}

@@ -59,9 +59,13 @@ func cancellable(t *testing.T) context.Context {
 // TestEvalMatchesRuntime: Eval gives the logits of runtime.State.Forward,
 // every row or the last, whether it runs in one call or pass by pass, and
 // after Truncate the same as with a fresh cache.
+//
+// With NoMmap the weights are read into memory: the same numbers as the
+// mapped file the reference uses.
 func TestEvalMatchesRuntime(t *testing.T) {
-	for _, headInt8 := range []bool{false, true} {
-		m := open(t, &Options{Threads: 2, Batch: 5, HeadInt8: headInt8})
+	for _, c := range []struct{ headInt8, noMmap bool }{{false, false}, {true, false}, {false, true}} {
+		headInt8 := c.headInt8
+		m := open(t, &Options{Threads: 2, Batch: 5, HeadInt8: headInt8, NoMmap: c.noMmap})
 		st, _ := runtimeState(t, m.ContextSize(), 5, headInt8)
 		ids := m.Tokenize(evalText, true, false)[:23]
 		want, err := st.Forward(ids, true)
@@ -79,7 +83,7 @@ func TestEvalMatchesRuntime(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !slices.Equal(got, want) {
-			t.Errorf("head-int8 %v: Eval(all) differs from runtime.State.Forward", headInt8)
+			t.Errorf("head-int8 %v, no-mmap %v: Eval(all) differs from runtime.State.Forward", headInt8, c.noMmap)
 		}
 		if s.Len() != len(ids) || !slices.Equal(s.Cached(), ids) {
 			t.Errorf("cache holds %d tokens, want %d", s.Len(), len(ids))

@@ -9,6 +9,8 @@ import (
 	"math"
 	"os"
 	"sort"
+
+	"github.com/bitnet-go/bitnet/internal/sysmem"
 )
 
 // Magic is the first four bytes of every GGUF file.
@@ -114,7 +116,21 @@ func (f *File) Close() error {
 
 // Open parses a GGUF file and maps its data read-only (reading it into
 // memory where mmap is not available).
-func Open(path string) (*File, error) {
+func Open(path string) (*File, error) { return OpenWith(path, OpenOptions{}) }
+
+// OpenOptions choose how Open makes the tensor data available.
+type OpenOptions struct {
+	// NoMmap reads the whole file into anonymous memory instead of mapping
+	// it (llama.cpp's --no-mmap): loading takes the time to read the file
+	// and the memory stays resident, but on Linux the copy is backed by
+	// transparent huge pages, which can stream several times faster than a
+	// mapping of the page cache on virtual machines (see docs/BENCHMARKS.md).
+	// A file larger than the machine's memory is refused.
+	NoMmap bool
+}
+
+// OpenWith is Open with options.
+func OpenWith(path string, o OpenOptions) (*File, error) {
 	fh, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -132,15 +148,20 @@ func Open(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if data, unmap, err := mmapFile(fh, size); err == nil {
-		f.data, f.unmap, f.Mapped = data, unmap, true
-		return f, nil
+	if !o.NoMmap {
+		if data, unmap, err := mmapFile(fh, size); err == nil {
+			f.data, f.unmap, f.Mapped = data, unmap, true
+			return f, nil
+		}
 	}
-	data := make([]byte, size)
-	if _, err := fh.ReadAt(data, 0); err != nil {
+	if mem, ok := sysmem.Total(); ok && uint64(size) > mem {
+		return nil, fmt.Errorf("%s: the file is %d bytes, more than this machine's memory (%d bytes): it cannot be read into memory", path, size, mem)
+	}
+	data, free, err := readFile(fh, size)
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	f.data = data
+	f.data, f.unmap = data, free
 	return f, nil
 }
 

@@ -191,6 +191,16 @@ func TestRoundTrip(t *testing.T) {
 		errContains(t, err, "no data")
 		must(t, f.Close(), "second Close")
 	})
+	t.Run("NoMmap", func(t *testing.T) {
+		f, err := gguf.OpenWith(path, gguf.OpenOptions{NoMmap: true})
+		must(t, err, "OpenWith NoMmap")
+		check(t, !f.Mapped, "NoMmap mapped the file")
+		checkRoundTrip(t, f, data)
+		must(t, f.Close(), "Close")
+		_, err = f.TensorData(&f.Tensors[0])
+		errContains(t, err, "no data")
+		must(t, f.Close(), "second Close")
+	})
 	t.Run("Parse", func(t *testing.T) {
 		f, err := gguf.Parse(onDisk)
 		must(t, err, "Parse")

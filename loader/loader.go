@@ -62,9 +62,13 @@ type Model struct {
 // Close releases the file mapping; the model must not be used afterwards.
 func (m *Model) Close() error { return m.File.Close() }
 
-// Load opens a GGUF model file.
-func Load(path string) (*Model, error) {
-	f, err := gguf.Open(path)
+// Load opens a GGUF model file, mapping its weights.
+func Load(path string) (*Model, error) { return LoadWith(path, gguf.OpenOptions{}) }
+
+// LoadWith is Load with the file opened as o says (gguf.OpenOptions.NoMmap
+// reads the weights into memory).
+func LoadWith(path string, o gguf.OpenOptions) (*Model, error) {
+	f, err := gguf.OpenWith(path, o)
 	if err != nil {
 		return nil, err
 	}

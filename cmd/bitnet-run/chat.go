@@ -87,7 +87,7 @@ func runChat(c *config, stdout, stderr io.Writer) error {
 	chatActive.Store(true)
 	defer chatActive.Store(false)
 	t0 := time.Now()
-	m, err := bitnet.Open(c.model, &bitnet.Options{Threads: c.threads, Context: c.ctxFlag, Batch: c.batch, ChatTemplate: o.chatTemplate, Pre: c.pre})
+	m, err := bitnet.Open(c.model, &bitnet.Options{Threads: c.threads, Context: c.ctxFlag, Batch: c.batch, ChatTemplate: o.chatTemplate, Pre: c.pre, NoMmap: c.noMmap})
 	if err != nil {
 		if errors.Is(err, chat.ErrUnknownTemplate) {
 			return usageError{err}

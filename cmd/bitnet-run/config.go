@@ -64,6 +64,7 @@ type config struct {
 
 	pre        string
 	headInt8   bool
+	noMmap     bool
 	cpuProfile string
 
 	chat chatOptions // chat mode (chat.go)
@@ -105,7 +106,7 @@ func resolve(o *options, pos []string) (*config, error) {
 		model: o.model, ctxFlag: o.ctx, batch: o.batch, pre: o.pre,
 		prompt: o.prompt, promptFile: o.promptFile, ignoreEOS: o.ignoreEOS, ids: o.ids,
 		noBOS: o.noBOS, logitsFile: o.logitsFile, textFile: o.pplFile,
-		headInt8: o.headInt8, cpuProfile: o.cpuProfile, reps: o.reps,
+		headInt8: o.headInt8, noMmap: o.noMmap, cpuProfile: o.cpuProfile, reps: o.reps,
 		chat: o.chatOptions, ev: o.ev,
 	}
 	var err error

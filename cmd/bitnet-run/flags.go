@@ -28,6 +28,7 @@ type options struct {
 	format                    string
 	cpuProfile                string
 	headInt8                  bool
+	noMmap                    bool
 
 	chatOptions             // chat mode (chat.go)
 	ev          evalOptions // evaluation modes (eval.go)
@@ -86,6 +87,7 @@ func newFlags(o *options) *flag.FlagSet {
 	str(&o.format, "o", "md", "with --bench: output format (md)")
 	str(&o.cpuProfile, "cpuprofile", "", "write a Go CPU profile to `file`")
 	fs.BoolVar(&o.headInt8, "head-int8", false, "use an int8 copy of the output head (half the bytes of F16 per token: faster decoding, logits differ slightly from bitnet.cpp's)")
+	fs.BoolVar(&o.noMmap, "no-mmap", false, "read the model into memory instead of mapping the file (like llama.cpp; on some virtual machines the mapping streams much slower)")
 	addChatFlags(fs, &o.chatOptions)
 	addEvalFlags(fs, &o.ev)
 	fs.StringVar(&o.npl, "npl", "", "with --bench: `list` of parallel sequence counts (e.g. 1,2,4,8): llama-batched-bench's table instead of llama-bench's")

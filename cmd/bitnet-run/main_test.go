@@ -277,6 +277,11 @@ func TestGenerateBundled(t *testing.T) {
 	if out != out2 {
 		t.Errorf("seed 1 gave two different texts:\n%q\n%q", out, out2)
 	}
+	// --no-mmap reads the same weights into memory: the same text.
+	out3, _, err := runCLI(t, bundled, "-p", "once upon a time", "-n", "40", "-s", "1", "--no-mmap")
+	if err != nil || out3 != out {
+		t.Errorf("--no-mmap: %v, text\n%q\nwant\n%q", err, out3, out)
+	}
 }
 
 func TestErrors(t *testing.T) {

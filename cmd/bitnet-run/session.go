@@ -31,7 +31,7 @@ func openSession(cfg *config, stdout, stderr io.Writer) (*session, error) {
 	t0 := time.Now()
 	m, err := bitnet.Open(cfg.model, &bitnet.Options{
 		Threads: cfg.threads, Context: cfg.ctxFlag, Batch: cfg.batch,
-		Pre: cfg.pre, HeadInt8: cfg.headInt8, NoChatTemplate: true,
+		Pre: cfg.pre, HeadInt8: cfg.headInt8, NoChatTemplate: true, NoMmap: cfg.noMmap,
 	})
 	if err != nil {
 		return nil, err

@@ -53,6 +53,7 @@ type usageError struct{ error }
 type options struct {
 	model, host, apiKey, tmpl, alias, reuse string
 	cpuProfile                              string
+	noMmap                                  bool
 	port, slots, ctx, threads, batch, queue int
 	maxBody                                 int64
 	drain, idle, header                     time.Duration
@@ -88,6 +89,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.drain, "drain-timeout", time.Minute, "on SIGTERM, how long requests in flight may finish")
 	fs.DurationVar(&o.idle, "idle-timeout", 2*time.Minute, "close keep-alive connections idle this long")
 	fs.DurationVar(&o.header, "header-timeout", 10*time.Second, "time allowed to read request headers")
+	fs.BoolVar(&o.noMmap, "no-mmap", false, "read the model into memory instead of mapping the file")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the whole run to `file`")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -169,7 +171,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	lc := make(chan loaded, 1)
 	go func() {
-		m, err := bitnet.Open(o.model, &bitnet.Options{Threads: 1, Context: o.ctx, ChatTemplate: o.tmpl})
+		m, err := bitnet.Open(o.model, &bitnet.Options{Threads: 1, Context: o.ctx, ChatTemplate: o.tmpl, NoMmap: o.noMmap})
 		if err != nil {
 			lc <- loaded{err: err}
 			return

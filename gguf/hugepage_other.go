@@ -1,0 +1,6 @@
+//go:build unix && !linux
+
+package gguf
+
+// hugePages has no portable form outside Linux.
+func hugePages([]byte) {}
