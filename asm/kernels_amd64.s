@@ -1205,232 +1205,72 @@ TEXT ·i2sDotsAVX512N1(SB), NOSPLIT, $0-56
 	MOVQ         nblk+48(FP), SI
 	MOVQ         SI, DI
 	SHLQ         $0x05, DI
-	LEAQ         (DI)(DI*2), R8
 	VPBROADCASTD ones16<>+0(SB), Z0
 	VMOVDQU64    i2sMasks<>+64(SB), Z1
-
-i2sDotsAVX512N1_tile4:
-	CMPQ BX, $0x04
-	JL   i2sDotsAVX512N1_tile1
-
-	// 4 row(s) × 1 token(s)
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	MOVQ   DX, R9
-	MOVQ   SI, R10
-	LEAQ   (CX)(DI*4), R11
-	SHRQ   $0x01, R10
-	JZ     i2sDotsAVX512N1_r4_odd
-
-i2sDotsAVX512N1_r4_pair:
-	PREFETCHT0      (R11)
-	PREFETCHT0      (R11)(DI*1)
-	PREFETCHT0      (R11)(DI*2)
-	PREFETCHT0      (R11)(R8*1)
-	VBROADCASTI64X4 (CX), Z6
-	VPSRLW          $0x04, Z6, Z7
-	VPANDD          Z1, Z7, Z7
-	VPANDD          Z1, Z6, Z6
-	VBROADCASTI64X4 32(CX), Z9
-	VPSRLW          $0x04, Z9, Z10
-	VPANDD          Z1, Z10, Z10
-	VPANDD          Z1, Z9, Z9
-	VBROADCASTI64X4 (CX)(DI*1), Z11
-	VPSRLW          $0x04, Z11, Z12
-	VPANDD          Z1, Z12, Z12
-	VPANDD          Z1, Z11, Z11
-	VBROADCASTI64X4 32(CX)(DI*1), Z13
-	VPSRLW          $0x04, Z13, Z14
-	VPANDD          Z1, Z14, Z14
-	VPANDD          Z1, Z13, Z13
-	VBROADCASTI64X4 (CX)(DI*2), Z15
-	VPSRLW          $0x04, Z15, Z16
-	VPANDD          Z1, Z16, Z16
-	VPANDD          Z1, Z15, Z15
-	VBROADCASTI64X4 32(CX)(DI*2), Z17
-	VPSRLW          $0x04, Z17, Z18
-	VPANDD          Z1, Z18, Z18
-	VPANDD          Z1, Z17, Z17
-	VBROADCASTI64X4 (CX)(R8*1), Z19
-	VPSRLW          $0x04, Z19, Z20
-	VPANDD          Z1, Z20, Z20
-	VPANDD          Z1, Z19, Z19
-	VBROADCASTI64X4 32(CX)(R8*1), Z21
-	VPSRLW          $0x04, Z21, Z22
-	VPANDD          Z1, Z22, Z22
-	VPANDD          Z1, Z21, Z21
-	VPMADDUBSW      (R9), Z7, Z7
-	VPMADDUBSW      64(R9), Z6, Z6
-	VPMADDUBSW      128(R9), Z10, Z10
-	VPMADDUBSW      192(R9), Z9, Z9
-	VPADDW          Z6, Z7, Z7
-	VPADDW          Z9, Z10, Z10
-	VPADDW          Z10, Z7, Z7
-	VPMADDWD        Z0, Z7, Z7
-	VPADDD          Z7, Z2, Z2
-	VPMADDUBSW      (R9), Z12, Z6
-	VPMADDUBSW      64(R9), Z11, Z7
-	VPMADDUBSW      128(R9), Z14, Z9
-	VPMADDUBSW      192(R9), Z13, Z10
-	VPADDW          Z7, Z6, Z6
-	VPADDW          Z10, Z9, Z9
-	VPADDW          Z9, Z6, Z6
-	VPMADDWD        Z0, Z6, Z6
-	VPADDD          Z6, Z3, Z3
-	VPMADDUBSW      (R9), Z16, Z6
-	VPMADDUBSW      64(R9), Z15, Z7
-	VPMADDUBSW      128(R9), Z18, Z9
-	VPMADDUBSW      192(R9), Z17, Z10
-	VPADDW          Z7, Z6, Z6
-	VPADDW          Z10, Z9, Z9
-	VPADDW          Z9, Z6, Z6
-	VPMADDWD        Z0, Z6, Z6
-	VPADDD          Z6, Z4, Z4
-	VPMADDUBSW      (R9), Z20, Z6
-	VPMADDUBSW      64(R9), Z19, Z7
-	VPMADDUBSW      128(R9), Z22, Z9
-	VPMADDUBSW      192(R9), Z21, Z10
-	VPADDW          Z7, Z6, Z6
-	VPADDW          Z10, Z9, Z9
-	VPADDW          Z9, Z6, Z6
-	VPMADDWD        Z0, Z6, Z6
-	VPADDD          Z6, Z5, Z5
-	ADDQ            $0x40, CX
-	ADDQ            $0x40, R11
-	ADDQ            $0x00000100, R9
-	DECQ            R10
-	JNZ             i2sDotsAVX512N1_r4_pair
-
-i2sDotsAVX512N1_r4_odd:
-	TESTQ           $0x00000001, SI
-	JZ              i2sDotsAVX512N1_r4_reduce
-	VBROADCASTI64X4 (CX), Z6
-	VPSRLW          $0x04, Z6, Z7
-	VPANDD          Z1, Z7, Z7
-	VPANDD          Z1, Z6, Z6
-	VBROADCASTI64X4 (CX)(DI*1), Z9
-	VPSRLW          $0x04, Z9, Z10
-	VPANDD          Z1, Z10, Z10
-	VPANDD          Z1, Z9, Z9
-	VBROADCASTI64X4 (CX)(DI*2), Z11
-	VPSRLW          $0x04, Z11, Z12
-	VPANDD          Z1, Z12, Z12
-	VPANDD          Z1, Z11, Z11
-	VBROADCASTI64X4 (CX)(R8*1), Z13
-	VPSRLW          $0x04, Z13, Z14
-	VPANDD          Z1, Z14, Z14
-	VPANDD          Z1, Z13, Z13
-	VPMADDUBSW      (R9), Z7, Z7
-	VPMADDUBSW      64(R9), Z6, Z6
-	VPADDW          Z6, Z7, Z7
-	VPMADDWD        Z0, Z7, Z7
-	VPADDD          Z7, Z2, Z2
-	VPMADDUBSW      (R9), Z10, Z6
-	VPMADDUBSW      64(R9), Z9, Z7
-	VPADDW          Z7, Z6, Z6
-	VPMADDWD        Z0, Z6, Z6
-	VPADDD          Z6, Z3, Z3
-	VPMADDUBSW      (R9), Z12, Z6
-	VPMADDUBSW      64(R9), Z11, Z7
-	VPADDW          Z7, Z6, Z6
-	VPMADDWD        Z0, Z6, Z6
-	VPADDD          Z6, Z4, Z4
-	VPMADDUBSW      (R9), Z14, Z6
-	VPMADDUBSW      64(R9), Z13, Z7
-	VPADDW          Z7, Z6, Z6
-	VPMADDWD        Z0, Z6, Z6
-	VPADDD          Z6, Z5, Z5
-	ADDQ            $0x20, CX
-
-i2sDotsAVX512N1_r4_reduce:
-	VPSRAVD       i2sScales<>+64(SB), Z2, Z2
-	VPSRAVD       i2sScales<>+64(SB), Z3, Z3
-	VPSRAVD       i2sScales<>+64(SB), Z4, Z4
-	VPSRAVD       i2sScales<>+64(SB), Z5, Z5
-	VPUNPCKLDQ    Z3, Z2, Z6
-	VPUNPCKHDQ    Z3, Z2, Z7
-	VPADDD        Z7, Z6, Z6
-	VPUNPCKLDQ    Z5, Z4, Z7
-	VPUNPCKHDQ    Z5, Z4, Z9
-	VPADDD        Z9, Z7, Z7
-	VPUNPCKLQDQ   Z7, Z6, Z9
-	VPUNPCKHQDQ   Z7, Z6, Z6
-	VPADDD        Z6, Z9, Z9
-	VEXTRACTI64X4 $0x01, Z9, Y6
-	VPADDD        Y6, Y9, Y6
-	VEXTRACTI32X4 $0x01, Y6, X7
-	VPADDD        X7, X6, X7
-	VMOVDQU32     X7, (AX)
-	ADDQ          R8, CX
-	ADDQ          $0x10, AX
-	SUBQ          $0x04, BX
-	JMP           i2sDotsAVX512N1_tile4
 
 i2sDotsAVX512N1_tile1:
 	TESTQ BX, BX
 	JZ    i2sDotsAVX512N1_done
 
 	// 1 row(s) × 1 token(s)
-	VPXORD Z8, Z8, Z8
-	MOVQ   DX, R8
-	MOVQ   SI, R9
-	LEAQ   (CX)(DI*4), R10
-	SHRQ   $0x01, R9
+	VPXORD Z2, Z2, Z2
+	MOVQ   DX, DI
+	MOVQ   SI, R8
+	LEAQ   4096(CX), R9
+	SHRQ   $0x01, R8
 	JZ     i2sDotsAVX512N1_r1_odd
 
 i2sDotsAVX512N1_r1_pair:
-	PREFETCHT0      (R10)
-	VBROADCASTI64X4 (CX), Z2
-	VPSRLW          $0x04, Z2, Z3
-	VPANDD          Z1, Z3, Z3
-	VPANDD          Z1, Z2, Z2
-	VBROADCASTI64X4 32(CX), Z4
-	VPSRLW          $0x04, Z4, Z5
-	VPANDD          Z1, Z5, Z5
+	PREFETCHT0      (R9)
+	VBROADCASTI64X4 (CX), Z3
+	VPSRLW          $0x04, Z3, Z4
 	VPANDD          Z1, Z4, Z4
-	VPMADDUBSW      (R8), Z3, Z3
-	VPMADDUBSW      64(R8), Z2, Z2
-	VPMADDUBSW      128(R8), Z5, Z5
-	VPMADDUBSW      192(R8), Z4, Z4
-	VPADDW          Z2, Z3, Z3
-	VPADDW          Z4, Z5, Z5
-	VPADDW          Z5, Z3, Z3
-	VPMADDWD        Z0, Z3, Z3
-	VPADDD          Z3, Z8, Z8
+	VPANDD          Z1, Z3, Z3
+	VBROADCASTI64X4 32(CX), Z5
+	VPSRLW          $0x04, Z5, Z6
+	VPANDD          Z1, Z6, Z6
+	VPANDD          Z1, Z5, Z5
+	VPMADDUBSW      (DI), Z4, Z4
+	VPMADDUBSW      64(DI), Z3, Z3
+	VPMADDUBSW      128(DI), Z6, Z6
+	VPMADDUBSW      192(DI), Z5, Z5
+	VPADDW          Z3, Z4, Z4
+	VPADDW          Z5, Z6, Z6
+	VPADDW          Z6, Z4, Z4
+	VPMADDWD        Z0, Z4, Z4
+	VPADDD          Z4, Z2, Z2
 	ADDQ            $0x40, CX
-	ADDQ            $0x40, R10
-	ADDQ            $0x00000100, R8
-	DECQ            R9
+	ADDQ            $0x40, R9
+	ADDQ            $0x00000100, DI
+	DECQ            R8
 	JNZ             i2sDotsAVX512N1_r1_pair
 
 i2sDotsAVX512N1_r1_odd:
 	TESTQ           $0x00000001, SI
 	JZ              i2sDotsAVX512N1_r1_reduce
-	VBROADCASTI64X4 (CX), Z2
-	VPSRLW          $0x04, Z2, Z3
+	VBROADCASTI64X4 (CX), Z3
+	VPSRLW          $0x04, Z3, Z4
+	VPANDD          Z1, Z4, Z4
 	VPANDD          Z1, Z3, Z3
-	VPANDD          Z1, Z2, Z2
-	VPMADDUBSW      (R8), Z3, Z3
-	VPMADDUBSW      64(R8), Z2, Z2
-	VPADDW          Z2, Z3, Z3
-	VPMADDWD        Z0, Z3, Z3
-	VPADDD          Z3, Z8, Z8
+	VPMADDUBSW      (DI), Z4, Z4
+	VPMADDUBSW      64(DI), Z3, Z3
+	VPADDW          Z3, Z4, Z4
+	VPMADDWD        Z0, Z4, Z4
+	VPADDD          Z4, Z2, Z2
 	ADDQ            $0x20, CX
 
 i2sDotsAVX512N1_r1_reduce:
-	VPSRAVD       i2sScales<>+64(SB), Z8, Z8
-	MOVQ          AX, R8
-	VEXTRACTI64X4 $0x01, Z8, Y2
-	VPADDD        Y2, Y8, Y2
-	VEXTRACTI32X4 $0x01, Y2, X3
-	VPADDD        X3, X2, X3
-	VPSHUFD       $0x4e, X3, X2
-	VPADDD        X2, X3, X3
-	VPSHUFD       $0xb1, X3, X2
-	VPADDD        X2, X3, X3
-	VMOVD         X3, (R8)
+	VPSRAVD       i2sScales<>+64(SB), Z2, Z2
+	MOVQ          AX, DI
+	VEXTRACTI64X4 $0x01, Z2, Y3
+	VPADDD        Y3, Y2, Y3
+	VEXTRACTI32X4 $0x01, Y3, X4
+	VPADDD        X4, X3, X4
+	VPSHUFD       $0x4e, X4, X3
+	VPADDD        X3, X4, X4
+	VPSHUFD       $0xb1, X4, X3
+	VPADDD        X3, X4, X4
+	VMOVD         X4, (DI)
 	ADDQ          $0x04, AX
 	SUBQ          $0x01, BX
 	JMP           i2sDotsAVX512N1_tile1
@@ -2690,207 +2530,65 @@ TEXT ·i2sDotsVNNIN1(SB), NOSPLIT, $0-56
 	MOVQ      nblk+48(FP), SI
 	MOVQ      SI, DI
 	SHLQ      $0x05, DI
-	LEAQ      (DI)(DI*2), R8
 	VMOVDQU64 i2sMasks<>+0(SB), Z0
-
-i2sDotsVNNIN1_tile4:
-	CMPQ BX, $0x04
-	JL   i2sDotsVNNIN1_tile1
-
-	// 4 row(s) × 1 token(s)
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	VPXORD Z8, Z8, Z8
-	MOVQ   DX, R9
-	MOVQ   SI, R10
-	LEAQ   (CX)(DI*4), R11
-	SHRQ   $0x01, R10
-	JZ     i2sDotsVNNIN1_r4_odd
-
-i2sDotsVNNIN1_r4_pair:
-	PREFETCHT0      (R11)
-	PREFETCHT0      (R11)(DI*1)
-	PREFETCHT0      (R11)(DI*2)
-	PREFETCHT0      (R11)(R8*1)
-	VBROADCASTI64X4 (CX), Z9
-	VPANDD          Z0, Z9, Z10
-	VPSLLW          $0x04, Z9, Z9
-	VPANDD          Z0, Z9, Z9
-	VBROADCASTI64X4 32(CX), Z13
-	VPANDD          Z0, Z13, Z14
-	VPSLLW          $0x04, Z13, Z13
-	VPANDD          Z0, Z13, Z13
-	VBROADCASTI64X4 (CX)(DI*1), Z15
-	VPANDD          Z0, Z15, Z16
-	VPSLLW          $0x04, Z15, Z15
-	VPANDD          Z0, Z15, Z15
-	VBROADCASTI64X4 32(CX)(DI*1), Z17
-	VPANDD          Z0, Z17, Z18
-	VPSLLW          $0x04, Z17, Z17
-	VPANDD          Z0, Z17, Z17
-	VBROADCASTI64X4 (CX)(DI*2), Z19
-	VPANDD          Z0, Z19, Z20
-	VPSLLW          $0x04, Z19, Z19
-	VPANDD          Z0, Z19, Z19
-	VBROADCASTI64X4 32(CX)(DI*2), Z21
-	VPANDD          Z0, Z21, Z22
-	VPSLLW          $0x04, Z21, Z21
-	VPANDD          Z0, Z21, Z21
-	VBROADCASTI64X4 (CX)(R8*1), Z23
-	VPANDD          Z0, Z23, Z24
-	VPSLLW          $0x04, Z23, Z23
-	VPANDD          Z0, Z23, Z23
-	VBROADCASTI64X4 32(CX)(R8*1), Z25
-	VPANDD          Z0, Z25, Z26
-	VPSLLW          $0x04, Z25, Z25
-	VPANDD          Z0, Z25, Z25
-	VMOVDQU64       (R9), Z27
-	VPDPBUSD        Z27, Z10, Z1
-	VPDPBUSD        Z27, Z16, Z3
-	VPDPBUSD        Z27, Z20, Z5
-	VPDPBUSD        Z27, Z24, Z7
-	VMOVDQU64       64(R9), Z10
-	VPDPBUSD        Z10, Z9, Z2
-	VPDPBUSD        Z10, Z15, Z4
-	VPDPBUSD        Z10, Z19, Z6
-	VPDPBUSD        Z10, Z23, Z8
-	VMOVDQU64       128(R9), Z9
-	VPDPBUSD        Z9, Z14, Z1
-	VPDPBUSD        Z9, Z18, Z3
-	VPDPBUSD        Z9, Z22, Z5
-	VPDPBUSD        Z9, Z26, Z7
-	VMOVDQU64       192(R9), Z9
-	VPDPBUSD        Z9, Z13, Z2
-	VPDPBUSD        Z9, Z17, Z4
-	VPDPBUSD        Z9, Z21, Z6
-	VPDPBUSD        Z9, Z25, Z8
-	ADDQ            $0x40, CX
-	ADDQ            $0x40, R11
-	ADDQ            $0x00000100, R9
-	DECQ            R10
-	JNZ             i2sDotsVNNIN1_r4_pair
-
-i2sDotsVNNIN1_r4_odd:
-	TESTQ           $0x00000001, SI
-	JZ              i2sDotsVNNIN1_r4_reduce
-	VBROADCASTI64X4 (CX), Z9
-	VPANDD          Z0, Z9, Z10
-	VPSLLW          $0x04, Z9, Z9
-	VPANDD          Z0, Z9, Z9
-	VBROADCASTI64X4 (CX)(DI*1), Z13
-	VPANDD          Z0, Z13, Z14
-	VPSLLW          $0x04, Z13, Z13
-	VPANDD          Z0, Z13, Z13
-	VBROADCASTI64X4 (CX)(DI*2), Z15
-	VPANDD          Z0, Z15, Z16
-	VPSLLW          $0x04, Z15, Z15
-	VPANDD          Z0, Z15, Z15
-	VBROADCASTI64X4 (CX)(R8*1), Z17
-	VPANDD          Z0, Z17, Z18
-	VPSLLW          $0x04, Z17, Z17
-	VPANDD          Z0, Z17, Z17
-	VMOVDQU64       (R9), Z19
-	VPDPBUSD        Z19, Z10, Z1
-	VPDPBUSD        Z19, Z14, Z3
-	VPDPBUSD        Z19, Z16, Z5
-	VPDPBUSD        Z19, Z18, Z7
-	VMOVDQU64       64(R9), Z10
-	VPDPBUSD        Z10, Z9, Z2
-	VPDPBUSD        Z10, Z13, Z4
-	VPDPBUSD        Z10, Z15, Z6
-	VPDPBUSD        Z10, Z17, Z8
-	ADDQ            $0x20, CX
-
-i2sDotsVNNIN1_r4_reduce:
-	VPADDD        Z2, Z1, Z1
-	VPSRAVD       i2sScales<>+0(SB), Z1, Z1
-	VPADDD        Z4, Z3, Z3
-	VPSRAVD       i2sScales<>+0(SB), Z3, Z3
-	VPADDD        Z6, Z5, Z5
-	VPSRAVD       i2sScales<>+0(SB), Z5, Z5
-	VPADDD        Z8, Z7, Z7
-	VPSRAVD       i2sScales<>+0(SB), Z7, Z7
-	VPUNPCKLDQ    Z3, Z1, Z9
-	VPUNPCKHDQ    Z3, Z1, Z10
-	VPADDD        Z10, Z9, Z9
-	VPUNPCKLDQ    Z7, Z5, Z10
-	VPUNPCKHDQ    Z7, Z5, Z13
-	VPADDD        Z13, Z10, Z10
-	VPUNPCKLQDQ   Z10, Z9, Z13
-	VPUNPCKHQDQ   Z10, Z9, Z9
-	VPADDD        Z9, Z13, Z13
-	VEXTRACTI64X4 $0x01, Z13, Y9
-	VPADDD        Y9, Y13, Y9
-	VEXTRACTI32X4 $0x01, Y9, X10
-	VPADDD        X10, X9, X10
-	VMOVDQU32     X10, (AX)
-	ADDQ          R8, CX
-	ADDQ          $0x10, AX
-	SUBQ          $0x04, BX
-	JMP           i2sDotsVNNIN1_tile4
 
 i2sDotsVNNIN1_tile1:
 	TESTQ BX, BX
 	JZ    i2sDotsVNNIN1_done
 
 	// 1 row(s) × 1 token(s)
-	VPXORD Z11, Z11, Z11
-	VPXORD Z12, Z12, Z12
-	MOVQ   DX, R8
-	MOVQ   SI, R9
-	LEAQ   (CX)(DI*4), R10
-	SHRQ   $0x01, R9
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	MOVQ   DX, DI
+	MOVQ   SI, R8
+	LEAQ   4096(CX), R9
+	SHRQ   $0x01, R8
 	JZ     i2sDotsVNNIN1_r1_odd
 
 i2sDotsVNNIN1_r1_pair:
-	PREFETCHT0      (R10)
-	VBROADCASTI64X4 (CX), Z1
-	VPANDD          Z0, Z1, Z2
-	VPSLLW          $0x04, Z1, Z1
-	VPANDD          Z0, Z1, Z1
-	VBROADCASTI64X4 32(CX), Z3
+	PREFETCHT0      (R9)
+	VBROADCASTI64X4 (CX), Z3
 	VPANDD          Z0, Z3, Z4
 	VPSLLW          $0x04, Z3, Z3
 	VPANDD          Z0, Z3, Z3
-	VPDPBUSD        (R8), Z2, Z11
-	VPDPBUSD        64(R8), Z1, Z12
-	VPDPBUSD        128(R8), Z4, Z11
-	VPDPBUSD        192(R8), Z3, Z12
+	VBROADCASTI64X4 32(CX), Z5
+	VPANDD          Z0, Z5, Z6
+	VPSLLW          $0x04, Z5, Z5
+	VPANDD          Z0, Z5, Z5
+	VPDPBUSD        (DI), Z4, Z1
+	VPDPBUSD        64(DI), Z3, Z2
+	VPDPBUSD        128(DI), Z6, Z1
+	VPDPBUSD        192(DI), Z5, Z2
 	ADDQ            $0x40, CX
-	ADDQ            $0x40, R10
-	ADDQ            $0x00000100, R8
-	DECQ            R9
+	ADDQ            $0x40, R9
+	ADDQ            $0x00000100, DI
+	DECQ            R8
 	JNZ             i2sDotsVNNIN1_r1_pair
 
 i2sDotsVNNIN1_r1_odd:
 	TESTQ           $0x00000001, SI
 	JZ              i2sDotsVNNIN1_r1_reduce
-	VBROADCASTI64X4 (CX), Z1
-	VPANDD          Z0, Z1, Z2
-	VPSLLW          $0x04, Z1, Z1
-	VPANDD          Z0, Z1, Z1
-	VPDPBUSD        (R8), Z2, Z11
-	VPDPBUSD        64(R8), Z1, Z12
+	VBROADCASTI64X4 (CX), Z3
+	VPANDD          Z0, Z3, Z4
+	VPSLLW          $0x04, Z3, Z3
+	VPANDD          Z0, Z3, Z3
+	VPDPBUSD        (DI), Z4, Z1
+	VPDPBUSD        64(DI), Z3, Z2
 	ADDQ            $0x20, CX
 
 i2sDotsVNNIN1_r1_reduce:
-	VPADDD        Z12, Z11, Z11
-	VPSRAVD       i2sScales<>+0(SB), Z11, Z11
-	MOVQ          AX, R8
-	VEXTRACTI64X4 $0x01, Z11, Y1
-	VPADDD        Y1, Y11, Y1
-	VEXTRACTI32X4 $0x01, Y1, X2
-	VPADDD        X2, X1, X2
-	VPSHUFD       $0x4e, X2, X1
-	VPADDD        X1, X2, X2
-	VPSHUFD       $0xb1, X2, X1
-	VPADDD        X1, X2, X2
-	VMOVD         X2, (R8)
+	VPADDD        Z2, Z1, Z1
+	VPSRAVD       i2sScales<>+0(SB), Z1, Z1
+	MOVQ          AX, DI
+	VEXTRACTI64X4 $0x01, Z1, Y3
+	VPADDD        Y3, Y1, Y3
+	VEXTRACTI32X4 $0x01, Y3, X4
+	VPADDD        X4, X3, X4
+	VPSHUFD       $0x4e, X4, X3
+	VPADDD        X3, X4, X4
+	VPSHUFD       $0xb1, X4, X3
+	VPADDD        X3, X4, X4
+	VMOVD         X4, (DI)
 	ADDQ          $0x04, AX
 	SUBQ          $0x01, BX
 	JMP           i2sDotsVNNIN1_tile1

@@ -152,7 +152,7 @@ func main() {
 //
 // Each kernel handles n tokens (n = 1..maxN) per weight row, so the code
 // unpacking is shared by n tokens (prompt processing). Rows are processed
-// in tiles: 4 rows for n = 1 (stored with one 16-byte store), 2 rows for
+// in tiles: 1 row for n = 1 (see i2sTiles), 2 rows for
 // the VNNI n > 1 kernels (each activation vector is loaded once into a
 // register for both rows, halving the loads per VPDPBUSD), then single rows.
 // Every tile prefetches the weights four rows ahead.
@@ -161,11 +161,19 @@ func main() {
 // i2sName is the name of the n-token I2_S kernel of an ISA.
 func i2sName(s isa, n int) string { return fmt.Sprintf("i2sDots%sN%d", s.name, n) }
 
-// i2sPrefetchAVX2 is how far ahead of its loads, in bytes, an AVX2 I2_S
-// kernel prefetches the weights. Zen 3, one row per tile, streaming GB/s by
-// distance: 512 B 6.9–8.0, 1 KiB 7.7–9.8, 2 KiB 8.1–9.7, 4 KiB 8.3–11.7,
-// 8 KiB 9.6–11.9, 16 KiB 7.9–9.1 (go test -bench 'Ternary$/avx2' ./asm).
-const i2sPrefetchAVX2 = 8192
+// i2sPrefetch is how far ahead of its loads, in bytes, a one-token I2_S
+// kernel prefetches the weights (rows are consecutive, so this runs into
+// the next rows whatever K is). Zen 3, AVX2, streaming GB/s by distance:
+// 512 B 6.9–8.0, 1 KiB 7.7–9.8, 2 KiB 8.1–9.7, 4 KiB 8.3–11.7, 8 KiB
+// 9.6–11.9, 16 KiB 7.9–9.1. Zen 4, AVX-512 (medians of five): 4 KiB 24,
+// 8 KiB 21–26 (noisier), four rows ahead 22–24 GB/s
+// (go test -bench 'Ternary$' ./asm).
+func (s isa) i2sPrefetch() int {
+	if s.zmm {
+		return 4096
+	}
+	return 8192
+}
 
 // i2sState holds the registers shared by a kernel's tiles.
 type i2sState struct {
@@ -178,7 +186,6 @@ type i2sState struct {
 	ldq  GPVirtual // activation stride in bytes
 	ldq3 GPVirtual // 3·ldq
 	rb   GPVirtual // bytes per weight row
-	rb3  GPVirtual // 3·rb
 	nblk GPVirtual // blocks per row
 	mask VecVirtual
 	ones VecVirtual
@@ -188,16 +195,15 @@ type i2sState struct {
 
 // i2sTiles lists the row tile sizes of a kernel, largest first.
 //
-// The AVX2 one-token kernel (decode) walks a single row at a time: measured
-// on AMD Zen 3, streaming from DRAM, four interleaved row streams ran at
-// 6.2–7.5 GB/s and one row at a time with a far software prefetch at
-// 10.5–11.9 GB/s (the plain streaming-read probe: 10.4).
+// The one-token kernels (decode) walk a single row at a time with a far
+// software prefetch (i2sPrefetch): streaming from DRAM, four interleaved
+// row streams ran at 6.2–7.5 GB/s on AMD Zen 3 (AVX2) and 17–18 GB/s on
+// Zen 4 (AVX-512), one row at a time at 10.5–11.9 and 22–26 GB/s (the
+// plain streaming-read probes: 10.4 and 24–26).
 func i2sTiles(s isa, n int) []int {
 	switch {
-	case n == 1 && !s.zmm:
-		return []int{1}
 	case n == 1:
-		return []int{4, 1}
+		return []int{1}
 	case s.vnni:
 		return []int{2, 1}
 	}
@@ -228,11 +234,6 @@ func i2sKernel(s isa, n int) {
 		st.ldq3 = GP64().(GPVirtual)
 		LEAQ(Mem{Base: st.ldq, Index: st.ldq, Scale: 2}, st.ldq3)
 	}
-	tiles := i2sTiles(s, n)
-	if tiles[0] == 4 {
-		st.rb3 = GP64().(GPVirtual)
-		LEAQ(Mem{Base: st.rb, Index: st.rb, Scale: 2}, st.rb3)
-	}
 
 	switch {
 	case s.vnni:
@@ -250,6 +251,7 @@ func i2sKernel(s isa, n int) {
 		VPBROADCASTD(constMask3, st.mask)
 	}
 
+	tiles := i2sTiles(s, n)
 	for i, R := range tiles {
 		label := fmt.Sprintf("%s_tile%d", name, R)
 		Label(label)
@@ -261,10 +263,7 @@ func i2sKernel(s isa, n int) {
 			JZ(LabelRef(name + "_done"))
 		}
 		st.tile(fmt.Sprintf("%s_r%d", name, R), R)
-		switch R { // the tile advanced w by one row
-		case 4:
-			ADDQ(st.rb3, st.w)
-		case 2:
+		if R == 2 { // the tile advanced w by one row
 			ADDQ(st.rb, st.w)
 		}
 		ADDQ(U8(4*R), st.dst)
@@ -276,7 +275,7 @@ func i2sKernel(s isa, n int) {
 	RET()
 }
 
-// wmem addresses byte off of row r (< 4) of the tile starting at base.
+// wmem addresses byte off of row r (< 3) of the tile starting at base.
 func (st *i2sState) wmem(base GPVirtual, r, off int) Mem {
 	switch r {
 	case 0:
@@ -285,8 +284,6 @@ func (st *i2sState) wmem(base GPVirtual, r, off int) Mem {
 		return Mem{Base: base, Index: st.rb, Scale: 1, Disp: off}
 	case 2:
 		return Mem{Base: base, Index: st.rb, Scale: 2, Disp: off}
-	case 3:
-		return Mem{Base: base, Index: st.rb3, Scale: 1, Disp: off}
 	}
 	panic("row")
 }
@@ -359,15 +356,14 @@ func (st *i2sState) tile(label string, R int) {
 
 	// Software prefetch of the weights ahead of the loads: the hardware
 	// prefetchers stop at 4 KiB page boundaries, and decoding streams every
-	// weight from DRAM once per token. The 512-bit kernels prefetch four
-	// rows ahead; the AVX2 kernels a fixed i2sPrefetchAVX2 bytes ahead (rows
-	// are consecutive, so this runs into the next rows whatever K is; four
-	// rows of a K = 2560 matrix, 2.5 KiB, was too close on Zen 3).
+	// weight from DRAM once per token. The one-token and AVX2 kernels
+	// prefetch a fixed i2sPrefetch bytes ahead, the 512-bit n-token ones
+	// four rows ahead (the same offset of the rows the next tiles read).
 	pf := GP64().(GPVirtual)
-	if s.zmm {
-		LEAQ(Mem{Base: st.w, Index: st.rb, Scale: 4}, pf)
+	if n == 1 || !s.zmm {
+		LEAQ(Mem{Base: st.w, Disp: s.i2sPrefetch()}, pf)
 	} else {
-		LEAQ(Mem{Base: st.w, Disp: i2sPrefetchAVX2}, pf)
+		LEAQ(Mem{Base: st.w, Index: st.rb, Scale: 4}, pf)
 	}
 	prefetch := func(step int) {
 		for off := 0; off < step; off += 64 {
@@ -443,15 +439,6 @@ func (st *i2sState) tile(label string, R int) {
 			}
 			sums[r][t] = a[0]
 		}
-	}
-	if R == 4 && n == 1 { // four rows, stored together
-		x := reduce4(s, []vreg{sums[0][0], sums[1][0], sums[2][0], sums[3][0]})
-		if s.zmm {
-			VMOVDQU32(x, Mem{Base: st.dst})
-		} else {
-			VMOVDQU(x, Mem{Base: st.dst})
-		}
-		return
 	}
 	// Row r, token t at dst + 4r + t·ldd.
 	p := GP64()
