@@ -63,6 +63,9 @@ func neonKernels(name string, gemv func(dst *int32, w *byte, q *int8, rows int, 
 	}
 	k.quantizeI8 = quantizeNEON
 	k.f16Dots = f16DotsAsm(f16DotsNEON, 16)
+	k.f16DotsStrided = f16DotsStridedAsm(f16DotsStridedNEON, 8)
+	k.f16AXPYStrided = f16AXPYStridedAsm(f16AXPYStridedNEON, 8)
+	k.f32ToF16s = f32ToF16sAsm(f32ToF16sNEON, 16)
 	return &k
 }
 

@@ -125,3 +125,25 @@ func i2sDotsSDOTN4(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nbl
 //
 //go:noescape
 func i2sDotsNEONN4(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nblk int)
+
+// f16DotsStridedNEON sets dst[j] = Σ_i f32(k[j·stride + i])·f32(q[i]) for
+// j < rows (rows ≥ 1) over the first n &^ 7 elements (n ≥ 8; stride in
+// elements), accumulated in float32.
+//
+//go:noescape
+func f16DotsStridedNEON(dst *float32, k *uint16, stride int, q *uint16, rows int, n int)
+
+// f16AXPYStridedNEON sets dst[i] += a[j]·f32(x[j·stride + i]) for j = 0, 1,
+// …, rows−1 in turn (rows ≥ 1) and i < n (n a positive multiple of 8; stride
+// in elements), with FMUL then FADD (no FMA): bit-exact with rows calls of
+// ref.F16AXPY.
+//
+//go:noescape
+func f16AXPYStridedNEON(dst *float32, a *float32, x *uint16, stride int, rows int, n int)
+
+// f32ToF16sNEON converts n floats (n a positive multiple of 16) to binary16
+// with FCVTN/FCVTN2, rounding to nearest even: bit-exact with
+// generic.F32ToF16.
+//
+//go:noescape
+func f32ToF16sNEON(dst *uint16, src *float32, n int)

@@ -2150,3 +2150,233 @@ i2sDotsNEONN4_block:
 	SUBS $1, R3, R3
 	BNE i2sDotsNEONN4_row
 	RET
+
+// func f16DotsStridedNEON(dst *float32, k *uint16, stride int, q *uint16, rows int, n int)
+TEXT ·f16DotsStridedNEON(SB), NOSPLIT, $0-48
+	MOVD dst+0(FP), R0
+	MOVD k+8(FP), R1
+	MOVD stride+16(FP), R2
+	LSL $1, R2, R2
+	MOVD q+24(FP), R3
+	MOVD rows+32(FP), R4
+	MOVD n+40(FP), R5
+	LSR $3, R5, R5
+	LSL $2, R2, R6
+
+f16DotsStridedNEON_tile4:
+	CMP $4, R4
+	BLT f16DotsStridedNEON_tile1
+	VEOR V16.B16, V16.B16, V16.B16
+	VEOR V17.B16, V17.B16, V17.B16
+	VEOR V18.B16, V18.B16, V18.B16
+	VEOR V19.B16, V19.B16, V19.B16
+	VEOR V20.B16, V20.B16, V20.B16
+	VEOR V21.B16, V21.B16, V21.B16
+	VEOR V22.B16, V22.B16, V22.B16
+	VEOR V23.B16, V23.B16, V23.B16
+	MOVD R1, R10
+	ADD R2, R10, R11
+	ADD R2, R11, R12
+	ADD R2, R12, R13
+	MOVD R3, R14
+	MOVD R5, R15
+
+f16DotsStridedNEON_tile4_loop:
+	VLD1.P 16(R14), [V0.H8]
+	WORD $0x0e217801 // FCVTL v1.4s, v0.4h
+	WORD $0x4e217802 // FCVTL2 v2.4s, v0.8h
+	VLD1.P 16(R10), [V3.H8]
+	VLD1.P 16(R11), [V4.H8]
+	VLD1.P 16(R12), [V5.H8]
+	VLD1.P 16(R13), [V6.H8]
+	WORD $0x0e217867 // FCVTL v7.4s, v3.4h
+	WORD $0x4e217868 // FCVTL2 v8.4s, v3.8h
+	WORD $0x0e217889 // FCVTL v9.4s, v4.4h
+	WORD $0x4e21788a // FCVTL2 v10.4s, v4.8h
+	WORD $0x0e2178ab // FCVTL v11.4s, v5.4h
+	WORD $0x4e2178ac // FCVTL2 v12.4s, v5.8h
+	WORD $0x0e2178cd // FCVTL v13.4s, v6.4h
+	WORD $0x4e2178ce // FCVTL2 v14.4s, v6.8h
+	WORD $0x4e21ccf0 // FMLA v16.4s, v7.4s, v1.4s
+	WORD $0x4e22cd11 // FMLA v17.4s, v8.4s, v2.4s
+	WORD $0x4e21cd32 // FMLA v18.4s, v9.4s, v1.4s
+	WORD $0x4e22cd53 // FMLA v19.4s, v10.4s, v2.4s
+	WORD $0x4e21cd74 // FMLA v20.4s, v11.4s, v1.4s
+	WORD $0x4e22cd95 // FMLA v21.4s, v12.4s, v2.4s
+	WORD $0x4e21cdb6 // FMLA v22.4s, v13.4s, v1.4s
+	WORD $0x4e22cdd7 // FMLA v23.4s, v14.4s, v2.4s
+	SUBS $1, R15, R15
+	BNE f16DotsStridedNEON_tile4_loop
+	WORD $0x4e31d610 // FADD v16.4s, v16.4s, v17.4s
+	WORD $0x4e33d652 // FADD v18.4s, v18.4s, v19.4s
+	WORD $0x4e35d694 // FADD v20.4s, v20.4s, v21.4s
+	WORD $0x4e37d6d6 // FADD v22.4s, v22.4s, v23.4s
+	WORD $0x6e32d610 // FADDP v16.4s, v16.4s, v18.4s
+	WORD $0x6e36d694 // FADDP v20.4s, v20.4s, v22.4s
+	WORD $0x6e34d610 // FADDP v16.4s, v16.4s, v20.4s
+	VST1.P [V16.S4], 16(R0)
+	ADD R6, R1, R1
+	SUB $4, R4, R4
+	B f16DotsStridedNEON_tile4
+
+f16DotsStridedNEON_tile1:
+	CBZ R4, f16DotsStridedNEON_done
+	VEOR V16.B16, V16.B16, V16.B16
+	VEOR V17.B16, V17.B16, V17.B16
+	MOVD R1, R10
+	MOVD R3, R14
+	MOVD R5, R15
+
+f16DotsStridedNEON_tile1_loop:
+	VLD1.P 16(R14), [V0.H8]
+	VLD1.P 16(R10), [V3.H8]
+	WORD $0x0e217801 // FCVTL v1.4s, v0.4h
+	WORD $0x4e217802 // FCVTL2 v2.4s, v0.8h
+	WORD $0x0e217867 // FCVTL v7.4s, v3.4h
+	WORD $0x4e217868 // FCVTL2 v8.4s, v3.8h
+	WORD $0x4e21ccf0 // FMLA v16.4s, v7.4s, v1.4s
+	WORD $0x4e22cd11 // FMLA v17.4s, v8.4s, v2.4s
+	SUBS $1, R15, R15
+	BNE f16DotsStridedNEON_tile1_loop
+	WORD $0x4e31d610 // FADD v16.4s, v16.4s, v17.4s
+	WORD $0x6e30d610 // FADDP v16.4s, v16.4s, v16.4s
+	WORD $0x7e30da10 // FADDP s16, v16.2s
+	FMOVS.P F16, 4(R0)
+	ADD R2, R1, R1
+	SUB $1, R4, R4
+	B f16DotsStridedNEON_tile1
+
+f16DotsStridedNEON_done:
+	RET
+
+// func f16AXPYStridedNEON(dst *float32, a *float32, x *uint16, stride int, rows int, n int)
+TEXT ·f16AXPYStridedNEON(SB), NOSPLIT, $0-48
+	MOVD dst+0(FP), R0
+	MOVD a+8(FP), R1
+	MOVD x+16(FP), R2
+	MOVD stride+24(FP), R3
+	LSL $1, R3, R3
+	MOVD rows+32(FP), R4
+	MOVD n+40(FP), R5
+	LSR $6, R5, R6
+	AND $63, R5, R7
+	LSR $3, R7, R7
+	SUB $64, R3, R8
+
+f16AXPYStridedNEON_cols64:
+	CBZ R6, f16AXPYStridedNEON_cols8
+	MOVD R0, R9
+	VLD1.P 64(R9), [V16.S4, V17.S4, V18.S4, V19.S4]
+	VLD1.P 64(R9), [V20.S4, V21.S4, V22.S4, V23.S4]
+	VLD1.P 64(R9), [V24.S4, V25.S4, V26.S4, V27.S4]
+	VLD1 (R9), [V28.S4, V29.S4, V30.S4, V31.S4]
+	MOVD R1, R10
+	MOVD R2, R11
+	MOVD R4, R12
+
+f16AXPYStridedNEON_cols64_row:
+	FMOVS.P 4(R10), F8
+	VLD1.P 64(R11), [V0.H8, V1.H8, V2.H8, V3.H8]
+	WORD $0x4e217804 // FCVTL2 v4.4s, v0.8h
+	WORD $0x0e217800 // FCVTL v0.4s, v0.4h
+	WORD $0x4e217825 // FCVTL2 v5.4s, v1.8h
+	WORD $0x0e217821 // FCVTL v1.4s, v1.4h
+	WORD $0x4e217846 // FCVTL2 v6.4s, v2.8h
+	WORD $0x0e217842 // FCVTL v2.4s, v2.4h
+	WORD $0x4e217867 // FCVTL2 v7.4s, v3.8h
+	WORD $0x0e217863 // FCVTL v3.4s, v3.4h
+	WORD $0x4f889000 // FMUL v0.4s, v0.4s, v8.s[0]
+	WORD $0x4f889021 // FMUL v1.4s, v1.4s, v8.s[0]
+	WORD $0x4f889042 // FMUL v2.4s, v2.4s, v8.s[0]
+	WORD $0x4f889063 // FMUL v3.4s, v3.4s, v8.s[0]
+	WORD $0x4f889084 // FMUL v4.4s, v4.4s, v8.s[0]
+	WORD $0x4f8890a5 // FMUL v5.4s, v5.4s, v8.s[0]
+	WORD $0x4f8890c6 // FMUL v6.4s, v6.4s, v8.s[0]
+	WORD $0x4f8890e7 // FMUL v7.4s, v7.4s, v8.s[0]
+	WORD $0x4e20d610 // FADD v16.4s, v16.4s, v0.4s
+	WORD $0x4e24d631 // FADD v17.4s, v17.4s, v4.4s
+	WORD $0x4e21d652 // FADD v18.4s, v18.4s, v1.4s
+	WORD $0x4e25d673 // FADD v19.4s, v19.4s, v5.4s
+	WORD $0x4e22d694 // FADD v20.4s, v20.4s, v2.4s
+	WORD $0x4e26d6b5 // FADD v21.4s, v21.4s, v6.4s
+	WORD $0x4e23d6d6 // FADD v22.4s, v22.4s, v3.4s
+	WORD $0x4e27d6f7 // FADD v23.4s, v23.4s, v7.4s
+	VLD1 (R11), [V0.H8, V1.H8, V2.H8, V3.H8]
+	WORD $0x4e217804 // FCVTL2 v4.4s, v0.8h
+	WORD $0x0e217800 // FCVTL v0.4s, v0.4h
+	WORD $0x4e217825 // FCVTL2 v5.4s, v1.8h
+	WORD $0x0e217821 // FCVTL v1.4s, v1.4h
+	WORD $0x4e217846 // FCVTL2 v6.4s, v2.8h
+	WORD $0x0e217842 // FCVTL v2.4s, v2.4h
+	WORD $0x4e217867 // FCVTL2 v7.4s, v3.8h
+	WORD $0x0e217863 // FCVTL v3.4s, v3.4h
+	WORD $0x4f889000 // FMUL v0.4s, v0.4s, v8.s[0]
+	WORD $0x4f889021 // FMUL v1.4s, v1.4s, v8.s[0]
+	WORD $0x4f889042 // FMUL v2.4s, v2.4s, v8.s[0]
+	WORD $0x4f889063 // FMUL v3.4s, v3.4s, v8.s[0]
+	WORD $0x4f889084 // FMUL v4.4s, v4.4s, v8.s[0]
+	WORD $0x4f8890a5 // FMUL v5.4s, v5.4s, v8.s[0]
+	WORD $0x4f8890c6 // FMUL v6.4s, v6.4s, v8.s[0]
+	WORD $0x4f8890e7 // FMUL v7.4s, v7.4s, v8.s[0]
+	WORD $0x4e20d718 // FADD v24.4s, v24.4s, v0.4s
+	WORD $0x4e24d739 // FADD v25.4s, v25.4s, v4.4s
+	WORD $0x4e21d75a // FADD v26.4s, v26.4s, v1.4s
+	WORD $0x4e25d77b // FADD v27.4s, v27.4s, v5.4s
+	WORD $0x4e22d79c // FADD v28.4s, v28.4s, v2.4s
+	WORD $0x4e26d7bd // FADD v29.4s, v29.4s, v6.4s
+	WORD $0x4e23d7de // FADD v30.4s, v30.4s, v3.4s
+	WORD $0x4e27d7ff // FADD v31.4s, v31.4s, v7.4s
+	ADD R8, R11, R11
+	SUBS $1, R12, R12
+	BNE f16AXPYStridedNEON_cols64_row
+	VST1.P [V16.S4, V17.S4, V18.S4, V19.S4], 64(R0)
+	VST1.P [V20.S4, V21.S4, V22.S4, V23.S4], 64(R0)
+	VST1.P [V24.S4, V25.S4, V26.S4, V27.S4], 64(R0)
+	VST1.P [V28.S4, V29.S4, V30.S4, V31.S4], 64(R0)
+	ADD $128, R2, R2
+	SUB $1, R6, R6
+	B f16AXPYStridedNEON_cols64
+
+f16AXPYStridedNEON_cols8:
+	CBZ R7, f16AXPYStridedNEON_done
+	VLD1 (R0), [V16.S4, V17.S4]
+	MOVD R1, R10
+	MOVD R2, R11
+	MOVD R4, R12
+
+f16AXPYStridedNEON_cols8_row:
+	FMOVS.P 4(R10), F8
+	VLD1.P (R11)(R3), [V0.H8]
+	WORD $0x4e217801 // FCVTL2 v1.4s, v0.8h
+	WORD $0x0e217800 // FCVTL v0.4s, v0.4h
+	WORD $0x4f889000 // FMUL v0.4s, v0.4s, v8.s[0]
+	WORD $0x4f889021 // FMUL v1.4s, v1.4s, v8.s[0]
+	WORD $0x4e20d610 // FADD v16.4s, v16.4s, v0.4s
+	WORD $0x4e21d631 // FADD v17.4s, v17.4s, v1.4s
+	SUBS $1, R12, R12
+	BNE f16AXPYStridedNEON_cols8_row
+	VST1.P [V16.S4, V17.S4], 32(R0)
+	ADD $16, R2, R2
+	SUB $1, R7, R7
+	B f16AXPYStridedNEON_cols8
+
+f16AXPYStridedNEON_done:
+	RET
+
+// func f32ToF16sNEON(dst *uint16, src *float32, n int)
+TEXT ·f32ToF16sNEON(SB), NOSPLIT, $0-24
+	MOVD dst+0(FP), R0
+	MOVD src+8(FP), R1
+	MOVD n+16(FP), R2
+	LSR $4, R2, R2
+
+f32ToF16sNEON_loop:
+	VLD1.P 64(R1), [V0.S4, V1.S4, V2.S4, V3.S4]
+	WORD $0x0e216804 // FCVTN v4.4h, v0.4s
+	WORD $0x4e216824 // FCVTN2 v4.8h, v1.4s
+	WORD $0x0e216845 // FCVTN v5.4h, v2.4s
+	WORD $0x4e216865 // FCVTN2 v5.8h, v3.4s
+	VST1.P [V4.H8, V5.H8], 32(R0)
+	SUBS $1, R2, R2
+	BNE f32ToF16sNEON_loop
+	RET
