@@ -43,6 +43,23 @@ func init() {
 			},
 			body: f32ToF16sBody,
 		},
+		kernel{
+			sig: "func f16ToF32sNEON(dst *float32, src *uint16, n int)",
+			doc: []string{
+				"f16ToF32sNEON converts n binary16 values (n a positive multiple of 16) to",
+				"float32 with FCVTL/FCVTL2: exact, NaNs quieted, bit-exact with",
+				"generic.F16ToF32.",
+			},
+			body: f16ToF32sBody,
+		},
+		kernel{
+			sig: "func f16AXPYNEON(dst *float32, a float32, x *uint16, n int)",
+			doc: []string{
+				"f16AXPYNEON sets dst[i] += a·f32(x[i]) for n floats (n a positive multiple",
+				"of 16), with FMUL then FADD (no FMA): bit-exact with ref.F16AXPY.",
+			},
+			body: f16AXPYBody,
+		},
 	)
 }
 
@@ -231,6 +248,48 @@ func f32ToF16sBody(e *emitter) {
 	e.ins("VST1.P [V4.H8, V5.H8], 32(R0)")
 	e.ins("SUBS $1, R2, R2")
 	e.ins("BNE f32ToF16sNEON_loop")
+	e.ins("RET")
+}
+
+func f16ToF32sBody(e *emitter) {
+	e.text("f16ToF32sNEON", 24)
+	e.ins("MOVD dst+0(FP), R0")
+	e.ins("MOVD src+8(FP), R1")
+	e.ins("MOVD n+16(FP), R2")
+	e.ins("LSR $4, R2, R2")
+	e.label("loop")
+	e.ins("VLD1.P 32(R1), [V0.H8, V1.H8]")
+	for i := V(0); i < 4; i++ {
+		e.word(fcvtlEnc(2+i, i/2, i%2 == 1))
+	}
+	e.ins("VST1.P [V2.S4, V3.S4, V4.S4, V5.S4], 64(R0)")
+	e.ins("SUBS $1, R2, R2")
+	e.ins("BNE f16ToF32sNEON_loop")
+	e.ins("RET")
+}
+
+func f16AXPYBody(e *emitter) {
+	e.text("f16AXPYNEON", 32)
+	e.ins("MOVD dst+0(FP), R0")
+	e.ins("FMOVS a+8(FP), F8")
+	e.ins("MOVD x+16(FP), R1")
+	e.ins("MOVD n+24(FP), R2")
+	e.ins("LSR $4, R2, R2")
+	e.label("loop")
+	e.ins("VLD1.P 32(R1), [V0.H8, V1.H8]")
+	e.ins("VLD1 (R0), [V4.S4, V5.S4, V6.S4, V7.S4]")
+	for i := V(0); i < 4; i++ {
+		e.word(fcvtlEnc(16+i, i/2, i%2 == 1))
+	}
+	for i := V(0); i < 4; i++ {
+		e.word(fmulElemEnc(16+i, 16+i, 8, 0))
+	}
+	for i := V(0); i < 4; i++ {
+		e.word(faddEnc(4+i, 4+i, 16+i))
+	}
+	e.ins("VST1.P [V4.S4, V5.S4, V6.S4, V7.S4], 64(R0)")
+	e.ins("SUBS $1, R2, R2")
+	e.ins("BNE f16AXPYNEON_loop")
 	e.ins("RET")
 }
 
