@@ -40,8 +40,7 @@
 // unspecified. The float dots (DotF32, DotF16, F16Dots, F16DotsStrided)
 // accumulate in float32 in a different order than the references'
 // left-to-right loop; they agree within a few float32 rounding errors of
-// Σ|aᵢbᵢ| (the tests use 1e-5·Σ|aᵢbᵢ|). Arm64 runs the float kernels and
-// I8Dots in Go.
+// Σ|aᵢbᵢ| (the tests use 1e-5·Σ|aᵢbᵢ|).
 //
 // Kernels read only the elements their documentation names and write only
 // the outputs; slices too short for the stated shapes panic before any

@@ -17,6 +17,7 @@ func platformKernels() []*kernels {
 		k.tq1Dots = q8kDotsAsm(tq1DotsSDOT, 54)
 		k.tq2Dots = q8kDotsAsm(tq2DotsSDOT, 66)
 		k.q80Dots = q80DotsAsm(q80DotsSDOT)
+		k.i8Dots = i8DotsAsm(i8DotsSDOT)
 		ks = append(ks, k)
 	}
 	// Advanced SIMD is part of every arm64 CPU Go supports.
@@ -26,15 +27,20 @@ func platformKernels() []*kernels {
 	k.tq1Dots = q8kDotsAsm(tq1DotsNEON, 54)
 	k.tq2Dots = q8kDotsAsm(tq2DotsNEON, 66)
 	k.q80Dots = q80DotsAsm(q80DotsNEON)
+	k.i8Dots = i8DotsAsm(i8DotsNEON)
 	return append(ks, k)
 }
+
+// The n-token F16 head kernels, indexed by n (from 2).
+var f16DotsNNEON = []f16NKernel{nil, nil, f16DotsNEONN2, f16DotsNEONN3, f16DotsNEONN4}
 
 // i2sNKernel is the signature of the n-token NEON I2_S kernels.
 type i2sNKernel func(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nblk int)
 
-// neonKernels: assembly for the ternary dots, the block formats and the
-// activation quantization, Go for the float kernels. Prompts go through
-// the 4- and 2-token I2_S kernels, the rest one token at a time.
+// neonKernels: assembly for every kernel (the int8 head and the block
+// formats are set by platformKernels, per dot-product extension). Prompts
+// go through the 4- and 2-token I2_S kernels, the rest one token at a
+// time; the F16 head takes up to 4 tokens per pass over the weights.
 func neonKernels(name string, gemv func(dst *int32, w *byte, q *int8, rows int, nblk int), gemv2, gemv4 i2sNKernel) *kernels {
 	k := refKernels
 	k.name = name
@@ -63,6 +69,14 @@ func neonKernels(name string, gemv func(dst *int32, w *byte, q *int8, rows int, 
 	}
 	k.quantizeI8 = quantizeNEON
 	k.f16Dots = f16DotsAsm(f16DotsNEON, 16)
+	k.f16DotsStrided = f16DotsStridedAsm(f16DotsStridedNEON, 8)
+	k.f16AXPYStrided = f16AXPYStridedAsm(f16AXPYStridedNEON, 8)
+	k.f32ToF16s = f32ToF16sAsm(f32ToF16sNEON, 16)
+	k.f16ToF32s = f16ToF32sAsm(f16ToF32sNEON, 16)
+	k.f16AXPY = f16AXPYAsm(f16AXPYNEON, 16)
+	k.f16DotsN = f16DotsNAsm(f16DotsNNEON, f16DotsNEON, 16)
+	k.dotF32 = dotF32Asm(dotF32NEON, 16)
+	k.dotF16 = dotF16Asm(dotF16NEON, 16)
 	return &k
 }
 

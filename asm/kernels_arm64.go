@@ -98,6 +98,38 @@ func q80DotsNEON(dst *float32, w *byte, y *byte, rows int, nblk int)
 //go:noescape
 func f16DotsNEON(dst *float32, w *uint16, x *float32, rows int, k int)
 
+// f16DotsNEONN2 sets dst[t·ldd + r] = Σ_i f32(w[r·k + i])·x[t·ldx + i] for t < 2,
+// r < rows, over the first k &^ 15 columns (k ≥ 16), as f16DotsNEON does per
+// token (bit for bit).
+//
+//go:noescape
+func f16DotsNEONN2(dst *float32, ldd int, w *uint16, x *float32, ldx int, rows int, k int)
+
+// f16DotsNEONN3 sets dst[t·ldd + r] = Σ_i f32(w[r·k + i])·x[t·ldx + i] for t < 3,
+// r < rows, over the first k &^ 15 columns (k ≥ 16), as f16DotsNEON does per
+// token (bit for bit).
+//
+//go:noescape
+func f16DotsNEONN3(dst *float32, ldd int, w *uint16, x *float32, ldx int, rows int, k int)
+
+// f16DotsNEONN4 sets dst[t·ldd + r] = Σ_i f32(w[r·k + i])·x[t·ldx + i] for t < 4,
+// r < rows, over the first k &^ 15 columns (k ≥ 16), as f16DotsNEON does per
+// token (bit for bit).
+//
+//go:noescape
+func f16DotsNEONN4(dst *float32, ldd int, w *uint16, x *float32, ldx int, rows int, k int)
+
+// dotF32NEON returns Σ a[i]·b[i] over n floats (n a positive multiple of 16).
+//
+//go:noescape
+func dotF32NEON(a, b *float32, n int) float32
+
+// dotF16NEON returns Σ f32(a[i])·f32(b[i]) over n binary16 values (n a
+// positive multiple of 16), accumulated in float32.
+//
+//go:noescape
+func dotF16NEON(a, b *uint16, n int) float32
+
 // i2sDotsSDOTN2 sets dst[t·ldd + r] = Σ_k code(w, r, k)·q[t·ldq + k] for t < 2 and
 // r < rows (rows, nblk ≥ 1) over rows of nblk 128-element I2_S blocks,
 // unpacking each block once for the 2 tokens (SDOT). Exact in int32.
@@ -125,3 +157,52 @@ func i2sDotsSDOTN4(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nbl
 //
 //go:noescape
 func i2sDotsNEONN4(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nblk int)
+
+// i8DotsSDOT sets dst[r] = Σ_i w[r·k + i]·q[i] for r < rows (rows ≥ 1) over the
+// first k &^ 63 columns (k ≥ 64) of rows of k int8 weights (SDOT), in
+// int32 wrapping like ref.I8Dots (so exact for every input).
+//
+//go:noescape
+func i8DotsSDOT(dst *int32, w *int8, q *int8, rows int, k int)
+
+// i8DotsNEON sets dst[r] = Σ_i w[r·k + i]·q[i] for r < rows (rows ≥ 1) over the
+// first k &^ 63 columns (k ≥ 64) of rows of k int8 weights (SMULL/SMULL2 and SADALP), in
+// int32 wrapping like ref.I8Dots (so exact for every input).
+//
+//go:noescape
+func i8DotsNEON(dst *int32, w *int8, q *int8, rows int, k int)
+
+// f16DotsStridedNEON sets dst[j] = Σ_i f32(k[j·stride + i])·f32(q[i]) for
+// j < rows (rows ≥ 1) over the first n &^ 7 elements (n ≥ 8; stride in
+// elements), accumulated in float32.
+//
+//go:noescape
+func f16DotsStridedNEON(dst *float32, k *uint16, stride int, q *uint16, rows int, n int)
+
+// f16AXPYStridedNEON sets dst[i] += a[j]·f32(x[j·stride + i]) for j = 0, 1,
+// …, rows−1 in turn (rows ≥ 1) and i < n (n a positive multiple of 8; stride
+// in elements), with FMUL then FADD (no FMA): bit-exact with rows calls of
+// ref.F16AXPY.
+//
+//go:noescape
+func f16AXPYStridedNEON(dst *float32, a *float32, x *uint16, stride int, rows int, n int)
+
+// f32ToF16sNEON converts n floats (n a positive multiple of 16) to binary16
+// with FCVTN/FCVTN2, rounding to nearest even: bit-exact with
+// generic.F32ToF16.
+//
+//go:noescape
+func f32ToF16sNEON(dst *uint16, src *float32, n int)
+
+// f16ToF32sNEON converts n binary16 values (n a positive multiple of 16) to
+// float32 with FCVTL/FCVTL2: exact, NaNs quieted, bit-exact with
+// generic.F16ToF32.
+//
+//go:noescape
+func f16ToF32sNEON(dst *float32, src *uint16, n int)
+
+// f16AXPYNEON sets dst[i] += a·f32(x[i]) for n floats (n a positive multiple
+// of 16), with FMUL then FADD (no FMA): bit-exact with ref.F16AXPY.
+//
+//go:noescape
+func f16AXPYNEON(dst *float32, a float32, x *uint16, n int)

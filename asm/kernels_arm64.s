@@ -1731,6 +1731,319 @@ f16DotsNEON_loop:
 	BNE f16DotsNEON_row
 	RET
 
+// func f16DotsNEONN2(dst *float32, ldd int, w *uint16, x *float32, ldx int, rows int, k int)
+TEXT ·f16DotsNEONN2(SB), NOSPLIT, $0-56
+	MOVD dst+0(FP), R0
+	MOVD ldd+8(FP), R1
+	LSL $2, R1, R1
+	MOVD w+16(FP), R2
+	MOVD x+24(FP), R3
+	MOVD ldx+32(FP), R4
+	LSL $2, R4, R4
+	MOVD rows+40(FP), R5
+	MOVD k+48(FP), R6
+	LSL $1, R6, R7
+	LSR $4, R6, R6
+
+f16DotsNEONN2_row:
+	MOVD R2, R8
+	MOVD R3, R10
+	ADD R4, R10, R11
+	MOVD R6, R9
+	VEOR V16.B16, V16.B16, V16.B16
+	VEOR V17.B16, V17.B16, V17.B16
+	VEOR V18.B16, V18.B16, V18.B16
+	VEOR V19.B16, V19.B16, V19.B16
+	VEOR V20.B16, V20.B16, V20.B16
+	VEOR V21.B16, V21.B16, V21.B16
+	VEOR V22.B16, V22.B16, V22.B16
+	VEOR V23.B16, V23.B16, V23.B16
+
+f16DotsNEONN2_loop:
+	VLD1.P 32(R8), [V0.H8, V1.H8]
+	WORD $0x0e217806 // FCVTL v6.4s, v0.4h
+	WORD $0x4e217807 // FCVTL2 v7.4s, v0.8h
+	WORD $0x0e217828 // FCVTL v8.4s, v1.4h
+	WORD $0x4e217829 // FCVTL2 v9.4s, v1.8h
+	VLD1.P 64(R10), [V2.S4, V3.S4, V4.S4, V5.S4]
+	WORD $0x4e22ccd0 // FMLA v16.4s, v6.4s, v2.4s
+	WORD $0x4e23ccf1 // FMLA v17.4s, v7.4s, v3.4s
+	WORD $0x4e24cd12 // FMLA v18.4s, v8.4s, v4.4s
+	WORD $0x4e25cd33 // FMLA v19.4s, v9.4s, v5.4s
+	VLD1.P 64(R11), [V10.S4, V11.S4, V12.S4, V13.S4]
+	WORD $0x4e2accd4 // FMLA v20.4s, v6.4s, v10.4s
+	WORD $0x4e2bccf5 // FMLA v21.4s, v7.4s, v11.4s
+	WORD $0x4e2ccd16 // FMLA v22.4s, v8.4s, v12.4s
+	WORD $0x4e2dcd37 // FMLA v23.4s, v9.4s, v13.4s
+	SUBS $1, R9, R9
+	BNE f16DotsNEONN2_loop
+	MOVD R0, R11
+	WORD $0x4e31d610 // FADD v16.4s, v16.4s, v17.4s
+	WORD $0x4e33d652 // FADD v18.4s, v18.4s, v19.4s
+	WORD $0x4e32d610 // FADD v16.4s, v16.4s, v18.4s
+	WORD $0x6e30d610 // FADDP v16.4s, v16.4s, v16.4s
+	WORD $0x7e30da10 // FADDP s16, v16.2s
+	FMOVS F16, (R11)
+	ADD R1, R11, R11
+	WORD $0x4e35d694 // FADD v20.4s, v20.4s, v21.4s
+	WORD $0x4e37d6d6 // FADD v22.4s, v22.4s, v23.4s
+	WORD $0x4e36d694 // FADD v20.4s, v20.4s, v22.4s
+	WORD $0x6e34d694 // FADDP v20.4s, v20.4s, v20.4s
+	WORD $0x7e30da94 // FADDP s20, v20.2s
+	FMOVS F20, (R11)
+	ADD $4, R0, R0
+	ADD R7, R2, R2
+	SUBS $1, R5, R5
+	BNE f16DotsNEONN2_row
+	RET
+
+// func f16DotsNEONN3(dst *float32, ldd int, w *uint16, x *float32, ldx int, rows int, k int)
+TEXT ·f16DotsNEONN3(SB), NOSPLIT, $0-56
+	MOVD dst+0(FP), R0
+	MOVD ldd+8(FP), R1
+	LSL $2, R1, R1
+	MOVD w+16(FP), R2
+	MOVD x+24(FP), R3
+	MOVD ldx+32(FP), R4
+	LSL $2, R4, R4
+	MOVD rows+40(FP), R5
+	MOVD k+48(FP), R6
+	LSL $1, R6, R7
+	LSR $4, R6, R6
+
+f16DotsNEONN3_row:
+	MOVD R2, R8
+	MOVD R3, R10
+	ADD R4, R10, R11
+	ADD R4, R11, R12
+	MOVD R6, R9
+	VEOR V16.B16, V16.B16, V16.B16
+	VEOR V17.B16, V17.B16, V17.B16
+	VEOR V18.B16, V18.B16, V18.B16
+	VEOR V19.B16, V19.B16, V19.B16
+	VEOR V20.B16, V20.B16, V20.B16
+	VEOR V21.B16, V21.B16, V21.B16
+	VEOR V22.B16, V22.B16, V22.B16
+	VEOR V23.B16, V23.B16, V23.B16
+	VEOR V24.B16, V24.B16, V24.B16
+	VEOR V25.B16, V25.B16, V25.B16
+	VEOR V26.B16, V26.B16, V26.B16
+	VEOR V27.B16, V27.B16, V27.B16
+
+f16DotsNEONN3_loop:
+	VLD1.P 32(R8), [V0.H8, V1.H8]
+	WORD $0x0e217806 // FCVTL v6.4s, v0.4h
+	WORD $0x4e217807 // FCVTL2 v7.4s, v0.8h
+	WORD $0x0e217828 // FCVTL v8.4s, v1.4h
+	WORD $0x4e217829 // FCVTL2 v9.4s, v1.8h
+	VLD1.P 64(R10), [V2.S4, V3.S4, V4.S4, V5.S4]
+	WORD $0x4e22ccd0 // FMLA v16.4s, v6.4s, v2.4s
+	WORD $0x4e23ccf1 // FMLA v17.4s, v7.4s, v3.4s
+	WORD $0x4e24cd12 // FMLA v18.4s, v8.4s, v4.4s
+	WORD $0x4e25cd33 // FMLA v19.4s, v9.4s, v5.4s
+	VLD1.P 64(R11), [V10.S4, V11.S4, V12.S4, V13.S4]
+	WORD $0x4e2accd4 // FMLA v20.4s, v6.4s, v10.4s
+	WORD $0x4e2bccf5 // FMLA v21.4s, v7.4s, v11.4s
+	WORD $0x4e2ccd16 // FMLA v22.4s, v8.4s, v12.4s
+	WORD $0x4e2dcd37 // FMLA v23.4s, v9.4s, v13.4s
+	VLD1.P 64(R12), [V2.S4, V3.S4, V4.S4, V5.S4]
+	WORD $0x4e22ccd8 // FMLA v24.4s, v6.4s, v2.4s
+	WORD $0x4e23ccf9 // FMLA v25.4s, v7.4s, v3.4s
+	WORD $0x4e24cd1a // FMLA v26.4s, v8.4s, v4.4s
+	WORD $0x4e25cd3b // FMLA v27.4s, v9.4s, v5.4s
+	SUBS $1, R9, R9
+	BNE f16DotsNEONN3_loop
+	MOVD R0, R11
+	WORD $0x4e31d610 // FADD v16.4s, v16.4s, v17.4s
+	WORD $0x4e33d652 // FADD v18.4s, v18.4s, v19.4s
+	WORD $0x4e32d610 // FADD v16.4s, v16.4s, v18.4s
+	WORD $0x6e30d610 // FADDP v16.4s, v16.4s, v16.4s
+	WORD $0x7e30da10 // FADDP s16, v16.2s
+	FMOVS F16, (R11)
+	ADD R1, R11, R11
+	WORD $0x4e35d694 // FADD v20.4s, v20.4s, v21.4s
+	WORD $0x4e37d6d6 // FADD v22.4s, v22.4s, v23.4s
+	WORD $0x4e36d694 // FADD v20.4s, v20.4s, v22.4s
+	WORD $0x6e34d694 // FADDP v20.4s, v20.4s, v20.4s
+	WORD $0x7e30da94 // FADDP s20, v20.2s
+	FMOVS F20, (R11)
+	ADD R1, R11, R11
+	WORD $0x4e39d718 // FADD v24.4s, v24.4s, v25.4s
+	WORD $0x4e3bd75a // FADD v26.4s, v26.4s, v27.4s
+	WORD $0x4e3ad718 // FADD v24.4s, v24.4s, v26.4s
+	WORD $0x6e38d718 // FADDP v24.4s, v24.4s, v24.4s
+	WORD $0x7e30db18 // FADDP s24, v24.2s
+	FMOVS F24, (R11)
+	ADD $4, R0, R0
+	ADD R7, R2, R2
+	SUBS $1, R5, R5
+	BNE f16DotsNEONN3_row
+	RET
+
+// func f16DotsNEONN4(dst *float32, ldd int, w *uint16, x *float32, ldx int, rows int, k int)
+TEXT ·f16DotsNEONN4(SB), NOSPLIT, $0-56
+	MOVD dst+0(FP), R0
+	MOVD ldd+8(FP), R1
+	LSL $2, R1, R1
+	MOVD w+16(FP), R2
+	MOVD x+24(FP), R3
+	MOVD ldx+32(FP), R4
+	LSL $2, R4, R4
+	MOVD rows+40(FP), R5
+	MOVD k+48(FP), R6
+	LSL $1, R6, R7
+	LSR $4, R6, R6
+
+f16DotsNEONN4_row:
+	MOVD R2, R8
+	MOVD R3, R10
+	ADD R4, R10, R11
+	ADD R4, R11, R12
+	ADD R4, R12, R13
+	MOVD R6, R9
+	VEOR V16.B16, V16.B16, V16.B16
+	VEOR V17.B16, V17.B16, V17.B16
+	VEOR V18.B16, V18.B16, V18.B16
+	VEOR V19.B16, V19.B16, V19.B16
+	VEOR V20.B16, V20.B16, V20.B16
+	VEOR V21.B16, V21.B16, V21.B16
+	VEOR V22.B16, V22.B16, V22.B16
+	VEOR V23.B16, V23.B16, V23.B16
+	VEOR V24.B16, V24.B16, V24.B16
+	VEOR V25.B16, V25.B16, V25.B16
+	VEOR V26.B16, V26.B16, V26.B16
+	VEOR V27.B16, V27.B16, V27.B16
+	VEOR V28.B16, V28.B16, V28.B16
+	VEOR V29.B16, V29.B16, V29.B16
+	VEOR V30.B16, V30.B16, V30.B16
+	VEOR V31.B16, V31.B16, V31.B16
+
+f16DotsNEONN4_loop:
+	VLD1.P 32(R8), [V0.H8, V1.H8]
+	WORD $0x0e217806 // FCVTL v6.4s, v0.4h
+	WORD $0x4e217807 // FCVTL2 v7.4s, v0.8h
+	WORD $0x0e217828 // FCVTL v8.4s, v1.4h
+	WORD $0x4e217829 // FCVTL2 v9.4s, v1.8h
+	VLD1.P 64(R10), [V2.S4, V3.S4, V4.S4, V5.S4]
+	WORD $0x4e22ccd0 // FMLA v16.4s, v6.4s, v2.4s
+	WORD $0x4e23ccf1 // FMLA v17.4s, v7.4s, v3.4s
+	WORD $0x4e24cd12 // FMLA v18.4s, v8.4s, v4.4s
+	WORD $0x4e25cd33 // FMLA v19.4s, v9.4s, v5.4s
+	VLD1.P 64(R11), [V10.S4, V11.S4, V12.S4, V13.S4]
+	WORD $0x4e2accd4 // FMLA v20.4s, v6.4s, v10.4s
+	WORD $0x4e2bccf5 // FMLA v21.4s, v7.4s, v11.4s
+	WORD $0x4e2ccd16 // FMLA v22.4s, v8.4s, v12.4s
+	WORD $0x4e2dcd37 // FMLA v23.4s, v9.4s, v13.4s
+	VLD1.P 64(R12), [V2.S4, V3.S4, V4.S4, V5.S4]
+	WORD $0x4e22ccd8 // FMLA v24.4s, v6.4s, v2.4s
+	WORD $0x4e23ccf9 // FMLA v25.4s, v7.4s, v3.4s
+	WORD $0x4e24cd1a // FMLA v26.4s, v8.4s, v4.4s
+	WORD $0x4e25cd3b // FMLA v27.4s, v9.4s, v5.4s
+	VLD1.P 64(R13), [V10.S4, V11.S4, V12.S4, V13.S4]
+	WORD $0x4e2accdc // FMLA v28.4s, v6.4s, v10.4s
+	WORD $0x4e2bccfd // FMLA v29.4s, v7.4s, v11.4s
+	WORD $0x4e2ccd1e // FMLA v30.4s, v8.4s, v12.4s
+	WORD $0x4e2dcd3f // FMLA v31.4s, v9.4s, v13.4s
+	SUBS $1, R9, R9
+	BNE f16DotsNEONN4_loop
+	MOVD R0, R11
+	WORD $0x4e31d610 // FADD v16.4s, v16.4s, v17.4s
+	WORD $0x4e33d652 // FADD v18.4s, v18.4s, v19.4s
+	WORD $0x4e32d610 // FADD v16.4s, v16.4s, v18.4s
+	WORD $0x6e30d610 // FADDP v16.4s, v16.4s, v16.4s
+	WORD $0x7e30da10 // FADDP s16, v16.2s
+	FMOVS F16, (R11)
+	ADD R1, R11, R11
+	WORD $0x4e35d694 // FADD v20.4s, v20.4s, v21.4s
+	WORD $0x4e37d6d6 // FADD v22.4s, v22.4s, v23.4s
+	WORD $0x4e36d694 // FADD v20.4s, v20.4s, v22.4s
+	WORD $0x6e34d694 // FADDP v20.4s, v20.4s, v20.4s
+	WORD $0x7e30da94 // FADDP s20, v20.2s
+	FMOVS F20, (R11)
+	ADD R1, R11, R11
+	WORD $0x4e39d718 // FADD v24.4s, v24.4s, v25.4s
+	WORD $0x4e3bd75a // FADD v26.4s, v26.4s, v27.4s
+	WORD $0x4e3ad718 // FADD v24.4s, v24.4s, v26.4s
+	WORD $0x6e38d718 // FADDP v24.4s, v24.4s, v24.4s
+	WORD $0x7e30db18 // FADDP s24, v24.2s
+	FMOVS F24, (R11)
+	ADD R1, R11, R11
+	WORD $0x4e3dd79c // FADD v28.4s, v28.4s, v29.4s
+	WORD $0x4e3fd7de // FADD v30.4s, v30.4s, v31.4s
+	WORD $0x4e3ed79c // FADD v28.4s, v28.4s, v30.4s
+	WORD $0x6e3cd79c // FADDP v28.4s, v28.4s, v28.4s
+	WORD $0x7e30db9c // FADDP s28, v28.2s
+	FMOVS F28, (R11)
+	ADD $4, R0, R0
+	ADD R7, R2, R2
+	SUBS $1, R5, R5
+	BNE f16DotsNEONN4_row
+	RET
+
+// func dotF32NEON(a, b *float32, n int) float32
+TEXT ·dotF32NEON(SB), NOSPLIT, $0-28
+	MOVD a+0(FP), R0
+	MOVD b+8(FP), R1
+	MOVD n+16(FP), R2
+	LSR $4, R2, R2
+	VEOR V16.B16, V16.B16, V16.B16
+	VEOR V17.B16, V17.B16, V17.B16
+	VEOR V18.B16, V18.B16, V18.B16
+	VEOR V19.B16, V19.B16, V19.B16
+
+dotF32NEON_loop:
+	VLD1.P 64(R0), [V0.S4, V1.S4, V2.S4, V3.S4]
+	VLD1.P 64(R1), [V4.S4, V5.S4, V6.S4, V7.S4]
+	WORD $0x4e24cc10 // FMLA v16.4s, v0.4s, v4.4s
+	WORD $0x4e25cc31 // FMLA v17.4s, v1.4s, v5.4s
+	WORD $0x4e26cc52 // FMLA v18.4s, v2.4s, v6.4s
+	WORD $0x4e27cc73 // FMLA v19.4s, v3.4s, v7.4s
+	SUBS $1, R2, R2
+	BNE dotF32NEON_loop
+	WORD $0x4e31d610 // FADD v16.4s, v16.4s, v17.4s
+	WORD $0x4e33d652 // FADD v18.4s, v18.4s, v19.4s
+	WORD $0x4e32d610 // FADD v16.4s, v16.4s, v18.4s
+	WORD $0x6e30d610 // FADDP v16.4s, v16.4s, v16.4s
+	WORD $0x7e30da10 // FADDP s16, v16.2s
+	FMOVS F16, ret+24(FP)
+	RET
+
+// func dotF16NEON(a, b *uint16, n int) float32
+TEXT ·dotF16NEON(SB), NOSPLIT, $0-28
+	MOVD a+0(FP), R0
+	MOVD b+8(FP), R1
+	MOVD n+16(FP), R2
+	LSR $4, R2, R2
+	VEOR V16.B16, V16.B16, V16.B16
+	VEOR V17.B16, V17.B16, V17.B16
+	VEOR V18.B16, V18.B16, V18.B16
+	VEOR V19.B16, V19.B16, V19.B16
+
+dotF16NEON_loop:
+	VLD1.P 32(R0), [V0.H8, V1.H8]
+	VLD1.P 32(R1), [V2.H8, V3.H8]
+	WORD $0x0e217804 // FCVTL v4.4s, v0.4h
+	WORD $0x0e217848 // FCVTL v8.4s, v2.4h
+	WORD $0x4e217805 // FCVTL2 v5.4s, v0.8h
+	WORD $0x4e217849 // FCVTL2 v9.4s, v2.8h
+	WORD $0x0e217826 // FCVTL v6.4s, v1.4h
+	WORD $0x0e21786a // FCVTL v10.4s, v3.4h
+	WORD $0x4e217827 // FCVTL2 v7.4s, v1.8h
+	WORD $0x4e21786b // FCVTL2 v11.4s, v3.8h
+	WORD $0x4e28cc90 // FMLA v16.4s, v4.4s, v8.4s
+	WORD $0x4e29ccb1 // FMLA v17.4s, v5.4s, v9.4s
+	WORD $0x4e2accd2 // FMLA v18.4s, v6.4s, v10.4s
+	WORD $0x4e2bccf3 // FMLA v19.4s, v7.4s, v11.4s
+	SUBS $1, R2, R2
+	BNE dotF16NEON_loop
+	WORD $0x4e31d610 // FADD v16.4s, v16.4s, v17.4s
+	WORD $0x4e33d652 // FADD v18.4s, v18.4s, v19.4s
+	WORD $0x4e32d610 // FADD v16.4s, v16.4s, v18.4s
+	WORD $0x6e30d610 // FADDP v16.4s, v16.4s, v16.4s
+	WORD $0x7e30da10 // FADDP s16, v16.2s
+	FMOVS F16, ret+24(FP)
+	RET
+
 // func i2sDotsSDOTN2(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nblk int)
 TEXT ·i2sDotsSDOTN2(SB), NOSPLIT, $0-56
 	MOVD dst+0(FP), R0
@@ -2149,4 +2462,524 @@ i2sDotsNEONN4_block:
 	ADD $4, R0, R0
 	SUBS $1, R3, R3
 	BNE i2sDotsNEONN4_row
+	RET
+
+// func i8DotsSDOT(dst *int32, w *int8, q *int8, rows int, k int)
+TEXT ·i8DotsSDOT(SB), NOSPLIT, $0-40
+	MOVD dst+0(FP), R0
+	MOVD w+8(FP), R1
+	MOVD q+16(FP), R2
+	MOVD rows+24(FP), R3
+	MOVD k+32(FP), R4
+	LSR $6, R4, R5
+	LSL $2, R4, R6
+
+i8DotsSDOT_tile4:
+	CMP $4, R3
+	BLT i8DotsSDOT_tile1
+	VEOR V16.B16, V16.B16, V16.B16
+	VEOR V17.B16, V17.B16, V17.B16
+	VEOR V18.B16, V18.B16, V18.B16
+	VEOR V19.B16, V19.B16, V19.B16
+	VEOR V20.B16, V20.B16, V20.B16
+	VEOR V21.B16, V21.B16, V21.B16
+	VEOR V22.B16, V22.B16, V22.B16
+	VEOR V23.B16, V23.B16, V23.B16
+	MOVD R1, R10
+	ADD R4, R10, R11
+	ADD R4, R11, R12
+	ADD R4, R12, R13
+	MOVD R2, R14
+	MOVD R5, R15
+
+i8DotsSDOT_tile4_loop:
+	VLD1.P 64(R14), [V0.B16, V1.B16, V2.B16, V3.B16]
+	VLD1.P 64(R10), [V4.B16, V5.B16, V6.B16, V7.B16]
+	WORD $0x4e809490 // SDOT v16.4s, v4.16b, v0.16b
+	WORD $0x4e8194b1 // SDOT v17.4s, v5.16b, v1.16b
+	WORD $0x4e8294d0 // SDOT v16.4s, v6.16b, v2.16b
+	WORD $0x4e8394f1 // SDOT v17.4s, v7.16b, v3.16b
+	VLD1.P 64(R11), [V8.B16, V9.B16, V10.B16, V11.B16]
+	WORD $0x4e809512 // SDOT v18.4s, v8.16b, v0.16b
+	WORD $0x4e819533 // SDOT v19.4s, v9.16b, v1.16b
+	WORD $0x4e829552 // SDOT v18.4s, v10.16b, v2.16b
+	WORD $0x4e839573 // SDOT v19.4s, v11.16b, v3.16b
+	VLD1.P 64(R12), [V4.B16, V5.B16, V6.B16, V7.B16]
+	WORD $0x4e809494 // SDOT v20.4s, v4.16b, v0.16b
+	WORD $0x4e8194b5 // SDOT v21.4s, v5.16b, v1.16b
+	WORD $0x4e8294d4 // SDOT v20.4s, v6.16b, v2.16b
+	WORD $0x4e8394f5 // SDOT v21.4s, v7.16b, v3.16b
+	VLD1.P 64(R13), [V8.B16, V9.B16, V10.B16, V11.B16]
+	WORD $0x4e809516 // SDOT v22.4s, v8.16b, v0.16b
+	WORD $0x4e819537 // SDOT v23.4s, v9.16b, v1.16b
+	WORD $0x4e829556 // SDOT v22.4s, v10.16b, v2.16b
+	WORD $0x4e839577 // SDOT v23.4s, v11.16b, v3.16b
+	SUBS $1, R15, R15
+	BNE i8DotsSDOT_tile4_loop
+	VADD V17.S4, V16.S4, V16.S4
+	VADD V19.S4, V18.S4, V18.S4
+	VADD V21.S4, V20.S4, V20.S4
+	VADD V23.S4, V22.S4, V22.S4
+	VADDP V18.S4, V16.S4, V16.S4
+	VADDP V22.S4, V20.S4, V20.S4
+	VADDP V20.S4, V16.S4, V16.S4
+	VST1.P [V16.S4], 16(R0)
+	ADD R6, R1, R1
+	SUB $4, R3, R3
+	B i8DotsSDOT_tile4
+
+i8DotsSDOT_tile1:
+	CBZ R3, i8DotsSDOT_done
+	VEOR V16.B16, V16.B16, V16.B16
+	VEOR V17.B16, V17.B16, V17.B16
+	MOVD R1, R10
+	MOVD R2, R14
+	MOVD R5, R15
+
+i8DotsSDOT_tile1_loop:
+	VLD1.P 64(R14), [V0.B16, V1.B16, V2.B16, V3.B16]
+	VLD1.P 64(R10), [V4.B16, V5.B16, V6.B16, V7.B16]
+	WORD $0x4e809490 // SDOT v16.4s, v4.16b, v0.16b
+	WORD $0x4e8194b1 // SDOT v17.4s, v5.16b, v1.16b
+	WORD $0x4e8294d0 // SDOT v16.4s, v6.16b, v2.16b
+	WORD $0x4e8394f1 // SDOT v17.4s, v7.16b, v3.16b
+	SUBS $1, R15, R15
+	BNE i8DotsSDOT_tile1_loop
+	VADD V17.S4, V16.S4, V16.S4
+	VADDV V16.S4, V16
+	VMOV V16.S[0], R7
+	MOVW.P R7, 4(R0)
+	ADD R4, R1, R1
+	SUB $1, R3, R3
+	B i8DotsSDOT_tile1
+
+i8DotsSDOT_done:
+	RET
+
+// func i8DotsNEON(dst *int32, w *int8, q *int8, rows int, k int)
+TEXT ·i8DotsNEON(SB), NOSPLIT, $0-40
+	MOVD dst+0(FP), R0
+	MOVD w+8(FP), R1
+	MOVD q+16(FP), R2
+	MOVD rows+24(FP), R3
+	MOVD k+32(FP), R4
+	LSR $6, R4, R5
+	LSL $2, R4, R6
+
+i8DotsNEON_tile4:
+	CMP $4, R3
+	BLT i8DotsNEON_tile1
+	VEOR V16.B16, V16.B16, V16.B16
+	VEOR V17.B16, V17.B16, V17.B16
+	VEOR V18.B16, V18.B16, V18.B16
+	VEOR V19.B16, V19.B16, V19.B16
+	VEOR V20.B16, V20.B16, V20.B16
+	VEOR V21.B16, V21.B16, V21.B16
+	VEOR V22.B16, V22.B16, V22.B16
+	VEOR V23.B16, V23.B16, V23.B16
+	MOVD R1, R10
+	ADD R4, R10, R11
+	ADD R4, R11, R12
+	ADD R4, R12, R13
+	MOVD R2, R14
+	MOVD R5, R15
+
+i8DotsNEON_tile4_loop:
+	VLD1.P 64(R14), [V0.B16, V1.B16, V2.B16, V3.B16]
+	VLD1.P 64(R10), [V4.B16, V5.B16, V6.B16, V7.B16]
+	WORD $0x0e20c098 // SMULL v24.8h, v4.8b, v0.8b
+	WORD $0x4e20c099 // SMULL2 v25.8h, v4.16b, v0.16b
+	WORD $0x4e606b10 // SADALP v16.4s, v24.8h
+	WORD $0x4e606b30 // SADALP v16.4s, v25.8h
+	WORD $0x0e21c0ba // SMULL v26.8h, v5.8b, v1.8b
+	WORD $0x4e21c0bb // SMULL2 v27.8h, v5.16b, v1.16b
+	WORD $0x4e606b51 // SADALP v17.4s, v26.8h
+	WORD $0x4e606b71 // SADALP v17.4s, v27.8h
+	WORD $0x0e22c0dc // SMULL v28.8h, v6.8b, v2.8b
+	WORD $0x4e22c0dd // SMULL2 v29.8h, v6.16b, v2.16b
+	WORD $0x4e606b90 // SADALP v16.4s, v28.8h
+	WORD $0x4e606bb0 // SADALP v16.4s, v29.8h
+	WORD $0x0e23c0fe // SMULL v30.8h, v7.8b, v3.8b
+	WORD $0x4e23c0ff // SMULL2 v31.8h, v7.16b, v3.16b
+	WORD $0x4e606bd1 // SADALP v17.4s, v30.8h
+	WORD $0x4e606bf1 // SADALP v17.4s, v31.8h
+	VLD1.P 64(R11), [V8.B16, V9.B16, V10.B16, V11.B16]
+	WORD $0x0e20c118 // SMULL v24.8h, v8.8b, v0.8b
+	WORD $0x4e20c119 // SMULL2 v25.8h, v8.16b, v0.16b
+	WORD $0x4e606b12 // SADALP v18.4s, v24.8h
+	WORD $0x4e606b32 // SADALP v18.4s, v25.8h
+	WORD $0x0e21c13a // SMULL v26.8h, v9.8b, v1.8b
+	WORD $0x4e21c13b // SMULL2 v27.8h, v9.16b, v1.16b
+	WORD $0x4e606b53 // SADALP v19.4s, v26.8h
+	WORD $0x4e606b73 // SADALP v19.4s, v27.8h
+	WORD $0x0e22c15c // SMULL v28.8h, v10.8b, v2.8b
+	WORD $0x4e22c15d // SMULL2 v29.8h, v10.16b, v2.16b
+	WORD $0x4e606b92 // SADALP v18.4s, v28.8h
+	WORD $0x4e606bb2 // SADALP v18.4s, v29.8h
+	WORD $0x0e23c17e // SMULL v30.8h, v11.8b, v3.8b
+	WORD $0x4e23c17f // SMULL2 v31.8h, v11.16b, v3.16b
+	WORD $0x4e606bd3 // SADALP v19.4s, v30.8h
+	WORD $0x4e606bf3 // SADALP v19.4s, v31.8h
+	VLD1.P 64(R12), [V4.B16, V5.B16, V6.B16, V7.B16]
+	WORD $0x0e20c098 // SMULL v24.8h, v4.8b, v0.8b
+	WORD $0x4e20c099 // SMULL2 v25.8h, v4.16b, v0.16b
+	WORD $0x4e606b14 // SADALP v20.4s, v24.8h
+	WORD $0x4e606b34 // SADALP v20.4s, v25.8h
+	WORD $0x0e21c0ba // SMULL v26.8h, v5.8b, v1.8b
+	WORD $0x4e21c0bb // SMULL2 v27.8h, v5.16b, v1.16b
+	WORD $0x4e606b55 // SADALP v21.4s, v26.8h
+	WORD $0x4e606b75 // SADALP v21.4s, v27.8h
+	WORD $0x0e22c0dc // SMULL v28.8h, v6.8b, v2.8b
+	WORD $0x4e22c0dd // SMULL2 v29.8h, v6.16b, v2.16b
+	WORD $0x4e606b94 // SADALP v20.4s, v28.8h
+	WORD $0x4e606bb4 // SADALP v20.4s, v29.8h
+	WORD $0x0e23c0fe // SMULL v30.8h, v7.8b, v3.8b
+	WORD $0x4e23c0ff // SMULL2 v31.8h, v7.16b, v3.16b
+	WORD $0x4e606bd5 // SADALP v21.4s, v30.8h
+	WORD $0x4e606bf5 // SADALP v21.4s, v31.8h
+	VLD1.P 64(R13), [V8.B16, V9.B16, V10.B16, V11.B16]
+	WORD $0x0e20c118 // SMULL v24.8h, v8.8b, v0.8b
+	WORD $0x4e20c119 // SMULL2 v25.8h, v8.16b, v0.16b
+	WORD $0x4e606b16 // SADALP v22.4s, v24.8h
+	WORD $0x4e606b36 // SADALP v22.4s, v25.8h
+	WORD $0x0e21c13a // SMULL v26.8h, v9.8b, v1.8b
+	WORD $0x4e21c13b // SMULL2 v27.8h, v9.16b, v1.16b
+	WORD $0x4e606b57 // SADALP v23.4s, v26.8h
+	WORD $0x4e606b77 // SADALP v23.4s, v27.8h
+	WORD $0x0e22c15c // SMULL v28.8h, v10.8b, v2.8b
+	WORD $0x4e22c15d // SMULL2 v29.8h, v10.16b, v2.16b
+	WORD $0x4e606b96 // SADALP v22.4s, v28.8h
+	WORD $0x4e606bb6 // SADALP v22.4s, v29.8h
+	WORD $0x0e23c17e // SMULL v30.8h, v11.8b, v3.8b
+	WORD $0x4e23c17f // SMULL2 v31.8h, v11.16b, v3.16b
+	WORD $0x4e606bd7 // SADALP v23.4s, v30.8h
+	WORD $0x4e606bf7 // SADALP v23.4s, v31.8h
+	SUBS $1, R15, R15
+	BNE i8DotsNEON_tile4_loop
+	VADD V17.S4, V16.S4, V16.S4
+	VADD V19.S4, V18.S4, V18.S4
+	VADD V21.S4, V20.S4, V20.S4
+	VADD V23.S4, V22.S4, V22.S4
+	VADDP V18.S4, V16.S4, V16.S4
+	VADDP V22.S4, V20.S4, V20.S4
+	VADDP V20.S4, V16.S4, V16.S4
+	VST1.P [V16.S4], 16(R0)
+	ADD R6, R1, R1
+	SUB $4, R3, R3
+	B i8DotsNEON_tile4
+
+i8DotsNEON_tile1:
+	CBZ R3, i8DotsNEON_done
+	VEOR V16.B16, V16.B16, V16.B16
+	VEOR V17.B16, V17.B16, V17.B16
+	MOVD R1, R10
+	MOVD R2, R14
+	MOVD R5, R15
+
+i8DotsNEON_tile1_loop:
+	VLD1.P 64(R14), [V0.B16, V1.B16, V2.B16, V3.B16]
+	VLD1.P 64(R10), [V4.B16, V5.B16, V6.B16, V7.B16]
+	WORD $0x0e20c098 // SMULL v24.8h, v4.8b, v0.8b
+	WORD $0x4e20c099 // SMULL2 v25.8h, v4.16b, v0.16b
+	WORD $0x4e606b10 // SADALP v16.4s, v24.8h
+	WORD $0x4e606b30 // SADALP v16.4s, v25.8h
+	WORD $0x0e21c0ba // SMULL v26.8h, v5.8b, v1.8b
+	WORD $0x4e21c0bb // SMULL2 v27.8h, v5.16b, v1.16b
+	WORD $0x4e606b51 // SADALP v17.4s, v26.8h
+	WORD $0x4e606b71 // SADALP v17.4s, v27.8h
+	WORD $0x0e22c0dc // SMULL v28.8h, v6.8b, v2.8b
+	WORD $0x4e22c0dd // SMULL2 v29.8h, v6.16b, v2.16b
+	WORD $0x4e606b90 // SADALP v16.4s, v28.8h
+	WORD $0x4e606bb0 // SADALP v16.4s, v29.8h
+	WORD $0x0e23c0fe // SMULL v30.8h, v7.8b, v3.8b
+	WORD $0x4e23c0ff // SMULL2 v31.8h, v7.16b, v3.16b
+	WORD $0x4e606bd1 // SADALP v17.4s, v30.8h
+	WORD $0x4e606bf1 // SADALP v17.4s, v31.8h
+	SUBS $1, R15, R15
+	BNE i8DotsNEON_tile1_loop
+	VADD V17.S4, V16.S4, V16.S4
+	VADDV V16.S4, V16
+	VMOV V16.S[0], R7
+	MOVW.P R7, 4(R0)
+	ADD R4, R1, R1
+	SUB $1, R3, R3
+	B i8DotsNEON_tile1
+
+i8DotsNEON_done:
+	RET
+
+// func f16DotsStridedNEON(dst *float32, k *uint16, stride int, q *uint16, rows int, n int)
+TEXT ·f16DotsStridedNEON(SB), NOSPLIT, $0-48
+	MOVD dst+0(FP), R0
+	MOVD k+8(FP), R1
+	MOVD stride+16(FP), R2
+	LSL $1, R2, R2
+	MOVD q+24(FP), R3
+	MOVD rows+32(FP), R4
+	MOVD n+40(FP), R5
+	LSR $3, R5, R5
+	LSL $2, R2, R6
+
+f16DotsStridedNEON_tile4:
+	CMP $4, R4
+	BLT f16DotsStridedNEON_tile1
+	VEOR V16.B16, V16.B16, V16.B16
+	VEOR V17.B16, V17.B16, V17.B16
+	VEOR V18.B16, V18.B16, V18.B16
+	VEOR V19.B16, V19.B16, V19.B16
+	VEOR V20.B16, V20.B16, V20.B16
+	VEOR V21.B16, V21.B16, V21.B16
+	VEOR V22.B16, V22.B16, V22.B16
+	VEOR V23.B16, V23.B16, V23.B16
+	MOVD R1, R10
+	ADD R2, R10, R11
+	ADD R2, R11, R12
+	ADD R2, R12, R13
+	MOVD R3, R14
+	MOVD R5, R15
+
+f16DotsStridedNEON_tile4_loop:
+	VLD1.P 16(R14), [V0.H8]
+	WORD $0x0e217801 // FCVTL v1.4s, v0.4h
+	WORD $0x4e217802 // FCVTL2 v2.4s, v0.8h
+	VLD1.P 16(R10), [V3.H8]
+	VLD1.P 16(R11), [V4.H8]
+	VLD1.P 16(R12), [V5.H8]
+	VLD1.P 16(R13), [V6.H8]
+	WORD $0x0e217867 // FCVTL v7.4s, v3.4h
+	WORD $0x4e217868 // FCVTL2 v8.4s, v3.8h
+	WORD $0x0e217889 // FCVTL v9.4s, v4.4h
+	WORD $0x4e21788a // FCVTL2 v10.4s, v4.8h
+	WORD $0x0e2178ab // FCVTL v11.4s, v5.4h
+	WORD $0x4e2178ac // FCVTL2 v12.4s, v5.8h
+	WORD $0x0e2178cd // FCVTL v13.4s, v6.4h
+	WORD $0x4e2178ce // FCVTL2 v14.4s, v6.8h
+	WORD $0x4e21ccf0 // FMLA v16.4s, v7.4s, v1.4s
+	WORD $0x4e22cd11 // FMLA v17.4s, v8.4s, v2.4s
+	WORD $0x4e21cd32 // FMLA v18.4s, v9.4s, v1.4s
+	WORD $0x4e22cd53 // FMLA v19.4s, v10.4s, v2.4s
+	WORD $0x4e21cd74 // FMLA v20.4s, v11.4s, v1.4s
+	WORD $0x4e22cd95 // FMLA v21.4s, v12.4s, v2.4s
+	WORD $0x4e21cdb6 // FMLA v22.4s, v13.4s, v1.4s
+	WORD $0x4e22cdd7 // FMLA v23.4s, v14.4s, v2.4s
+	SUBS $1, R15, R15
+	BNE f16DotsStridedNEON_tile4_loop
+	WORD $0x4e31d610 // FADD v16.4s, v16.4s, v17.4s
+	WORD $0x4e33d652 // FADD v18.4s, v18.4s, v19.4s
+	WORD $0x4e35d694 // FADD v20.4s, v20.4s, v21.4s
+	WORD $0x4e37d6d6 // FADD v22.4s, v22.4s, v23.4s
+	WORD $0x6e32d610 // FADDP v16.4s, v16.4s, v18.4s
+	WORD $0x6e36d694 // FADDP v20.4s, v20.4s, v22.4s
+	WORD $0x6e34d610 // FADDP v16.4s, v16.4s, v20.4s
+	VST1.P [V16.S4], 16(R0)
+	ADD R6, R1, R1
+	SUB $4, R4, R4
+	B f16DotsStridedNEON_tile4
+
+f16DotsStridedNEON_tile1:
+	CBZ R4, f16DotsStridedNEON_done
+	VEOR V16.B16, V16.B16, V16.B16
+	VEOR V17.B16, V17.B16, V17.B16
+	MOVD R1, R10
+	MOVD R3, R14
+	MOVD R5, R15
+
+f16DotsStridedNEON_tile1_loop:
+	VLD1.P 16(R14), [V0.H8]
+	VLD1.P 16(R10), [V3.H8]
+	WORD $0x0e217801 // FCVTL v1.4s, v0.4h
+	WORD $0x4e217802 // FCVTL2 v2.4s, v0.8h
+	WORD $0x0e217867 // FCVTL v7.4s, v3.4h
+	WORD $0x4e217868 // FCVTL2 v8.4s, v3.8h
+	WORD $0x4e21ccf0 // FMLA v16.4s, v7.4s, v1.4s
+	WORD $0x4e22cd11 // FMLA v17.4s, v8.4s, v2.4s
+	SUBS $1, R15, R15
+	BNE f16DotsStridedNEON_tile1_loop
+	WORD $0x4e31d610 // FADD v16.4s, v16.4s, v17.4s
+	WORD $0x6e30d610 // FADDP v16.4s, v16.4s, v16.4s
+	WORD $0x7e30da10 // FADDP s16, v16.2s
+	FMOVS.P F16, 4(R0)
+	ADD R2, R1, R1
+	SUB $1, R4, R4
+	B f16DotsStridedNEON_tile1
+
+f16DotsStridedNEON_done:
+	RET
+
+// func f16AXPYStridedNEON(dst *float32, a *float32, x *uint16, stride int, rows int, n int)
+TEXT ·f16AXPYStridedNEON(SB), NOSPLIT, $0-48
+	MOVD dst+0(FP), R0
+	MOVD a+8(FP), R1
+	MOVD x+16(FP), R2
+	MOVD stride+24(FP), R3
+	LSL $1, R3, R3
+	MOVD rows+32(FP), R4
+	MOVD n+40(FP), R5
+	LSR $6, R5, R6
+	AND $63, R5, R7
+	LSR $3, R7, R7
+	SUB $64, R3, R8
+
+f16AXPYStridedNEON_cols64:
+	CBZ R6, f16AXPYStridedNEON_cols8
+	MOVD R0, R9
+	VLD1.P 64(R9), [V16.S4, V17.S4, V18.S4, V19.S4]
+	VLD1.P 64(R9), [V20.S4, V21.S4, V22.S4, V23.S4]
+	VLD1.P 64(R9), [V24.S4, V25.S4, V26.S4, V27.S4]
+	VLD1 (R9), [V28.S4, V29.S4, V30.S4, V31.S4]
+	MOVD R1, R10
+	MOVD R2, R11
+	MOVD R4, R12
+
+f16AXPYStridedNEON_cols64_row:
+	FMOVS.P 4(R10), F8
+	VLD1.P 64(R11), [V0.H8, V1.H8, V2.H8, V3.H8]
+	WORD $0x4e217804 // FCVTL2 v4.4s, v0.8h
+	WORD $0x0e217800 // FCVTL v0.4s, v0.4h
+	WORD $0x4e217825 // FCVTL2 v5.4s, v1.8h
+	WORD $0x0e217821 // FCVTL v1.4s, v1.4h
+	WORD $0x4e217846 // FCVTL2 v6.4s, v2.8h
+	WORD $0x0e217842 // FCVTL v2.4s, v2.4h
+	WORD $0x4e217867 // FCVTL2 v7.4s, v3.8h
+	WORD $0x0e217863 // FCVTL v3.4s, v3.4h
+	WORD $0x4f889000 // FMUL v0.4s, v0.4s, v8.s[0]
+	WORD $0x4f889021 // FMUL v1.4s, v1.4s, v8.s[0]
+	WORD $0x4f889042 // FMUL v2.4s, v2.4s, v8.s[0]
+	WORD $0x4f889063 // FMUL v3.4s, v3.4s, v8.s[0]
+	WORD $0x4f889084 // FMUL v4.4s, v4.4s, v8.s[0]
+	WORD $0x4f8890a5 // FMUL v5.4s, v5.4s, v8.s[0]
+	WORD $0x4f8890c6 // FMUL v6.4s, v6.4s, v8.s[0]
+	WORD $0x4f8890e7 // FMUL v7.4s, v7.4s, v8.s[0]
+	WORD $0x4e20d610 // FADD v16.4s, v16.4s, v0.4s
+	WORD $0x4e24d631 // FADD v17.4s, v17.4s, v4.4s
+	WORD $0x4e21d652 // FADD v18.4s, v18.4s, v1.4s
+	WORD $0x4e25d673 // FADD v19.4s, v19.4s, v5.4s
+	WORD $0x4e22d694 // FADD v20.4s, v20.4s, v2.4s
+	WORD $0x4e26d6b5 // FADD v21.4s, v21.4s, v6.4s
+	WORD $0x4e23d6d6 // FADD v22.4s, v22.4s, v3.4s
+	WORD $0x4e27d6f7 // FADD v23.4s, v23.4s, v7.4s
+	VLD1 (R11), [V0.H8, V1.H8, V2.H8, V3.H8]
+	WORD $0x4e217804 // FCVTL2 v4.4s, v0.8h
+	WORD $0x0e217800 // FCVTL v0.4s, v0.4h
+	WORD $0x4e217825 // FCVTL2 v5.4s, v1.8h
+	WORD $0x0e217821 // FCVTL v1.4s, v1.4h
+	WORD $0x4e217846 // FCVTL2 v6.4s, v2.8h
+	WORD $0x0e217842 // FCVTL v2.4s, v2.4h
+	WORD $0x4e217867 // FCVTL2 v7.4s, v3.8h
+	WORD $0x0e217863 // FCVTL v3.4s, v3.4h
+	WORD $0x4f889000 // FMUL v0.4s, v0.4s, v8.s[0]
+	WORD $0x4f889021 // FMUL v1.4s, v1.4s, v8.s[0]
+	WORD $0x4f889042 // FMUL v2.4s, v2.4s, v8.s[0]
+	WORD $0x4f889063 // FMUL v3.4s, v3.4s, v8.s[0]
+	WORD $0x4f889084 // FMUL v4.4s, v4.4s, v8.s[0]
+	WORD $0x4f8890a5 // FMUL v5.4s, v5.4s, v8.s[0]
+	WORD $0x4f8890c6 // FMUL v6.4s, v6.4s, v8.s[0]
+	WORD $0x4f8890e7 // FMUL v7.4s, v7.4s, v8.s[0]
+	WORD $0x4e20d718 // FADD v24.4s, v24.4s, v0.4s
+	WORD $0x4e24d739 // FADD v25.4s, v25.4s, v4.4s
+	WORD $0x4e21d75a // FADD v26.4s, v26.4s, v1.4s
+	WORD $0x4e25d77b // FADD v27.4s, v27.4s, v5.4s
+	WORD $0x4e22d79c // FADD v28.4s, v28.4s, v2.4s
+	WORD $0x4e26d7bd // FADD v29.4s, v29.4s, v6.4s
+	WORD $0x4e23d7de // FADD v30.4s, v30.4s, v3.4s
+	WORD $0x4e27d7ff // FADD v31.4s, v31.4s, v7.4s
+	ADD R8, R11, R11
+	SUBS $1, R12, R12
+	BNE f16AXPYStridedNEON_cols64_row
+	VST1.P [V16.S4, V17.S4, V18.S4, V19.S4], 64(R0)
+	VST1.P [V20.S4, V21.S4, V22.S4, V23.S4], 64(R0)
+	VST1.P [V24.S4, V25.S4, V26.S4, V27.S4], 64(R0)
+	VST1.P [V28.S4, V29.S4, V30.S4, V31.S4], 64(R0)
+	ADD $128, R2, R2
+	SUB $1, R6, R6
+	B f16AXPYStridedNEON_cols64
+
+f16AXPYStridedNEON_cols8:
+	CBZ R7, f16AXPYStridedNEON_done
+	VLD1 (R0), [V16.S4, V17.S4]
+	MOVD R1, R10
+	MOVD R2, R11
+	MOVD R4, R12
+
+f16AXPYStridedNEON_cols8_row:
+	FMOVS.P 4(R10), F8
+	VLD1.P (R11)(R3), [V0.H8]
+	WORD $0x4e217801 // FCVTL2 v1.4s, v0.8h
+	WORD $0x0e217800 // FCVTL v0.4s, v0.4h
+	WORD $0x4f889000 // FMUL v0.4s, v0.4s, v8.s[0]
+	WORD $0x4f889021 // FMUL v1.4s, v1.4s, v8.s[0]
+	WORD $0x4e20d610 // FADD v16.4s, v16.4s, v0.4s
+	WORD $0x4e21d631 // FADD v17.4s, v17.4s, v1.4s
+	SUBS $1, R12, R12
+	BNE f16AXPYStridedNEON_cols8_row
+	VST1.P [V16.S4, V17.S4], 32(R0)
+	ADD $16, R2, R2
+	SUB $1, R7, R7
+	B f16AXPYStridedNEON_cols8
+
+f16AXPYStridedNEON_done:
+	RET
+
+// func f32ToF16sNEON(dst *uint16, src *float32, n int)
+TEXT ·f32ToF16sNEON(SB), NOSPLIT, $0-24
+	MOVD dst+0(FP), R0
+	MOVD src+8(FP), R1
+	MOVD n+16(FP), R2
+	LSR $4, R2, R2
+
+f32ToF16sNEON_loop:
+	VLD1.P 64(R1), [V0.S4, V1.S4, V2.S4, V3.S4]
+	WORD $0x0e216804 // FCVTN v4.4h, v0.4s
+	WORD $0x4e216824 // FCVTN2 v4.8h, v1.4s
+	WORD $0x0e216845 // FCVTN v5.4h, v2.4s
+	WORD $0x4e216865 // FCVTN2 v5.8h, v3.4s
+	VST1.P [V4.H8, V5.H8], 32(R0)
+	SUBS $1, R2, R2
+	BNE f32ToF16sNEON_loop
+	RET
+
+// func f16ToF32sNEON(dst *float32, src *uint16, n int)
+TEXT ·f16ToF32sNEON(SB), NOSPLIT, $0-24
+	MOVD dst+0(FP), R0
+	MOVD src+8(FP), R1
+	MOVD n+16(FP), R2
+	LSR $4, R2, R2
+
+f16ToF32sNEON_loop:
+	VLD1.P 32(R1), [V0.H8, V1.H8]
+	WORD $0x0e217802 // FCVTL v2.4s, v0.4h
+	WORD $0x4e217803 // FCVTL2 v3.4s, v0.8h
+	WORD $0x0e217824 // FCVTL v4.4s, v1.4h
+	WORD $0x4e217825 // FCVTL2 v5.4s, v1.8h
+	VST1.P [V2.S4, V3.S4, V4.S4, V5.S4], 64(R0)
+	SUBS $1, R2, R2
+	BNE f16ToF32sNEON_loop
+	RET
+
+// func f16AXPYNEON(dst *float32, a float32, x *uint16, n int)
+TEXT ·f16AXPYNEON(SB), NOSPLIT, $0-32
+	MOVD dst+0(FP), R0
+	FMOVS a+8(FP), F8
+	MOVD x+16(FP), R1
+	MOVD n+24(FP), R2
+	LSR $4, R2, R2
+
+f16AXPYNEON_loop:
+	VLD1.P 32(R1), [V0.H8, V1.H8]
+	VLD1 (R0), [V4.S4, V5.S4, V6.S4, V7.S4]
+	WORD $0x0e217810 // FCVTL v16.4s, v0.4h
+	WORD $0x4e217811 // FCVTL2 v17.4s, v0.8h
+	WORD $0x0e217832 // FCVTL v18.4s, v1.4h
+	WORD $0x4e217833 // FCVTL2 v19.4s, v1.8h
+	WORD $0x4f889210 // FMUL v16.4s, v16.4s, v8.s[0]
+	WORD $0x4f889231 // FMUL v17.4s, v17.4s, v8.s[0]
+	WORD $0x4f889252 // FMUL v18.4s, v18.4s, v8.s[0]
+	WORD $0x4f889273 // FMUL v19.4s, v19.4s, v8.s[0]
+	WORD $0x4e30d484 // FADD v4.4s, v4.4s, v16.4s
+	WORD $0x4e31d4a5 // FADD v5.4s, v5.4s, v17.4s
+	WORD $0x4e32d4c6 // FADD v6.4s, v6.4s, v18.4s
+	WORD $0x4e33d4e7 // FADD v7.4s, v7.4s, v19.4s
+	VST1.P [V4.S4, V5.S4, V6.S4, V7.S4], 64(R0)
+	SUBS $1, R2, R2
+	BNE f16AXPYNEON_loop
 	RET

@@ -49,6 +49,16 @@ func TestEncodings(t *testing.T) {
 		{fcvtlEnc(1, 2, false), 0x0e217841},
 		{fcvtlEnc(1, 2, true), 0x4e217841},
 		{faddpEnc(16, 16, 16), 0x6e30d610},
+		// The attention kernels' (kv.go), from GNU as.
+		{fcvtnEnc(4, 0, false), 0x0e216804},
+		{fcvtnEnc(4, 1, true), 0x4e216824},
+		{fcvtnEnc(5, 2, false), 0x0e216845},
+		{fcvtnEnc(5, 3, true), 0x4e216865},
+		{fmulElemEnc(0, 0, 8, 0), 0x4f889000},
+		{fmulElemEnc(7, 3, 8, 0), 0x4f889067},
+		{fmulElemEnc(1, 2, 31, 3), 0x4fbf9841},
+		{fmulElemEnc(1, 2, 17, 2), 0x4f919841},
+		{fmulElemEnc(1, 2, 9, 1), 0x4fa99041},
 	} {
 		if c.in.enc != c.want {
 			t.Errorf("%s: got %#08x, want %#08x", c.in.text, c.in.enc, c.want)
