@@ -8148,3 +8148,432 @@ tq2DotsVNNI_blk:
 	JNZ             tq2DotsVNNI_row
 	VZEROUPPER
 	RET
+
+// func tq2DotsAVX2N2(dst *float32, ldd int, w *byte, y *byte, ldy int, rows int, nblk int)
+// Requires: AVX, AVX2, F16C, MMX+
+TEXT ·tq2DotsAVX2N2(SB), NOSPLIT, $0-56
+	MOVQ         dst+0(FP), AX
+	MOVQ         ldd+8(FP), CX
+	MOVQ         w+16(FP), DX
+	MOVQ         y+24(FP), BX
+	MOVQ         ldy+32(FP), SI
+	MOVQ         rows+40(FP), DI
+	MOVQ         nblk+48(FP), R8
+	SHLQ         $0x02, CX
+	IMUL3Q       $0x00000124, SI, SI
+	LEAQ         (CX)(CX*2), R9
+	LEAQ         (SI)(SI*2), R9
+	VPBROADCASTD i2sMask3<>+0(SB), Y0
+
+tq2DotsAVX2N2_row:
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	MOVQ   BX, R9
+	MOVQ   R8, R10
+
+tq2DotsAVX2N2_blk:
+	PREFETCHT0   8192(DX)
+	PREFETCHT0   8256(DX)
+	VMOVDQU      (DX), Y3
+	VPAND        Y0, Y3, Y4
+	VPMADDUBSW   4(R9), Y4, Y5
+	VPMADDUBSW   4(R9)(SI*1), Y4, Y4
+	VPSRLW       $0x02, Y3, Y6
+	VPAND        Y0, Y6, Y6
+	VPMADDUBSW   36(R9), Y6, Y7
+	VPADDW       Y7, Y5, Y5
+	VPMADDUBSW   36(R9)(SI*1), Y6, Y6
+	VPADDW       Y6, Y4, Y4
+	VPSRLW       $0x04, Y3, Y6
+	VPAND        Y0, Y6, Y6
+	VPMADDUBSW   68(R9), Y6, Y7
+	VPADDW       Y7, Y5, Y5
+	VPMADDUBSW   68(R9)(SI*1), Y6, Y6
+	VPADDW       Y6, Y4, Y4
+	VPSRLW       $0x06, Y3, Y3
+	VPAND        Y0, Y3, Y3
+	VPMADDUBSW   100(R9), Y3, Y6
+	VPADDW       Y6, Y5, Y5
+	VPMADDUBSW   100(R9)(SI*1), Y3, Y3
+	VPADDW       Y3, Y4, Y4
+	VMOVDQU      32(DX), Y3
+	VPAND        Y0, Y3, Y6
+	VPMADDUBSW   132(R9), Y6, Y7
+	VPADDW       Y7, Y5, Y5
+	VPMADDUBSW   132(R9)(SI*1), Y6, Y6
+	VPADDW       Y6, Y4, Y4
+	VPSRLW       $0x02, Y3, Y6
+	VPAND        Y0, Y6, Y6
+	VPMADDUBSW   164(R9), Y6, Y7
+	VPADDW       Y7, Y5, Y5
+	VPMADDUBSW   164(R9)(SI*1), Y6, Y6
+	VPADDW       Y6, Y4, Y4
+	VPSRLW       $0x04, Y3, Y6
+	VPAND        Y0, Y6, Y6
+	VPMADDUBSW   196(R9), Y6, Y7
+	VPADDW       Y7, Y5, Y5
+	VPMADDUBSW   196(R9)(SI*1), Y6, Y6
+	VPADDW       Y6, Y4, Y4
+	VPSRLW       $0x06, Y3, Y3
+	VPAND        Y0, Y3, Y3
+	VPMADDUBSW   228(R9), Y3, Y6
+	VPADDW       Y6, Y5, Y5
+	VPMADDUBSW   228(R9)(SI*1), Y3, Y3
+	VPADDW       Y3, Y4, Y4
+	MOVWLZX      64(DX), R11
+	VMOVD        R11, X3
+	VCVTPH2PS    X3, X3
+	VPBROADCASTD ones16<>+0(SB), Y6
+	VPSUBW       260(R9), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VMULSS       (R9), X3, X7
+	VBROADCASTSS X7, Y7
+	VMULPS       Y7, Y5, Y5
+	VADDPS       Y5, Y1, Y1
+	VPSUBW       260(R9)(SI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VMULSS       (R9)(SI*1), X3, X3
+	VBROADCASTSS X3, Y3
+	VMULPS       Y3, Y4, Y4
+	VADDPS       Y4, Y2, Y2
+	ADDQ         $0x00000042, DX
+	ADDQ         $0x00000124, R9
+	DECQ         R10
+	JNZ          tq2DotsAVX2N2_blk
+	VEXTRACTF128 $0x01, Y1, X3
+	VADDPS       X1, X3, X3
+	VMOVHLPS     X3, X3, X1
+	VADDPS       X1, X3, X3
+	VMOVSHDUP    X3, X1
+	VADDSS       X1, X3, X3
+	VMOVSS       X3, (AX)
+	VEXTRACTF128 $0x01, Y2, X1
+	VADDPS       X2, X1, X1
+	VMOVHLPS     X1, X1, X2
+	VADDPS       X2, X1, X1
+	VMOVSHDUP    X1, X2
+	VADDSS       X2, X1, X1
+	VMOVSS       X1, (AX)(CX*1)
+	ADDQ         $0x04, AX
+	DECQ         DI
+	JNZ          tq2DotsAVX2N2_row
+	VZEROUPPER
+	RET
+
+// func tq2DotsAVX2N3(dst *float32, ldd int, w *byte, y *byte, ldy int, rows int, nblk int)
+// Requires: AVX, AVX2, F16C, MMX+
+TEXT ·tq2DotsAVX2N3(SB), NOSPLIT, $0-56
+	MOVQ         dst+0(FP), AX
+	MOVQ         ldd+8(FP), CX
+	MOVQ         w+16(FP), DX
+	MOVQ         y+24(FP), BX
+	MOVQ         ldy+32(FP), SI
+	MOVQ         rows+40(FP), DI
+	MOVQ         nblk+48(FP), R8
+	SHLQ         $0x02, CX
+	IMUL3Q       $0x00000124, SI, SI
+	LEAQ         (CX)(CX*2), R9
+	LEAQ         (SI)(SI*2), R9
+	VPBROADCASTD i2sMask3<>+0(SB), Y0
+
+tq2DotsAVX2N3_row:
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	MOVQ   BX, R9
+	MOVQ   R8, R10
+
+tq2DotsAVX2N3_blk:
+	PREFETCHT0   8192(DX)
+	PREFETCHT0   8256(DX)
+	VMOVDQU      (DX), Y4
+	VPAND        Y0, Y4, Y5
+	VPMADDUBSW   4(R9), Y5, Y6
+	VPMADDUBSW   4(R9)(SI*1), Y5, Y7
+	VPMADDUBSW   4(R9)(SI*2), Y5, Y5
+	VPSRLW       $0x02, Y4, Y8
+	VPAND        Y0, Y8, Y8
+	VPMADDUBSW   36(R9), Y8, Y9
+	VPADDW       Y9, Y6, Y6
+	VPMADDUBSW   36(R9)(SI*1), Y8, Y9
+	VPADDW       Y9, Y7, Y7
+	VPMADDUBSW   36(R9)(SI*2), Y8, Y8
+	VPADDW       Y8, Y5, Y5
+	VPSRLW       $0x04, Y4, Y8
+	VPAND        Y0, Y8, Y8
+	VPMADDUBSW   68(R9), Y8, Y9
+	VPADDW       Y9, Y6, Y6
+	VPMADDUBSW   68(R9)(SI*1), Y8, Y9
+	VPADDW       Y9, Y7, Y7
+	VPMADDUBSW   68(R9)(SI*2), Y8, Y8
+	VPADDW       Y8, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        Y0, Y4, Y4
+	VPMADDUBSW   100(R9), Y4, Y8
+	VPADDW       Y8, Y6, Y6
+	VPMADDUBSW   100(R9)(SI*1), Y4, Y8
+	VPADDW       Y8, Y7, Y7
+	VPMADDUBSW   100(R9)(SI*2), Y4, Y4
+	VPADDW       Y4, Y5, Y5
+	VMOVDQU      32(DX), Y4
+	VPAND        Y0, Y4, Y8
+	VPMADDUBSW   132(R9), Y8, Y9
+	VPADDW       Y9, Y6, Y6
+	VPMADDUBSW   132(R9)(SI*1), Y8, Y9
+	VPADDW       Y9, Y7, Y7
+	VPMADDUBSW   132(R9)(SI*2), Y8, Y8
+	VPADDW       Y8, Y5, Y5
+	VPSRLW       $0x02, Y4, Y8
+	VPAND        Y0, Y8, Y8
+	VPMADDUBSW   164(R9), Y8, Y9
+	VPADDW       Y9, Y6, Y6
+	VPMADDUBSW   164(R9)(SI*1), Y8, Y9
+	VPADDW       Y9, Y7, Y7
+	VPMADDUBSW   164(R9)(SI*2), Y8, Y8
+	VPADDW       Y8, Y5, Y5
+	VPSRLW       $0x04, Y4, Y8
+	VPAND        Y0, Y8, Y8
+	VPMADDUBSW   196(R9), Y8, Y9
+	VPADDW       Y9, Y6, Y6
+	VPMADDUBSW   196(R9)(SI*1), Y8, Y9
+	VPADDW       Y9, Y7, Y7
+	VPMADDUBSW   196(R9)(SI*2), Y8, Y8
+	VPADDW       Y8, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        Y0, Y4, Y4
+	VPMADDUBSW   228(R9), Y4, Y8
+	VPADDW       Y8, Y6, Y6
+	VPMADDUBSW   228(R9)(SI*1), Y4, Y8
+	VPADDW       Y8, Y7, Y7
+	VPMADDUBSW   228(R9)(SI*2), Y4, Y4
+	VPADDW       Y4, Y5, Y5
+	MOVWLZX      64(DX), R11
+	VMOVD        R11, X4
+	VCVTPH2PS    X4, X4
+	VPBROADCASTD ones16<>+0(SB), Y8
+	VPSUBW       260(R9), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMULSS       (R9), X4, X9
+	VBROADCASTSS X9, Y9
+	VMULPS       Y9, Y6, Y6
+	VADDPS       Y6, Y1, Y1
+	VPSUBW       260(R9)(SI*1), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VCVTDQ2PS    Y7, Y6
+	VMULSS       (R9)(SI*1), X4, X7
+	VBROADCASTSS X7, Y7
+	VMULPS       Y7, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VPSUBW       260(R9)(SI*2), Y5, Y5
+	VPMADDWD     Y8, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VMULSS       (R9)(SI*2), X4, X4
+	VBROADCASTSS X4, Y4
+	VMULPS       Y4, Y5, Y5
+	VADDPS       Y5, Y3, Y3
+	ADDQ         $0x00000042, DX
+	ADDQ         $0x00000124, R9
+	DECQ         R10
+	JNZ          tq2DotsAVX2N3_blk
+	VEXTRACTF128 $0x01, Y1, X4
+	VADDPS       X1, X4, X4
+	VMOVHLPS     X4, X4, X1
+	VADDPS       X1, X4, X4
+	VMOVSHDUP    X4, X1
+	VADDSS       X1, X4, X4
+	VMOVSS       X4, (AX)
+	VEXTRACTF128 $0x01, Y2, X1
+	VADDPS       X2, X1, X1
+	VMOVHLPS     X1, X1, X2
+	VADDPS       X2, X1, X1
+	VMOVSHDUP    X1, X2
+	VADDSS       X2, X1, X1
+	VMOVSS       X1, (AX)(CX*1)
+	VEXTRACTF128 $0x01, Y3, X1
+	VADDPS       X3, X1, X1
+	VMOVHLPS     X1, X1, X2
+	VADDPS       X2, X1, X1
+	VMOVSHDUP    X1, X2
+	VADDSS       X2, X1, X1
+	VMOVSS       X1, (AX)(CX*2)
+	ADDQ         $0x04, AX
+	DECQ         DI
+	JNZ          tq2DotsAVX2N3_row
+	VZEROUPPER
+	RET
+
+// func tq2DotsAVX2N4(dst *float32, ldd int, w *byte, y *byte, ldy int, rows int, nblk int)
+// Requires: AVX, AVX2, F16C, MMX+
+TEXT ·tq2DotsAVX2N4(SB), NOSPLIT, $0-56
+	MOVQ         dst+0(FP), AX
+	MOVQ         ldd+8(FP), CX
+	MOVQ         w+16(FP), DX
+	MOVQ         y+24(FP), BX
+	MOVQ         ldy+32(FP), SI
+	MOVQ         rows+40(FP), DI
+	MOVQ         nblk+48(FP), R8
+	SHLQ         $0x02, CX
+	IMUL3Q       $0x00000124, SI, SI
+	LEAQ         (CX)(CX*2), R9
+	LEAQ         (SI)(SI*2), R10
+	VPBROADCASTD i2sMask3<>+0(SB), Y0
+
+tq2DotsAVX2N4_row:
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	MOVQ   BX, R11
+	MOVQ   R8, R12
+
+tq2DotsAVX2N4_blk:
+	PREFETCHT0   8192(DX)
+	PREFETCHT0   8256(DX)
+	VMOVDQU      (DX), Y5
+	VPAND        Y0, Y5, Y6
+	VPMADDUBSW   4(R11), Y6, Y7
+	VPMADDUBSW   4(R11)(SI*1), Y6, Y8
+	VPMADDUBSW   4(R11)(SI*2), Y6, Y9
+	VPMADDUBSW   4(R11)(R10*1), Y6, Y6
+	VPSRLW       $0x02, Y5, Y10
+	VPAND        Y0, Y10, Y10
+	VPMADDUBSW   36(R11), Y10, Y11
+	VPADDW       Y11, Y7, Y7
+	VPMADDUBSW   36(R11)(SI*1), Y10, Y11
+	VPADDW       Y11, Y8, Y8
+	VPMADDUBSW   36(R11)(SI*2), Y10, Y11
+	VPADDW       Y11, Y9, Y9
+	VPMADDUBSW   36(R11)(R10*1), Y10, Y10
+	VPADDW       Y10, Y6, Y6
+	VPSRLW       $0x04, Y5, Y10
+	VPAND        Y0, Y10, Y10
+	VPMADDUBSW   68(R11), Y10, Y11
+	VPADDW       Y11, Y7, Y7
+	VPMADDUBSW   68(R11)(SI*1), Y10, Y11
+	VPADDW       Y11, Y8, Y8
+	VPMADDUBSW   68(R11)(SI*2), Y10, Y11
+	VPADDW       Y11, Y9, Y9
+	VPMADDUBSW   68(R11)(R10*1), Y10, Y10
+	VPADDW       Y10, Y6, Y6
+	VPSRLW       $0x06, Y5, Y5
+	VPAND        Y0, Y5, Y5
+	VPMADDUBSW   100(R11), Y5, Y10
+	VPADDW       Y10, Y7, Y7
+	VPMADDUBSW   100(R11)(SI*1), Y5, Y10
+	VPADDW       Y10, Y8, Y8
+	VPMADDUBSW   100(R11)(SI*2), Y5, Y10
+	VPADDW       Y10, Y9, Y9
+	VPMADDUBSW   100(R11)(R10*1), Y5, Y5
+	VPADDW       Y5, Y6, Y6
+	VMOVDQU      32(DX), Y5
+	VPAND        Y0, Y5, Y10
+	VPMADDUBSW   132(R11), Y10, Y11
+	VPADDW       Y11, Y7, Y7
+	VPMADDUBSW   132(R11)(SI*1), Y10, Y11
+	VPADDW       Y11, Y8, Y8
+	VPMADDUBSW   132(R11)(SI*2), Y10, Y11
+	VPADDW       Y11, Y9, Y9
+	VPMADDUBSW   132(R11)(R10*1), Y10, Y10
+	VPADDW       Y10, Y6, Y6
+	VPSRLW       $0x02, Y5, Y10
+	VPAND        Y0, Y10, Y10
+	VPMADDUBSW   164(R11), Y10, Y11
+	VPADDW       Y11, Y7, Y7
+	VPMADDUBSW   164(R11)(SI*1), Y10, Y11
+	VPADDW       Y11, Y8, Y8
+	VPMADDUBSW   164(R11)(SI*2), Y10, Y11
+	VPADDW       Y11, Y9, Y9
+	VPMADDUBSW   164(R11)(R10*1), Y10, Y10
+	VPADDW       Y10, Y6, Y6
+	VPSRLW       $0x04, Y5, Y10
+	VPAND        Y0, Y10, Y10
+	VPMADDUBSW   196(R11), Y10, Y11
+	VPADDW       Y11, Y7, Y7
+	VPMADDUBSW   196(R11)(SI*1), Y10, Y11
+	VPADDW       Y11, Y8, Y8
+	VPMADDUBSW   196(R11)(SI*2), Y10, Y11
+	VPADDW       Y11, Y9, Y9
+	VPMADDUBSW   196(R11)(R10*1), Y10, Y10
+	VPADDW       Y10, Y6, Y6
+	VPSRLW       $0x06, Y5, Y5
+	VPAND        Y0, Y5, Y5
+	VPMADDUBSW   228(R11), Y5, Y10
+	VPADDW       Y10, Y7, Y7
+	VPMADDUBSW   228(R11)(SI*1), Y5, Y10
+	VPADDW       Y10, Y8, Y8
+	VPMADDUBSW   228(R11)(SI*2), Y5, Y10
+	VPADDW       Y10, Y9, Y9
+	VPMADDUBSW   228(R11)(R10*1), Y5, Y5
+	VPADDW       Y5, Y6, Y6
+	MOVWLZX      64(DX), R13
+	VMOVD        R13, X5
+	VCVTPH2PS    X5, X5
+	VPBROADCASTD ones16<>+0(SB), Y10
+	VPSUBW       260(R11), Y7, Y7
+	VPMADDWD     Y10, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VMULSS       (R11), X5, X11
+	VBROADCASTSS X11, Y11
+	VMULPS       Y11, Y7, Y7
+	VADDPS       Y7, Y1, Y1
+	VPSUBW       260(R11)(SI*1), Y8, Y8
+	VPMADDWD     Y10, Y8, Y8
+	VCVTDQ2PS    Y8, Y7
+	VMULSS       (R11)(SI*1), X5, X8
+	VBROADCASTSS X8, Y8
+	VMULPS       Y8, Y7, Y7
+	VADDPS       Y7, Y2, Y2
+	VPSUBW       260(R11)(SI*2), Y9, Y9
+	VPMADDWD     Y10, Y9, Y9
+	VCVTDQ2PS    Y9, Y7
+	VMULSS       (R11)(SI*2), X5, X8
+	VBROADCASTSS X8, Y8
+	VMULPS       Y8, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VPSUBW       260(R11)(R10*1), Y6, Y6
+	VPMADDWD     Y10, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMULSS       (R11)(R10*1), X5, X5
+	VBROADCASTSS X5, Y5
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y4, Y4
+	ADDQ         $0x00000042, DX
+	ADDQ         $0x00000124, R11
+	DECQ         R12
+	JNZ          tq2DotsAVX2N4_blk
+	VEXTRACTF128 $0x01, Y1, X5
+	VADDPS       X1, X5, X5
+	VMOVHLPS     X5, X5, X1
+	VADDPS       X1, X5, X5
+	VMOVSHDUP    X5, X1
+	VADDSS       X1, X5, X5
+	VMOVSS       X5, (AX)
+	VEXTRACTF128 $0x01, Y2, X1
+	VADDPS       X2, X1, X1
+	VMOVHLPS     X1, X1, X2
+	VADDPS       X2, X1, X1
+	VMOVSHDUP    X1, X2
+	VADDSS       X2, X1, X1
+	VMOVSS       X1, (AX)(CX*1)
+	VEXTRACTF128 $0x01, Y3, X1
+	VADDPS       X3, X1, X1
+	VMOVHLPS     X1, X1, X2
+	VADDPS       X2, X1, X1
+	VMOVSHDUP    X1, X2
+	VADDSS       X2, X1, X1
+	VMOVSS       X1, (AX)(CX*2)
+	VEXTRACTF128 $0x01, Y4, X1
+	VADDPS       X4, X1, X1
+	VMOVHLPS     X1, X1, X2
+	VADDPS       X2, X1, X1
+	VMOVSHDUP    X1, X2
+	VADDSS       X2, X1, X1
+	VMOVSS       X1, (AX)(R9*1)
+	ADDQ         $0x04, AX
+	DECQ         DI
+	JNZ          tq2DotsAVX2N4_row
+	VZEROUPPER
+	RET
