@@ -369,3 +369,56 @@ func TestTQDotsNShapes(t *testing.T) {
 		}
 	}
 }
+
+// TestTQDotsNExtremeActs is TestBlockDotsExtremeActs for the n-token
+// ternary GEMVs: int8 extremes (−128 included) with consistent group sums,
+// each value bit-identical to the one-token GEMV and equal to the
+// reference.
+func TestTQDotsNExtremeActs(t *testing.T) {
+	forEachImpl(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(13, 14))
+		for _, f := range tqNFormats {
+			const nb, rows, n = 3, 5, 7
+			y := make([]generic.BlockQ8K, n*nb)
+			qs := []int8{127, -127, -128}
+			for i := range y {
+				q := qs[i/nb%len(qs)]
+				y[i].D = 0.01
+				for j := range y[i].Qs {
+					y[i].Qs[j] = q
+					if r.IntN(4) == 0 {
+						y[i].Qs[j] = int8(r.Uint32())
+					}
+				}
+				for j := range y[i].Bsums {
+					var s int16
+					for _, v := range y[i].Qs[16*j : 16*j+16] {
+						s += int16(v)
+					}
+					y[i].Bsums[j] = s
+				}
+			}
+			for _, wb := range []byte{0xff, 0xaa, 0x00, 0xf2} {
+				w := make([]byte, rows*nb*f.bs)
+				fill[byte](wb)(r, w)
+				for b := 0; b < rows*nb; b++ {
+					binary.LittleEndian.PutUint16(w[b*f.bs+f.f16:], generic.F32ToF16(1))
+				}
+				dst := make([]float32, n*rows)
+				f.multi(dst, rows, w, y, nb, n)
+				one := make([]float32, rows)
+				for tk := range n {
+					yt := y[tk*nb : (tk+1)*nb]
+					f.one(one, w, yt)
+					for i := range rows {
+						got := dst[tk*rows+i]
+						want := generic.DotTQ(w[i*nb*f.bs:], yt, f.tq1)
+						if math.Float32bits(got) != math.Float32bits(one[i]) || !sameF32(got, want) {
+							t.Fatalf("%s w=%#x token %d row %d = %v, one-token %v, want %v", f.name, wb, tk, i, got, one[i], want)
+						}
+					}
+				}
+			}
+		}
+	})
+}

@@ -66,6 +66,7 @@ func platformKernels() []*kernels {
 			q6kDots:        q8kDotsAsm(q6kDotsAVX2, 210),
 			q4kDots:        q8kDotsAsm(q4kDotsAVX2, 144),
 			tq1Dots:        q8kDotsAsm(tq1DotsAVX2, 54),
+			tq1DotsN:       q8kDotsNAsm(tq1AVX2N, tq1DotsAVX2, 54),
 			tq2Dots:        q8kDotsAsm(tq2DotsAVX2, 66),
 			tq2DotsN:       q8kDotsNAsm(tq2AVX2N, tq2DotsAVX2, 66),
 			q80Dots:        q80DotsAsm(q80DotsAVX2),
@@ -91,10 +92,11 @@ func avx512Floats(name string) *kernels {
 		f16DotsStrided: f16DotsStridedAsm(f16DotsStridedAVX512, 16),
 		// Q4_K, TQ1_0 and Q8_0 run their AVX2 kernels (VEX-encoded, no AVX-512
 		// form written yet).
-		q6kDots: q8kDotsAsm(q6kDotsAVX512, 210),
-		q4kDots: q8kDotsAsm(q4kDotsAVX2, 144),
-		tq1Dots: q8kDotsAsm(tq1DotsAVX2, 54),
-		tq2Dots: q8kDotsAsm(tq2DotsAVX512, 66),
+		q6kDots:  q8kDotsAsm(q6kDotsAVX512, 210),
+		q4kDots:  q8kDotsAsm(q4kDotsAVX2, 144),
+		tq1Dots:  q8kDotsAsm(tq1DotsAVX2, 54),
+		tq1DotsN: q8kDotsNAsm(tq1AVX2N, tq1DotsAVX2, 54),
+		tq2Dots:  q8kDotsAsm(tq2DotsAVX512, 66),
 		// Two or more tokens: the AVX2 n-token kernels (one token left over:
 		// the one-token kernel above, which gives the same values).
 		tq2DotsN: q8kDotsNAsm(tq2AVX2N, tq2DotsAVX512, 66),
@@ -133,11 +135,14 @@ func i2sAsm(kern, long []i2sKernel) func(dst []int32, ldd int, w []byte, q []int
 }
 
 // q8kNKernel is the signature of the generated n-token block GEMVs
-// (tq2DotsAVX2N<n>): ldd in floats, ldy in blocks.
+// (tq1DotsAVX2N<n>, tq2DotsAVX2N<n>): ldd in floats, ldy in blocks.
 type q8kNKernel func(dst *float32, ldd int, w *byte, y *byte, ldy int, rows int, nblk int)
 
 // The n-token ternary kernels, indexed by n (from 2).
-var tq2AVX2N = []q8kNKernel{nil, nil, tq2DotsAVX2N2, tq2DotsAVX2N3, tq2DotsAVX2N4}
+var (
+	tq1AVX2N = []q8kNKernel{nil, nil, tq1DotsAVX2N2, tq1DotsAVX2N3, tq1DotsAVX2N4}
+	tq2AVX2N = []q8kNKernel{nil, nil, tq2DotsAVX2N2, tq2DotsAVX2N3, tq2DotsAVX2N4}
+)
 
 // q8kDotsNAsm runs the n-token kernels over the tokens, up to len(kern)-1
 // at a time (one token: the one-token kernel). The arguments were

@@ -102,6 +102,9 @@ func blockKernels() {
 	for n := 2; n <= 4; n++ {
 		tq2DotsAVX2N(n)
 	}
+	for n := 2; n <= 4; n++ {
+		tq1DotsAVX2N(n)
+	}
 }
 
 // blockPrefetch is how far ahead of its loads, in bytes, a block GEMV
@@ -859,6 +862,76 @@ func tq2DotsAVX2N(n int) {
 				use(c, 4*j+l)
 			}
 		}
+	}
+	g.emit()
+}
+
+// tq1DotsAVX2N: tq1DotsAVX2 for n tokens. The trits are those of trits
+// (−1 per compare, negated: VPABSB instead of a zero register) and the
+// chunks are unpacked in the same order, each as soon as the previous one
+// has been used, to leave registers for the tokens' sums.
+func tq1DotsAVX2N(n int) {
+	var x80, t1, t2 VecVirtual
+	g := &tqGEMVN{
+		name: fmt.Sprintf("tq1DotsAVX2N%d", n), n: n, wBytes: 54, f16Off: 52,
+		doc: "sets dst for TQ1_0 rows (54 bytes per block) as tq1DotsAVX2 does per token.",
+		setup: func() {
+			x80, t1, t2 = bcastConst(constX80), bcastConst(constTrit1), bcastConst(constTrit2)
+		},
+	}
+	tr := func(q VecVirtual) VecVirtual {
+		u, a := YMM(), YMM()
+		VPXOR(x80, q, u)
+		VPCMPGTB(t1, u, a) // −1 where q > 85
+		VPCMPGTB(t2, u, u) // −1 where q > 170
+		VPADDB(u, a, a)
+		VPABSB(a, a)
+		return a
+	}
+	times3x := func(q VecVirtual) VecVirtual {
+		t := XMM()
+		VPADDB(q, q, t)
+		VPADDB(q, t, t)
+		return t
+	}
+	g.codes = func(w GPVirtual, use func(VecVirtual, int)) {
+		// Chunks 0..4: the first 32 bytes.
+		q := YMM()
+		VMOVDQU(Mem{Base: w}, q)
+		for k := 0; k < 5; k++ {
+			if k > 0 {
+				q = times3(q)
+			}
+			use(tr(q), k)
+		}
+		// Chunks 5..7: [trit 0 | trit 1], [trit 2 | trit 3] of qs[32:48],
+		// [trit 4 of qs[32:48] | the qh trits].
+		pair := func(lo, hi VecVirtual, chunk int) {
+			v := YMM()
+			VINSERTI128(U8(1), hi, lo.AsY(), v)
+			use(tr(v), chunk)
+		}
+		x0 := XMM()
+		VMOVDQU(Mem{Base: w, Disp: 32}, x0)
+		x1 := times3x(x0)
+		pair(x0, x1, 5)
+		x2 := times3x(x1)
+		x3 := times3x(x2)
+		pair(x2, x3, 6)
+		x4 := times3x(x3)
+		h := XMM()
+		VPBROADCASTD(Mem{Base: w, Disp: 48}, h)
+		hq := XMM()
+		for k := 1; k < 4; k++ {
+			hn := times3x(h)
+			if k == 1 {
+				VPBLENDD(U8(0x2), hn, h, hq) // dword k from trit source k
+			} else {
+				VPBLENDD(U8(1<<k), hn, hq, hq)
+			}
+			h = hn
+		}
+		pair(x4, hq, 7)
 	}
 	g.emit()
 }
