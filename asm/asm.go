@@ -30,7 +30,9 @@
 // included: they follow ggml's x86 AVX2 lane order (asm/generic/lanes.go).
 // They have AVX2, AVX-512 and NEON (SDOT and plain) kernels; the ref
 // implementation runs portable Go versions (blocks_generic.go) tested
-// against the same references.
+// against the same references. TQ1DotsN and TQ2DotsN take n tokens at once
+// (AVX2 n-token kernels on amd64, which unpack each weight block once; the
+// one-token GEMV per token elsewhere), each value the one-token GEMV's.
 //
 // Integer kernels (I2SDots, I2SDotsN, QuantizeI8, I8Dots) and the binary16
 // conversions (F32ToF16s, F16ToF32s) are bit-exact with their references on

@@ -41,6 +41,58 @@ func TQ1Dots(dst []float32, w []byte, y []generic.BlockQ8K) {
 	}
 }
 
+// TQ2DotsN is TQ2Dots for n tokens: dst[t·ldd + r] = generic.DotTQ(row r
+// of w, y[t·ldy:t·ldy+nb], false) for t < n and r < rows, where rows =
+// len(dst) − (n−1)·ldd ≤ ldd and nb = len(y) − (n−1)·ldy ≤ ldy. Each value
+// equals TQ2Dots's for that token bit for bit; the weights are unpacked
+// once for all the tokens.
+func TQ2DotsN(dst []float32, ldd int, w []byte, y []generic.BlockQ8K, ldy, n int) {
+	q8kDotsN("TQ2DotsN", dst, ldd, w, y, ldy, n, generic.TQ2_0BlockBytes, TQ2Dots,
+		func(k *kernels) func([]float32, int, []byte, []generic.BlockQ8K, int, int, int, int) {
+			return k.tq2DotsN
+		})
+}
+
+// TQ1DotsN is TQ2DotsN for TQ1_0 rows (generic.DotTQ with tq1 = true).
+func TQ1DotsN(dst []float32, ldd int, w []byte, y []generic.BlockQ8K, ldy, n int) {
+	q8kDotsN("TQ1DotsN", dst, ldd, w, y, ldy, n, generic.TQ1_0BlockBytes, TQ1Dots,
+		func(k *kernels) func([]float32, int, []byte, []generic.BlockQ8K, int, int, int, int) {
+			return k.tq1DotsN
+		})
+}
+
+// q8kDotsN validates the arguments of an n-token block GEMV and runs the
+// implementation's n-token kernel, or one per token.
+func q8kDotsN(name string, dst []float32, ldd int, w []byte, y []generic.BlockQ8K, ldy, n, bs int,
+	one func([]float32, []byte, []generic.BlockQ8K),
+	multi func(*kernels) func([]float32, int, []byte, []generic.BlockQ8K, int, int, int, int)) {
+	if n <= 0 {
+		if n < 0 {
+			panic(fmt.Sprintf("asm.%s: negative n", name))
+		}
+		return
+	}
+	if n == 1 {
+		one(dst, w, y)
+		return
+	}
+	rows, nb := stridedShape(name, "y", len(dst), ldd, len(y), ldy, n)
+	if !blockArgs(name, dst[:rows], len(w), nb, bs) {
+		for t := 1; t < n; t++ {
+			clear(dst[t*ldd : t*ldd+rows])
+		}
+		return
+	}
+	kern := multi(active.Load())
+	if kern == nil {
+		for t := range n {
+			one(dst[t*ldd:t*ldd+rows], w, y[t*ldy:t*ldy+nb])
+		}
+		return
+	}
+	kern(dst, ldd, w[:rows*nb*bs], y, ldy, n, rows, nb)
+}
+
 // Q8_0Dots sets dst[r] = generic.DotQ8_0(row r of w, y, K) for Q8_0 rows of
 // K = len(y)/34·32 elements. y must not hold the quant −128 (ggml's kernel
 // computes |x|·sign(y, x), as these do; generic.QuantizeQ8_0Act never

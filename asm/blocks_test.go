@@ -3,6 +3,7 @@ package asm_test
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -249,4 +250,175 @@ func TestBlockDotsPanics(t *testing.T) {
 	if d[0] != 0 {
 		t.Fatal(fmt.Sprint("TQ2Dots with no blocks gave ", d[0]))
 	}
+}
+
+// tqNFormats are the n-token ternary GEMVs with their one-token versions.
+var tqNFormats = []struct {
+	name  string
+	bs    int
+	f16   int
+	tq1   bool
+	one   func([]float32, []byte, []generic.BlockQ8K)
+	multi func([]float32, int, []byte, []generic.BlockQ8K, int, int)
+}{
+	{"tq2_0", generic.TQ2_0BlockBytes, 64, false, asm.TQ2Dots, asm.TQ2DotsN},
+	{"tq1_0", generic.TQ1_0BlockBytes, 52, true, asm.TQ1Dots, asm.TQ1DotsN},
+}
+
+// TestTQDotsN checks the n-token ternary GEMVs on every implementation:
+// every value must have the bits of the one-token GEMV on the same
+// implementation (the runtime mixes them) and match the reference; the
+// gaps between the tokens' outputs stay untouched.
+func TestTQDotsN(t *testing.T) {
+	forEachImpl(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(11, 12))
+		for _, f := range tqNFormats {
+			for _, nb := range []int{1, 2, 3} {
+				for _, rows := range []int{1, 3, 17, 33} {
+					for n := 1; n <= 9; n++ {
+						for _, in := range blockInputs {
+							ldd, ldy := rows+r.IntN(3), nb+r.IntN(2)
+							if n == 1 {
+								ldd, ldy = rows, nb
+							}
+							w := guarded(t, rows*nb*f.bs)
+							in.bytes(r, w)
+							for b := 0; b < rows*nb; b++ {
+								binary.LittleEndian.PutUint16(w[b*f.bs+f.f16:], in.scale(r))
+							}
+							y := make([]generic.BlockQ8K, (n-1)*ldy+nb)
+							for i := range y {
+								y[i].D = float32(r.NormFloat64()) // the gaps: garbage
+								for j := range y[i].Qs {
+									y[i].Qs[j] = int8(r.Uint32())
+								}
+							}
+							acts := make([]int, n)
+							for tk := range n {
+								acts[tk] = r.IntN(len(blockActs))
+								x := make([]float32, nb*generic.QK_K)
+								blockActs[acts[tk]].x(r, x)
+								generic.QuantizeQ8K(y[tk*ldy:tk*ldy+nb], x)
+							}
+							const sentinel = -7
+							dst := make([]float32, (n-1)*ldd+rows)
+							for i := range dst {
+								dst[i] = sentinel
+							}
+							f.multi(dst, ldd, w, y, ldy, n)
+							one := make([]float32, rows)
+							for tk := range n {
+								yt := y[tk*ldy : tk*ldy+nb]
+								f.one(one, w, yt)
+								for i := range rows {
+									got := dst[tk*ldd+i]
+									if math.Float32bits(got) != math.Float32bits(one[i]) {
+										t.Fatalf("%s nb=%d rows=%d n=%d %s/%s: token %d row %d = %v (%#x), one-token %v (%#x)",
+											f.name, nb, rows, n, in.name, blockActs[acts[tk]].name, tk, i, got, math.Float32bits(got), one[i], math.Float32bits(one[i]))
+									}
+									if want := generic.DotTQ(w[i*nb*f.bs:], yt, f.tq1); !sameF32(got, want) {
+										t.Fatalf("%s nb=%d rows=%d n=%d %s/%s: token %d row %d = %v, want %v",
+											f.name, nb, rows, n, in.name, blockActs[acts[tk]].name, tk, i, got, want)
+									}
+								}
+								if tk < n-1 {
+									for i := tk*ldd + rows; i < (tk+1)*ldd; i++ {
+										if dst[i] != sentinel {
+											t.Fatalf("%s nb=%d rows=%d n=%d: gap dst[%d] = %v", f.name, nb, rows, n, i, dst[i])
+										}
+									}
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+func TestTQDotsNShapes(t *testing.T) {
+	y := make([]generic.BlockQ8K, 5)
+	for _, f := range tqNFormats {
+		for _, c := range []struct {
+			name string
+			fn   func()
+		}{
+			{"negative n", func() { f.multi(make([]float32, 4), 2, make([]byte, 4*f.bs), y, 2, -1) }},
+			{"short dst", func() { f.multi(make([]float32, 2), 3, make([]byte, 4*f.bs), y[:4], 2, 2) }},
+			{"rows > ldd", func() { f.multi(make([]float32, 7), 2, make([]byte, 9*f.bs), y[:4], 2, 2) }},
+			{"short y", func() { f.multi(make([]float32, 4), 2, make([]byte, 4*f.bs), y[:1], 2, 2) }},
+			{"short w", func() { f.multi(make([]float32, 4), 2, make([]byte, 4*f.bs-1), y[:4], 2, 2) }},
+		} {
+			t.Run(f.name+"/"+c.name, func(t *testing.T) {
+				defer func() {
+					if recover() == nil {
+						t.Fatal("no panic")
+					}
+				}()
+				c.fn()
+			})
+		}
+		// n = 0, no rows: nothing; no blocks: zeros for every token.
+		f.multi(nil, 0, nil, nil, 0, 0)
+		f.multi(make([]float32, 2), 3, nil, y[:2], 2, 0)
+		d := []float32{1, 2, 3, 4, 5}
+		f.multi(d, 3, nil, y[:0], 0, 2)
+		if d[0] != 0 || d[1] != 0 || d[2] != 3 || d[3] != 0 || d[4] != 0 {
+			t.Fatalf("%s with no blocks: %v", f.name, d)
+		}
+	}
+}
+
+// TestTQDotsNExtremeActs is TestBlockDotsExtremeActs for the n-token
+// ternary GEMVs: int8 extremes (−128 included) with consistent group sums,
+// each value bit-identical to the one-token GEMV and equal to the
+// reference.
+func TestTQDotsNExtremeActs(t *testing.T) {
+	forEachImpl(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(13, 14))
+		for _, f := range tqNFormats {
+			const nb, rows, n = 3, 5, 7
+			y := make([]generic.BlockQ8K, n*nb)
+			qs := []int8{127, -127, -128}
+			for i := range y {
+				q := qs[i/nb%len(qs)]
+				y[i].D = 0.01
+				for j := range y[i].Qs {
+					y[i].Qs[j] = q
+					if r.IntN(4) == 0 {
+						y[i].Qs[j] = int8(r.Uint32())
+					}
+				}
+				for j := range y[i].Bsums {
+					var s int16
+					for _, v := range y[i].Qs[16*j : 16*j+16] {
+						s += int16(v)
+					}
+					y[i].Bsums[j] = s
+				}
+			}
+			for _, wb := range []byte{0xff, 0xaa, 0x00, 0xf2} {
+				w := make([]byte, rows*nb*f.bs)
+				fill[byte](wb)(r, w)
+				for b := 0; b < rows*nb; b++ {
+					binary.LittleEndian.PutUint16(w[b*f.bs+f.f16:], generic.F32ToF16(1))
+				}
+				dst := make([]float32, n*rows)
+				f.multi(dst, rows, w, y, nb, n)
+				one := make([]float32, rows)
+				for tk := range n {
+					yt := y[tk*nb : (tk+1)*nb]
+					f.one(one, w, yt)
+					for i := range rows {
+						got := dst[tk*rows+i]
+						want := generic.DotTQ(w[i*nb*f.bs:], yt, f.tq1)
+						if math.Float32bits(got) != math.Float32bits(one[i]) || !sameF32(got, want) {
+							t.Fatalf("%s w=%#x token %d row %d = %v, one-token %v, want %v", f.name, wb, tk, i, got, one[i], want)
+						}
+					}
+				}
+			}
+		}
+	})
 }

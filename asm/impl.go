@@ -37,6 +37,11 @@ type kernels struct {
 	// block and w long enough.
 	q6kDots, q4kDots, tq1Dots, tq2Dots func(dst []float32, w []byte, y []generic.BlockQ8K)
 	q80Dots                            func(dst []float32, w []byte, y []byte)
+	// tq1DotsN and tq2DotsN are tq1Dots and tq2Dots for n ≥ 2 tokens, ldy
+	// blocks apart in y, into rows outputs per token, ldd apart in dst
+	// (rows, nb ≥ 1; every value the one-token kernel's bit for bit); nil:
+	// the one-token kernel per token.
+	tq1DotsN, tq2DotsN func(dst []float32, ldd int, w []byte, y []generic.BlockQ8K, ldy, n, rows, nb int)
 
 	// f16DotsN is f16Dots for n ≥ 2 tokens of k values, ldx apart in x,
 	// into rows outputs per token, ldd apart in dst (rows, k ≥ 1); nil:

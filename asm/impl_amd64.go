@@ -6,6 +6,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/cpu"
+
+	"github.com/bitnet-go/bitnet/asm/generic"
 )
 
 // i2sKernel is the signature of the generated I2_S kernels
@@ -37,6 +39,7 @@ func platformKernels() []*kernels {
 		k.i2s = i2sAsm(i2sVNNI, i2sAVX512)
 		k.i8Dots = i8DotsAsm(i8DotsVNNI)
 		k.tq2Dots = q8kDotsAsm(tq2DotsVNNI, 66)
+		k.tq2DotsN = q8kDotsNAsm(tq2AVX2N, tq2DotsVNNI, 66)
 		ks = append(ks, k)
 	}
 	if hasAVX512 {
@@ -63,7 +66,9 @@ func platformKernels() []*kernels {
 			q6kDots:        q8kDotsAsm(q6kDotsAVX2, 210),
 			q4kDots:        q8kDotsAsm(q4kDotsAVX2, 144),
 			tq1Dots:        q8kDotsAsm(tq1DotsAVX2, 54),
+			tq1DotsN:       q8kDotsNAsm(tq1AVX2N, tq1DotsAVX2, 54),
 			tq2Dots:        q8kDotsAsm(tq2DotsAVX2, 66),
+			tq2DotsN:       q8kDotsNAsm(tq2AVX2N, tq2DotsAVX2, 66),
 			q80Dots:        q80DotsAsm(q80DotsAVX2),
 		})
 	}
@@ -87,11 +92,15 @@ func avx512Floats(name string) *kernels {
 		f16DotsStrided: f16DotsStridedAsm(f16DotsStridedAVX512, 16),
 		// Q4_K, TQ1_0 and Q8_0 run their AVX2 kernels (VEX-encoded, no AVX-512
 		// form written yet).
-		q6kDots: q8kDotsAsm(q6kDotsAVX512, 210),
-		q4kDots: q8kDotsAsm(q4kDotsAVX2, 144),
-		tq1Dots: q8kDotsAsm(tq1DotsAVX2, 54),
-		tq2Dots: q8kDotsAsm(tq2DotsAVX512, 66),
-		q80Dots: q80DotsAsm(q80DotsAVX2),
+		q6kDots:  q8kDotsAsm(q6kDotsAVX512, 210),
+		q4kDots:  q8kDotsAsm(q4kDotsAVX2, 144),
+		tq1Dots:  q8kDotsAsm(tq1DotsAVX2, 54),
+		tq1DotsN: q8kDotsNAsm(tq1AVX2N, tq1DotsAVX2, 54),
+		tq2Dots:  q8kDotsAsm(tq2DotsAVX512, 66),
+		// Two or more tokens: the AVX2 n-token kernels (one token left over:
+		// the one-token kernel above, which gives the same values).
+		tq2DotsN: q8kDotsNAsm(tq2AVX2N, tq2DotsAVX512, 66),
+		q80Dots:  q80DotsAsm(q80DotsAVX2),
 	}
 }
 
@@ -120,6 +129,43 @@ func i2sAsm(kern, long []i2sKernel) func(dst []int32, ldd int, w []byte, q []int
 		for t := 0; t < n; {
 			c := min(maxN, n-t)
 			kern[c](&dst[t*ldd], ldd, &w[0], &q[t*ldq], ldq, rows, k/128)
+			t += c
+		}
+	}
+}
+
+// q8kNKernel is the signature of the generated n-token block GEMVs
+// (tq1DotsAVX2N<n>, tq2DotsAVX2N<n>): ldd in floats, ldy in blocks.
+type q8kNKernel func(dst *float32, ldd int, w *byte, y *byte, ldy int, rows int, nblk int)
+
+// The n-token ternary kernels, indexed by n (from 2).
+var (
+	tq1AVX2N = []q8kNKernel{nil, nil, tq1DotsAVX2N2, tq1DotsAVX2N3, tq1DotsAVX2N4}
+	tq2AVX2N = []q8kNKernel{nil, nil, tq2DotsAVX2N2, tq2DotsAVX2N3, tq2DotsAVX2N4}
+)
+
+// q8kDotsNAsm runs the n-token kernels over the tokens, up to len(kern)-1
+// at a time (one token: the one-token kernel). The arguments were
+// validated by q8kDotsN.
+func q8kDotsNAsm(kern []q8kNKernel, one blockKernel, bs int) func([]float32, int, []byte, []generic.BlockQ8K, int, int, int, int) {
+	return func(dst []float32, ldd int, w []byte, y []generic.BlockQ8K, ldy, n, rows, nb int) {
+		_ = dst[(n-1)*ldd+rows-1]
+		_ = y[(n-1)*ldy+nb-1]
+		w = w[:rows*nb*bs]
+		raceRead(unsafe.Pointer(&w[0]), len(w))
+		for t := range n {
+			raceRead(unsafe.Pointer(&y[t*ldy]), nb*int(unsafe.Sizeof(y[0])))
+			raceWrite(unsafe.Pointer(&dst[t*ldd]), 4*rows)
+		}
+		yb := func(t int) *byte { return (*byte)(unsafe.Pointer(&y[t*ldy])) }
+		maxN := len(kern) - 1
+		for t := 0; t < n; {
+			c := min(maxN, n-t)
+			if c == 1 {
+				one(&dst[t*ldd], &w[0], yb(t), rows, nb)
+			} else {
+				kern[c](&dst[t*ldd], ldd, &w[0], yb(t), ldy, rows, nb)
+			}
 			t += c
 		}
 	}

@@ -408,3 +408,39 @@ func tq2DotsAVX512(dst *float32, w *byte, y *byte, rows int, nblk int)
 //
 //go:noescape
 func tq2DotsVNNI(dst *float32, w *byte, y *byte, rows int, nblk int)
+
+// tq2DotsAVX2N2 sets dst for TQ2_0 rows (66 bytes per block) as tq2DotsAVX2 does per token.
+// Token t < 2: dst[t·ldd + r], activations at y + t·ldy blocks; each value is the one-token kernel's bit for bit.
+//
+//go:noescape
+func tq2DotsAVX2N2(dst *float32, ldd int, w *byte, y *byte, ldy int, rows int, nblk int)
+
+// tq2DotsAVX2N3 sets dst for TQ2_0 rows (66 bytes per block) as tq2DotsAVX2 does per token.
+// Token t < 3: dst[t·ldd + r], activations at y + t·ldy blocks; each value is the one-token kernel's bit for bit.
+//
+//go:noescape
+func tq2DotsAVX2N3(dst *float32, ldd int, w *byte, y *byte, ldy int, rows int, nblk int)
+
+// tq2DotsAVX2N4 sets dst for TQ2_0 rows (66 bytes per block) as tq2DotsAVX2 does per token.
+// Token t < 4: dst[t·ldd + r], activations at y + t·ldy blocks; each value is the one-token kernel's bit for bit.
+//
+//go:noescape
+func tq2DotsAVX2N4(dst *float32, ldd int, w *byte, y *byte, ldy int, rows int, nblk int)
+
+// tq1DotsAVX2N2 sets dst for TQ1_0 rows (54 bytes per block) as tq1DotsAVX2 does per token.
+// Token t < 2: dst[t·ldd + r], activations at y + t·ldy blocks; each value is the one-token kernel's bit for bit.
+//
+//go:noescape
+func tq1DotsAVX2N2(dst *float32, ldd int, w *byte, y *byte, ldy int, rows int, nblk int)
+
+// tq1DotsAVX2N3 sets dst for TQ1_0 rows (54 bytes per block) as tq1DotsAVX2 does per token.
+// Token t < 3: dst[t·ldd + r], activations at y + t·ldy blocks; each value is the one-token kernel's bit for bit.
+//
+//go:noescape
+func tq1DotsAVX2N3(dst *float32, ldd int, w *byte, y *byte, ldy int, rows int, nblk int)
+
+// tq1DotsAVX2N4 sets dst for TQ1_0 rows (54 bytes per block) as tq1DotsAVX2 does per token.
+// Token t < 4: dst[t·ldd + r], activations at y + t·ldy blocks; each value is the one-token kernel's bit for bit.
+//
+//go:noescape
+func tq1DotsAVX2N4(dst *float32, ldd int, w *byte, y *byte, ldy int, rows int, nblk int)

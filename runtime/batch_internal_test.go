@@ -55,12 +55,16 @@ func randMatrix(t *testing.T, rng *rand.Rand, f Format, rows, cols int) *Matrix 
 			}
 			generic.QuantizeQ8_0(data[r*rb:(r+1)*rb], x)
 		}
-	case TQ2_0:
+	case TQ1_0, TQ2_0:
 		for i := range data {
 			data[i] = byte(rng.Uint32())
 		}
+		bs, off := generic.TQ2_0BlockBytes, 64
+		if f == TQ1_0 {
+			bs, off = generic.TQ1_0BlockBytes, 52
+		}
 		for b := 0; b < rows*cols/generic.QK_K; b++ {
-			f16(data[b*generic.TQ2_0BlockBytes+64:], 0.01+rng.Float32())
+			f16(data[b*bs+off:], 0.01+rng.Float32())
 		}
 	default:
 		t.Fatalf("no random %s matrix", f)
@@ -94,7 +98,7 @@ func TestBatchedRowsMatchSingle(t *testing.T) {
 		if err := asm.SetImpl(impl); err != nil {
 			t.Fatal(err)
 		}
-		for _, f := range []Format{I2S, I8Row, F16, BF16, F32, Q8_0, TQ2_0} {
+		for _, f := range []Format{I2S, I8Row, F16, BF16, F32, Q8_0, TQ1_0, TQ2_0} {
 			rng := rand.New(rand.NewPCG(uint64(f), 7))
 			m := randMatrix(t, rng, f, rows, cols)
 			x := make([]float32, n*cols)

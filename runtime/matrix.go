@@ -434,17 +434,23 @@ func (j *matmulJob) tile(w, lo, hi int) {
 				yt[i] = float32(d) / s.scales[t] * m.RowScales[lo+i]
 			}
 		}
-	case TQ1_0, TQ2_0, Q4_K, Q6_K:
+	case TQ1_0, TQ2_0:
+		// The ternary codes of each weight block are unpacked once for all
+		// the tokens; every token's row equals its one-token product bit for
+		// bit.
+		nb := cols / asm.QK_K
+		rb := m.Format.RowBytes(cols)
+		dotsN := asm.TQ2DotsN
+		if m.Format == TQ1_0 {
+			dotsN = asm.TQ1DotsN
+		}
+		dotsN(y[lo:(n-1)*rows+hi], rows, m.Data[lo*rb:hi*rb], s.q8k[:n*nb], nb, n)
+	case Q4_K, Q6_K:
 		nb := cols / asm.QK_K
 		rb := m.Format.RowBytes(cols)
 		dots := asm.Q6KDots
-		switch m.Format {
-		case Q4_K:
+		if m.Format == Q4_K {
 			dots = asm.Q4KDots
-		case TQ1_0:
-			dots = asm.TQ1Dots
-		case TQ2_0:
-			dots = asm.TQ2Dots
 		}
 		for t := 0; t < n; t++ {
 			dots(y[t*rows+lo:t*rows+hi], m.Data[lo*rb:hi*rb], s.q8k[t*nb:(t+1)*nb])

@@ -99,6 +99,12 @@ func blockKernels() {
 	q4kDotsAVX2()
 	tq2DotsAVX512(avx512)
 	tq2DotsAVX512(vnni)
+	for n := 2; n <= 4; n++ {
+		tq2DotsAVX2N(n)
+	}
+	for n := 2; n <= 4; n++ {
+		tq1DotsAVX2N(n)
+	}
 }
 
 // blockPrefetch is how far ahead of its loads, in bytes, a block GEMV
@@ -714,4 +720,218 @@ func q4kDotsAVX2() {
 	JNZ(LabelRef(name + "_row"))
 	VZEROUPPER()
 	RET()
+}
+
+// tqGEMVN emits an n-token ternary GEMV (2 ≤ n ≤ 4): each weight block's
+// code vectors are unpacked once and multiplied with the Q8_K blocks of
+// all n tokens. Per token the instructions and their operand order are
+// those of the one-token kernel (blockGEMV with tqLanes, not fused), so
+// every dst value equals the one-token kernel's bit for bit.
+//
+// Signature: dst[t·ldd + r] for t < n, r < rows; y the activation blocks
+// of token t at y + t·ldy blocks.
+type tqGEMVN struct {
+	name, doc string
+	n         int
+	wBytes    int
+	f16Off    int // the block scale d
+	setup     func()
+	// codes emits the block's code vectors (bytes 0..2) one at a time in
+	// the one-token kernel's order, passing each to use with its chunk
+	// (the 32 activations at q8kQs + 32·chunk).
+	codes func(w GPVirtual, use func(c VecVirtual, chunk int))
+}
+
+func (g *tqGEMVN) emit() {
+	TEXT(g.name, NOSPLIT, "func(dst *float32, ldd int, w *byte, y *byte, ldy int, rows int, nblk int)")
+	Pragma("noescape")
+	Doc(g.name+" "+g.doc,
+		fmt.Sprintf("Token t < %d: dst[t·ldd + r], activations at y + t·ldy blocks; each value is the one-token kernel's bit for bit.", g.n))
+	dst := Load(Param("dst"), GP64())
+	ldd := Load(Param("ldd"), GP64())
+	w := Load(Param("w"), GP64())
+	y0 := Load(Param("y"), GP64())
+	ldy := Load(Param("ldy"), GP64())
+	rows := Load(Param("rows"), GP64())
+	nblk := Load(Param("nblk"), GP64())
+	SHLQ(U8(2), ldd)
+	IMUL3Q(U32(q8kBytes), ldy, ldy)
+	ldd3, ldy3 := GP64(), GP64()
+	LEAQ(Mem{Base: ldd, Index: ldd, Scale: 2}, ldd3)
+	LEAQ(Mem{Base: ldy, Index: ldy, Scale: 2}, ldy3)
+	tok := func(base, ld, ld3 Register, t, disp int) Mem {
+		switch t {
+		case 0:
+			return Mem{Base: base, Disp: disp}
+		case 1, 2:
+			return Mem{Base: base, Index: ld, Scale: uint8(t), Disp: disp}
+		default:
+			return Mem{Base: base, Index: ld3, Scale: 1, Disp: disp}
+		}
+	}
+	if g.setup != nil {
+		g.setup()
+	}
+	Label(g.name + "_row")
+	acc := make([]VecVirtual, g.n)
+	for t := range acc {
+		acc[t] = YMM()
+		VXORPS(acc[t], acc[t], acc[t])
+	}
+	yp, c := GP64(), GP64()
+	MOVQ(y0, yp)
+	MOVQ(nblk, c)
+	Label(g.name + "_blk")
+	for off := 0; off < g.wBytes; off += 64 {
+		PREFETCHT0(Mem{Base: w, Disp: blockPrefetch + off})
+	}
+	s16 := make([]VecVirtual, g.n)
+	g.codes(w.(GPVirtual), func(cv VecVirtual, chunk int) {
+		for t := range s16 {
+			q8 := tok(yp, ldy, ldy3, t, q8kQs+32*chunk)
+			if s16[t] == nil {
+				s16[t] = YMM()
+				VPMADDUBSW(q8, cv, s16[t])
+				continue
+			}
+			p := YMM()
+			VPMADDUBSW(q8, cv, p)
+			VPADDW(p, s16[t], s16[t])
+		}
+	})
+	// f32(d), then per token d·y.D as f16Scale gives it.
+	r := GP32()
+	MOVWLZX(Mem{Base: w, Disp: g.f16Off}, r)
+	dw := XMM()
+	VMOVD(r, dw)
+	VCVTPH2PS(dw, dw)
+	ones := bcastConst(constOnes16)
+	for t := range s16 {
+		VPSUBW(tok(yp, ldy, ldy3, t, q8kBsums), s16[t], s16[t])
+		VPMADDWD(ones, s16[t], s16[t])
+		f := YMM()
+		VCVTDQ2PS(s16[t], f)
+		d := XMM()
+		VMULSS(tok(yp, ldy, ldy3, t, q8kD), dw, d)
+		db := YMM()
+		VBROADCASTSS(d, db)
+		VMULPS(db, f, f)
+		VADDPS(f, acc[t], acc[t])
+	}
+	ADDQ(U32(g.wBytes), w)
+	ADDQ(U32(q8kBytes), yp)
+	DECQ(c)
+	JNZ(LabelRef(g.name + "_blk"))
+	for t := range acc {
+		hi, tt := XMM(), XMM()
+		VEXTRACTF128(U8(1), acc[t], hi)
+		VADDPS(acc[t].AsX(), hi, hi)
+		VMOVHLPS(hi, hi, tt)
+		VADDPS(tt, hi, hi)
+		VMOVSHDUP(hi, tt)
+		VADDSS(tt, hi, hi)
+		VMOVSS(hi, tok(dst, ldd, ldd3, t, 0))
+	}
+	ADDQ(U8(4), dst)
+	DECQ(rows)
+	JNZ(LabelRef(g.name + "_row"))
+	VZEROUPPER()
+	RET()
+}
+
+// tq2DotsAVX2N: tq2DotsAVX2 for n tokens.
+func tq2DotsAVX2N(n int) {
+	var m3 VecVirtual
+	g := &tqGEMVN{
+		name: fmt.Sprintf("tq2DotsAVX2N%d", n), n: n, wBytes: 66, f16Off: 64,
+		doc:   "sets dst for TQ2_0 rows (66 bytes per block) as tq2DotsAVX2 does per token.",
+		setup: func() { m3 = bcastConst(constMask3) },
+	}
+	g.codes = func(w GPVirtual, use func(VecVirtual, int)) {
+		for j := 0; j < 2; j++ {
+			x := YMM()
+			VMOVDQU(Mem{Base: w, Disp: 32 * j}, x)
+			for l := 0; l < 4; l++ {
+				c := YMM()
+				if l == 0 {
+					VPAND(m3, x, c)
+				} else {
+					VPSRLW(U8(2*l), x, c)
+					VPAND(m3, c, c)
+				}
+				use(c, 4*j+l)
+			}
+		}
+	}
+	g.emit()
+}
+
+// tq1DotsAVX2N: tq1DotsAVX2 for n tokens. The trits are those of trits
+// (−1 per compare, negated: VPABSB instead of a zero register) and the
+// chunks are unpacked in the same order, each as soon as the previous one
+// has been used, to leave registers for the tokens' sums.
+func tq1DotsAVX2N(n int) {
+	var x80, t1, t2 VecVirtual
+	g := &tqGEMVN{
+		name: fmt.Sprintf("tq1DotsAVX2N%d", n), n: n, wBytes: 54, f16Off: 52,
+		doc: "sets dst for TQ1_0 rows (54 bytes per block) as tq1DotsAVX2 does per token.",
+		setup: func() {
+			x80, t1, t2 = bcastConst(constX80), bcastConst(constTrit1), bcastConst(constTrit2)
+		},
+	}
+	tr := func(q VecVirtual) VecVirtual {
+		u, a := YMM(), YMM()
+		VPXOR(x80, q, u)
+		VPCMPGTB(t1, u, a) // −1 where q > 85
+		VPCMPGTB(t2, u, u) // −1 where q > 170
+		VPADDB(u, a, a)
+		VPABSB(a, a)
+		return a
+	}
+	times3x := func(q VecVirtual) VecVirtual {
+		t := XMM()
+		VPADDB(q, q, t)
+		VPADDB(q, t, t)
+		return t
+	}
+	g.codes = func(w GPVirtual, use func(VecVirtual, int)) {
+		// Chunks 0..4: the first 32 bytes.
+		q := YMM()
+		VMOVDQU(Mem{Base: w}, q)
+		for k := 0; k < 5; k++ {
+			if k > 0 {
+				q = times3(q)
+			}
+			use(tr(q), k)
+		}
+		// Chunks 5..7: [trit 0 | trit 1], [trit 2 | trit 3] of qs[32:48],
+		// [trit 4 of qs[32:48] | the qh trits].
+		pair := func(lo, hi VecVirtual, chunk int) {
+			v := YMM()
+			VINSERTI128(U8(1), hi, lo.AsY(), v)
+			use(tr(v), chunk)
+		}
+		x0 := XMM()
+		VMOVDQU(Mem{Base: w, Disp: 32}, x0)
+		x1 := times3x(x0)
+		pair(x0, x1, 5)
+		x2 := times3x(x1)
+		x3 := times3x(x2)
+		pair(x2, x3, 6)
+		x4 := times3x(x3)
+		h := XMM()
+		VPBROADCASTD(Mem{Base: w, Disp: 48}, h)
+		hq := XMM()
+		for k := 1; k < 4; k++ {
+			hn := times3x(h)
+			if k == 1 {
+				VPBLENDD(U8(0x2), hn, h, hq) // dword k from trit source k
+			} else {
+				VPBLENDD(U8(1<<k), hn, hq, hq)
+			}
+			h = hn
+		}
+		pair(x4, hq, 7)
+	}
+	g.emit()
 }
