@@ -298,31 +298,40 @@ func tq2DotsAVX2() {
 	}
 	g.body = func(w, y GPVirtual) VecVirtual {
 		var s16 VecVirtual
-		for j := 0; j < 2; j++ {
-			x := YMM()
-			VMOVDQU(Mem{Base: w, Disp: 32 * j}, x)
-			for l := 0; l < 4; l++ {
-				c := YMM()
-				if l == 0 {
-					VPAND(m3, x, c)
-				} else {
-					VPSRLW(U8(2*l), x, c)
-					VPAND(m3, c, c)
-				}
-				VPMADDUBSW(Mem{Base: y, Disp: q8kQs + 128*j + 32*l}, c, c)
-				if s16 == nil {
-					s16 = c
-				} else {
-					VPADDW(c, s16, s16)
-				}
+		tq2Codes(w, m3, func(c VecVirtual, chunk int) {
+			VPMADDUBSW(Mem{Base: y, Disp: q8kQs + 32*chunk}, c, c)
+			if s16 == nil {
+				s16 = c
+			} else {
+				VPADDW(c, s16, s16)
 			}
-		}
+		})
 		return tqLanes(s16, y, ones)
 	}
 	g.dscale = func(w, y GPVirtual) VecVirtual {
 		return f16Scale(Mem{Base: w, Disp: 64}, Mem{Base: y, Disp: q8kD})
 	}
 	g.emit()
+}
+
+// tq2Codes unpacks the 2-bit codes of a TQ2_0 block at w into the eight
+// 32-byte chunks of its 256 elements (chunk 4j+l: bits 2l of bytes
+// 32j..32j+31) and hands each to use as soon as it is unpacked.
+func tq2Codes(w GPVirtual, m3 VecVirtual, use func(c VecVirtual, chunk int)) {
+	for j := 0; j < 2; j++ {
+		x := YMM()
+		VMOVDQU(Mem{Base: w, Disp: 32 * j}, x)
+		for l := 0; l < 4; l++ {
+			c := YMM()
+			if l == 0 {
+				VPAND(m3, x, c)
+			} else {
+				VPSRLW(U8(2*l), x, c)
+				VPAND(m3, c, c)
+			}
+			use(c, 4*j+l)
+		}
+	}
 }
 
 // tqLanes subtracts the Q8_K group sums from the int16 pair sums (which
@@ -847,22 +856,7 @@ func tq2DotsAVX2N(n int) {
 		doc:   "sets dst for TQ2_0 rows (66 bytes per block) as tq2DotsAVX2 does per token.",
 		setup: func() { m3 = bcastConst(constMask3) },
 	}
-	g.codes = func(w GPVirtual, use func(VecVirtual, int)) {
-		for j := 0; j < 2; j++ {
-			x := YMM()
-			VMOVDQU(Mem{Base: w, Disp: 32 * j}, x)
-			for l := 0; l < 4; l++ {
-				c := YMM()
-				if l == 0 {
-					VPAND(m3, x, c)
-				} else {
-					VPSRLW(U8(2*l), x, c)
-					VPAND(m3, c, c)
-				}
-				use(c, 4*j+l)
-			}
-		}
-	}
+	g.codes = func(w GPVirtual, use func(VecVirtual, int)) { tq2Codes(w, m3, use) }
 	g.emit()
 }
 
