@@ -342,11 +342,12 @@ func tqLanes(s16 VecVirtual, y GPVirtual, ones VecVirtual) VecVirtual {
 	return s16
 }
 
-// trits sets t to the trits (q·3)>>8 of the bytes q: 1 for q > 85 plus 1
-// for q > 170 (signed compares after flipping the top bit).
-func trits(q, x80, t1, t2, zero VecVirtual) VecVirtual {
-	u, a, b := YMM(), YMM(), YMM()
-	VPXOR(x80, q, u)
+// trits sets t to the trits (q·3)>>8 of the bytes q, given u = q ⊕ 0x80
+// (q with its top bit flipped, for signed compares): 1 for q > 85 plus 1 for
+// q > 170. Flipping commutes with the powers of 3 (3·(q − 128) ≡ 3q − 128
+// mod 256), so a block's bytes are flipped once and multiplied flipped.
+func trits(u, t1, t2, zero VecVirtual) VecVirtual {
+	a, b := YMM(), YMM()
 	VPCMPGTB(t1, u, a) // −1 where q > 85
 	VPCMPGTB(t2, u, b) // −1 where q > 170
 	VPADDB(b, a, a)
@@ -388,18 +389,18 @@ func tq1DotsAVX2() {
 		}
 		// Chunks 0..4: the first 32 bytes.
 		q := YMM()
-		VMOVDQU(Mem{Base: w}, q)
+		VPXOR(Mem{Base: w}, x80, q)
 		for n := 0; n < 5; n++ {
 			if n > 0 {
 				q = times3(q)
 			}
-			acc(trits(q, x80, t1, t2, zero), n)
+			acc(trits(q, t1, t2, zero), n)
 		}
 		// Chunks 5..7: [trit 0 | trit 1], [trit 2 | trit 3] of qs[32:48],
 		// [trit 4 of qs[32:48] | the qh trits].
 		x := make([]VecVirtual, 5)
 		x[0] = XMM()
-		VMOVDQU(Mem{Base: w, Disp: 32}, x[0])
+		VPXOR(Mem{Base: w, Disp: 32}, x80.AsX(), x[0])
 		for n := 1; n < 5; n++ {
 			x[n] = XMM()
 			VPADDB(x[n-1], x[n-1], x[n])
@@ -408,6 +409,7 @@ func tq1DotsAVX2() {
 		h := make([]VecVirtual, 4)
 		h[0] = XMM()
 		VPBROADCASTD(Mem{Base: w, Disp: 48}, h[0])
+		VPXOR(x80.AsX(), h[0], h[0])
 		for n := 1; n < 4; n++ {
 			h[n] = XMM()
 			VPADDB(h[n-1], h[n-1], h[n])
@@ -421,7 +423,7 @@ func tq1DotsAVX2() {
 		for i, p := range pairs {
 			v := YMM()
 			VINSERTI128(U8(1), p[1], p[0].AsY(), v)
-			acc(trits(v, x80, t1, t2, zero), 5+i)
+			acc(trits(v, t1, t2, zero), 5+i)
 		}
 		return tqLanes(s16, y, ones)
 	}
