@@ -875,12 +875,11 @@ func tq1DotsAVX2N(n int) {
 			x80, t1, t2 = bcastConst(constX80), bcastConst(constTrit1), bcastConst(constTrit2)
 		},
 	}
-	tr := func(q VecVirtual) VecVirtual {
-		u, a := YMM(), YMM()
-		VPXOR(x80, q, u)
+	tr := func(u VecVirtual) VecVirtual { // u = q ⊕ 0x80, as for trits
+		a, b := YMM(), YMM()
 		VPCMPGTB(t1, u, a) // −1 where q > 85
-		VPCMPGTB(t2, u, u) // −1 where q > 170
-		VPADDB(u, a, a)
+		VPCMPGTB(t2, u, b) // −1 where q > 170 (u is still needed: ×3 next)
+		VPADDB(b, a, a)
 		VPABSB(a, a)
 		return a
 	}
@@ -893,7 +892,7 @@ func tq1DotsAVX2N(n int) {
 	g.codes = func(w GPVirtual, use func(VecVirtual, int)) {
 		// Chunks 0..4: the first 32 bytes.
 		q := YMM()
-		VMOVDQU(Mem{Base: w}, q)
+		VPXOR(Mem{Base: w}, x80, q)
 		for k := 0; k < 5; k++ {
 			if k > 0 {
 				q = times3(q)
@@ -908,7 +907,7 @@ func tq1DotsAVX2N(n int) {
 			use(tr(v), chunk)
 		}
 		x0 := XMM()
-		VMOVDQU(Mem{Base: w, Disp: 32}, x0)
+		VPXOR(Mem{Base: w, Disp: 32}, x80.AsX(), x0)
 		x1 := times3x(x0)
 		pair(x0, x1, 5)
 		x2 := times3x(x1)
@@ -917,6 +916,7 @@ func tq1DotsAVX2N(n int) {
 		x4 := times3x(x3)
 		h := XMM()
 		VPBROADCASTD(Mem{Base: w, Disp: 48}, h)
+		VPXOR(x80.AsX(), h, h)
 		hq := XMM()
 		for k := 1; k < 4; k++ {
 			hn := times3x(h)
