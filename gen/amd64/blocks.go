@@ -398,33 +398,28 @@ func tq1DotsAVX2() {
 		}
 		// Chunks 5..7: [trit 0 | trit 1], [trit 2 | trit 3] of qs[32:48],
 		// [trit 4 of qs[32:48] | the qh trits].
-		x := make([]VecVirtual, 5)
-		x[0] = XMM()
-		VPXOR(Mem{Base: w, Disp: 32}, x80.AsX(), x[0])
+		// qs[32:48] and qh (broadcast to four dwords) share one ymm, so one
+		// chain of ×3 gives v[n] = [trit source n of qs[32:48] | of qh].
+		lo, hb := XMM(), XMM()
+		VMOVDQU(Mem{Base: w, Disp: 32}, lo)
+		VPBROADCASTD(Mem{Base: w, Disp: 48}, hb)
+		v := make([]VecVirtual, 5)
+		v[0] = YMM()
+		VINSERTI128(U8(1), hb, lo.AsY(), v[0])
+		VPXOR(x80, v[0], v[0])
 		for n := 1; n < 5; n++ {
-			x[n] = XMM()
-			VPADDB(x[n-1], x[n-1], x[n])
-			VPADDB(x[n-1], x[n], x[n])
+			v[n] = times3(v[n-1])
 		}
-		h := make([]VecVirtual, 4)
-		h[0] = XMM()
-		VPBROADCASTD(Mem{Base: w, Disp: 48}, h[0])
-		VPXOR(x80.AsX(), h[0], h[0])
-		for n := 1; n < 4; n++ {
-			h[n] = XMM()
-			VPADDB(h[n-1], h[n-1], h[n])
-			VPADDB(h[n-1], h[n], h[n])
-		}
-		hq := XMM()
-		VPBLENDD(U8(0x2), h[1], h[0], hq) // dword n from h[n]
-		VPBLENDD(U8(0x4), h[2], hq, hq)
-		VPBLENDD(U8(0x8), h[3], hq, hq)
-		pairs := [][2]VecVirtual{{x[0], x[1]}, {x[2], x[3]}, {x[4], hq}}
-		for i, p := range pairs {
-			v := YMM()
-			VINSERTI128(U8(1), p[1], p[0].AsY(), v)
-			acc(trits(v, t1, t2, zero), 5+i)
-		}
+		c5, c6, hq, c7 := YMM(), YMM(), YMM(), YMM()
+		VPERM2I128(U8(0x20), v[1], v[0], c5) // [x0 | x1]
+		acc(trits(c5, t1, t2, zero), 5)
+		VPERM2I128(U8(0x20), v[3], v[2], c6) // [x2 | x3]
+		acc(trits(c6, t1, t2, zero), 6)
+		VPBLENDD(U8(0x20), v[1], v[0], hq) // high dword n from v[n]
+		VPBLENDD(U8(0x40), v[2], hq, hq)
+		VPBLENDD(U8(0x80), v[3], hq, hq)
+		VPBLENDD(U8(0x0f), v[4], hq, c7) // [x4 | the qh trits' sources]
+		acc(trits(c7, t1, t2, zero), 7)
 		return tqLanes(s16, y, ones)
 	}
 	g.dscale = func(w, y GPVirtual) VecVirtual {
