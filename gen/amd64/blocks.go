@@ -178,9 +178,20 @@ func (g *blockGEMV) emit() {
 	ADDQ(U32(g.yBytes), yp)
 	DECQ(c)
 	JNZ(LabelRef(g.name + "_blk"))
-	// hsum_float_8: ((a0+a4)+(a2+a6)) + ((a1+a5)+(a3+a7)).
+	VMOVSS(hsum8(acc, g.zmm), Mem{Base: dst})
+	ADDQ(U8(4), dst)
+	DECQ(rows)
+	JNZ(LabelRef(g.name + "_row"))
+	VZEROUPPER()
+	RET()
+}
+
+// hsum8 returns ggml's hsum_float_8 of the eight floats of acc in the low
+// lane of an xmm: ((a0+a4)+(a2+a6)) + ((a1+a5)+(a3+a7)). zmm: EVEX forms
+// only (the AVX-512 kernels).
+func hsum8(acc VecVirtual, zmm bool) VecVirtual {
 	hi, t := XMM(), XMM()
-	if g.zmm {
+	if zmm {
 		VEXTRACTF32X4(U8(1), acc, hi)
 	} else {
 		VEXTRACTF128(U8(1), acc, hi)
@@ -190,12 +201,7 @@ func (g *blockGEMV) emit() {
 	VADDPS(t, hi, hi)
 	VMOVSHDUP(hi, t)
 	VADDSS(t, hi, hi)
-	VMOVSS(hi, Mem{Base: dst})
-	ADDQ(U8(4), dst)
-	DECQ(rows)
-	JNZ(LabelRef(g.name + "_row"))
-	VZEROUPPER()
-	RET()
+	return hi
 }
 
 // f16Scale returns f32(fp16 at m)·f32 at ym in the low lane of an xmm.
@@ -306,7 +312,7 @@ func tq2DotsAVX2() {
 				VPADDW(c, s16, s16)
 			}
 		})
-		return tqLanes(s16, y, ones)
+		return tqLanes(s16, Mem{Base: y, Disp: q8kBsums}, ones)
 	}
 	g.dscale = func(w, y GPVirtual) VecVirtual {
 		return f16Scale(Mem{Base: w, Disp: 64}, Mem{Base: y, Disp: q8kD})
@@ -336,8 +342,8 @@ func tq2Codes(w GPVirtual, m3 VecVirtual, use func(c VecVirtual, chunk int)) {
 
 // tqLanes subtracts the Q8_K group sums from the int16 pair sums (which
 // makes the codes 0..2 into −1..1) and adds pairs into int32 lanes.
-func tqLanes(s16 VecVirtual, y GPVirtual, ones VecVirtual) VecVirtual {
-	VPSUBW(Mem{Base: y, Disp: q8kBsums}, s16, s16)
+func tqLanes(s16 VecVirtual, bsums Mem, ones VecVirtual) VecVirtual {
+	VPSUBW(bsums, s16, s16)
 	VPMADDWD(ones, s16, s16)
 	return s16
 }
@@ -345,14 +351,61 @@ func tqLanes(s16 VecVirtual, y GPVirtual, ones VecVirtual) VecVirtual {
 // trits sets t to the trits (q·3)>>8 of the bytes q, given u = q ⊕ 0x80
 // (q with its top bit flipped, for signed compares): 1 for q > 85 plus 1 for
 // q > 170. Flipping commutes with the powers of 3 (3·(q − 128) ≡ 3q − 128
-// mod 256), so a block's bytes are flipped once and multiplied flipped.
-func trits(u, t1, t2, zero VecVirtual) VecVirtual {
+// mod 256), so a block's bytes are flipped once and multiplied flipped. u is
+// left as it was (the next power of 3 is computed from it).
+func trits(u, t1, t2 VecVirtual) VecVirtual {
 	a, b := YMM(), YMM()
 	VPCMPGTB(t1, u, a) // −1 where q > 85
 	VPCMPGTB(t2, u, b) // −1 where q > 170
 	VPADDB(b, a, a)
-	VPSUBB(a, zero, a)
+	VPABSB(a, a)
 	return a
+}
+
+// tq1Codes unpacks the trits of a TQ1_0 block at w (qs[48], qh[4]) into the
+// eight 32-byte chunks of its 256 elements and hands each to use as soon as
+// it is unpacked, in chunk order. Trit n of byte x is ((x·3ⁿ mod 256)·3)>>8.
+// Chunks 0..4: trit n of qs[0:32]; 5: [trit 0 | trit 1] of qs[32:48]; 6:
+// [trit 2 | trit 3] of it; 7: [trit 4 of it | trit n of qh in dword n].
+// qs[32:48] and qh (broadcast to four dwords) share one ymm, so one chain of
+// ×3 gives v[n] = [trit source n of qs[32:48] | of qh]; only two of them
+// are live at a time, which leaves registers for four tokens' sums.
+func tq1Codes(w GPVirtual, x80, t1, t2 VecVirtual, use func(c VecVirtual, chunk int)) {
+	q := YMM()
+	VPXOR(Mem{Base: w}, x80, q)
+	for n := 0; n < 5; n++ {
+		if n > 0 {
+			q = times3(q)
+		}
+		use(trits(q, t1, t2), n)
+	}
+	lo, hb := XMM(), XMM()
+	VMOVDQU(Mem{Base: w, Disp: 32}, lo)
+	VPBROADCASTD(Mem{Base: w, Disp: 48}, hb)
+	prev := YMM()
+	VINSERTI128(U8(1), hb, lo.AsY(), prev)
+	VPXOR(x80, prev, prev)
+	hq := YMM() // high dword n from v[n]
+	for n := 1; n < 5; n++ {
+		cur := times3(prev)
+		c := YMM()
+		switch n {
+		case 1:
+			VPERM2I128(U8(0x20), cur, prev, c) // [x0 | x1]
+			use(trits(c, t1, t2), 5)
+			VPBLENDD(U8(0x20), cur, prev, hq)
+		case 2:
+			VPBLENDD(U8(0x40), cur, hq, hq)
+		case 3:
+			VPERM2I128(U8(0x20), cur, prev, c) // [x2 | x3]
+			use(trits(c, t1, t2), 6)
+			VPBLENDD(U8(0x80), cur, hq, hq)
+		case 4:
+			VPBLENDD(U8(0x0f), cur, hq, c) // [x4 | the qh trits' sources]
+			use(trits(c, t1, t2), 7)
+		}
+		prev = cur
+	}
 }
 
 // times3 returns 3·q (bytes, mod 256).
@@ -363,64 +416,27 @@ func times3(q VecVirtual) VecVirtual {
 	return t
 }
 
-// tq1DotsAVX2: TQ1_0 block (qs[48], qh[4], d) × Q8_K. Trit n of byte x is
-// ((x·3ⁿ mod 256)·3)>>8. Elements 32n+m: trit n of qs[m] (n < 5, m < 32);
-// 160+16n+m: trit n of qs[32+m] (m < 16); 240+4n+j: trit n of qh[j].
+// tq1DotsAVX2: TQ1_0 block (qs[48], qh[4], d) × Q8_K (see tq1Codes).
 func tq1DotsAVX2() {
-	var x80, t1, t2, zero, ones VecVirtual
+	var x80, t1, t2, ones VecVirtual
 	g := &blockGEMV{
 		name: "tq1DotsAVX2", wBytes: 54, yBytes: q8kBytes,
 		doc: "sets dst[r] = ref.DotTQ(row r, y, true) for TQ1_0 rows (54 bytes per block) and Q8_K activations.",
 		setup: func() {
 			x80, t1, t2, ones = bcastConst(constX80), bcastConst(constTrit1), bcastConst(constTrit2), bcastConst(constOnes16)
-			zero = YMM()
-			VPXOR(zero, zero, zero)
 		},
 	}
 	g.body = func(w, y GPVirtual) VecVirtual {
 		var s16 VecVirtual
-		acc := func(c VecVirtual, chunk int) {
+		tq1Codes(w, x80, t1, t2, func(c VecVirtual, chunk int) {
 			VPMADDUBSW(Mem{Base: y, Disp: q8kQs + 32*chunk}, c, c)
 			if s16 == nil {
 				s16 = c
 			} else {
 				VPADDW(c, s16, s16)
 			}
-		}
-		// Chunks 0..4: the first 32 bytes.
-		q := YMM()
-		VPXOR(Mem{Base: w}, x80, q)
-		for n := 0; n < 5; n++ {
-			if n > 0 {
-				q = times3(q)
-			}
-			acc(trits(q, t1, t2, zero), n)
-		}
-		// Chunks 5..7: [trit 0 | trit 1], [trit 2 | trit 3] of qs[32:48],
-		// [trit 4 of qs[32:48] | the qh trits].
-		// qs[32:48] and qh (broadcast to four dwords) share one ymm, so one
-		// chain of ×3 gives v[n] = [trit source n of qs[32:48] | of qh].
-		lo, hb := XMM(), XMM()
-		VMOVDQU(Mem{Base: w, Disp: 32}, lo)
-		VPBROADCASTD(Mem{Base: w, Disp: 48}, hb)
-		v := make([]VecVirtual, 5)
-		v[0] = YMM()
-		VINSERTI128(U8(1), hb, lo.AsY(), v[0])
-		VPXOR(x80, v[0], v[0])
-		for n := 1; n < 5; n++ {
-			v[n] = times3(v[n-1])
-		}
-		c5, c6, hq, c7 := YMM(), YMM(), YMM(), YMM()
-		VPERM2I128(U8(0x20), v[1], v[0], c5) // [x0 | x1]
-		acc(trits(c5, t1, t2, zero), 5)
-		VPERM2I128(U8(0x20), v[3], v[2], c6) // [x2 | x3]
-		acc(trits(c6, t1, t2, zero), 6)
-		VPBLENDD(U8(0x20), v[1], v[0], hq) // high dword n from v[n]
-		VPBLENDD(U8(0x40), v[2], hq, hq)
-		VPBLENDD(U8(0x80), v[3], hq, hq)
-		VPBLENDD(U8(0x0f), v[4], hq, c7) // [x4 | the qh trits' sources]
-		acc(trits(c7, t1, t2, zero), 7)
-		return tqLanes(s16, y, ones)
+		})
+		return tqLanes(s16, Mem{Base: y, Disp: q8kBsums}, ones)
 	}
 	g.dscale = func(w, y GPVirtual) VecVirtual {
 		return f16Scale(Mem{Base: w, Disp: 52}, Mem{Base: y, Disp: q8kD})
@@ -813,8 +829,7 @@ func (g *tqGEMVN) emit() {
 	VCVTPH2PS(dw, dw)
 	ones := bcastConst(constOnes16)
 	for t := range s16 {
-		VPSUBW(tok(yp, ldy, ldy3, t, q8kBsums), s16[t], s16[t])
-		VPMADDWD(ones, s16[t], s16[t])
+		tqLanes(s16[t], tok(yp, ldy, ldy3, t, q8kBsums), ones)
 		f := YMM()
 		VCVTDQ2PS(s16[t], f)
 		d := XMM()
@@ -829,14 +844,7 @@ func (g *tqGEMVN) emit() {
 	DECQ(c)
 	JNZ(LabelRef(g.name + "_blk"))
 	for t := range acc {
-		hi, tt := XMM(), XMM()
-		VEXTRACTF128(U8(1), acc[t], hi)
-		VADDPS(acc[t].AsX(), hi, hi)
-		VMOVHLPS(hi, hi, tt)
-		VADDPS(tt, hi, hi)
-		VMOVSHDUP(hi, tt)
-		VADDSS(tt, hi, hi)
-		VMOVSS(hi, tok(dst, ldd, ldd3, t, 0))
+		VMOVSS(hsum8(acc[t], false), tok(dst, ldd, ldd3, t, 0))
 	}
 	ADDQ(U8(4), dst)
 	DECQ(rows)
@@ -857,10 +865,7 @@ func tq2DotsAVX2N(n int) {
 	g.emit()
 }
 
-// tq1DotsAVX2N: tq1DotsAVX2 for n tokens. The trits are those of trits
-// (−1 per compare, negated: VPABSB instead of a zero register) and the
-// chunks are unpacked in the same order, each as soon as the previous one
-// has been used, to leave registers for the tokens' sums.
+// tq1DotsAVX2N: tq1DotsAVX2 for n tokens.
 func tq1DotsAVX2N(n int) {
 	var x80, t1, t2 VecVirtual
 	g := &tqGEMVN{
@@ -870,59 +875,6 @@ func tq1DotsAVX2N(n int) {
 			x80, t1, t2 = bcastConst(constX80), bcastConst(constTrit1), bcastConst(constTrit2)
 		},
 	}
-	tr := func(u VecVirtual) VecVirtual { // u = q ⊕ 0x80, as for trits
-		a, b := YMM(), YMM()
-		VPCMPGTB(t1, u, a) // −1 where q > 85
-		VPCMPGTB(t2, u, b) // −1 where q > 170 (u is still needed: ×3 next)
-		VPADDB(b, a, a)
-		VPABSB(a, a)
-		return a
-	}
-	times3x := func(q VecVirtual) VecVirtual {
-		t := XMM()
-		VPADDB(q, q, t)
-		VPADDB(q, t, t)
-		return t
-	}
-	g.codes = func(w GPVirtual, use func(VecVirtual, int)) {
-		// Chunks 0..4: the first 32 bytes.
-		q := YMM()
-		VPXOR(Mem{Base: w}, x80, q)
-		for k := 0; k < 5; k++ {
-			if k > 0 {
-				q = times3(q)
-			}
-			use(tr(q), k)
-		}
-		// Chunks 5..7: [trit 0 | trit 1], [trit 2 | trit 3] of qs[32:48],
-		// [trit 4 of qs[32:48] | the qh trits].
-		pair := func(lo, hi VecVirtual, chunk int) {
-			v := YMM()
-			VINSERTI128(U8(1), hi, lo.AsY(), v)
-			use(tr(v), chunk)
-		}
-		x0 := XMM()
-		VPXOR(Mem{Base: w, Disp: 32}, x80.AsX(), x0)
-		x1 := times3x(x0)
-		pair(x0, x1, 5)
-		x2 := times3x(x1)
-		x3 := times3x(x2)
-		pair(x2, x3, 6)
-		x4 := times3x(x3)
-		h := XMM()
-		VPBROADCASTD(Mem{Base: w, Disp: 48}, h)
-		VPXOR(x80.AsX(), h, h)
-		hq := XMM()
-		for k := 1; k < 4; k++ {
-			hn := times3x(h)
-			if k == 1 {
-				VPBLENDD(U8(0x2), hn, h, hq) // dword k from trit source k
-			} else {
-				VPBLENDD(U8(1<<k), hn, hq, hq)
-			}
-			h = hn
-		}
-		pair(x4, hq, 7)
-	}
+	g.codes = func(w GPVirtual, use func(VecVirtual, int)) { tq1Codes(w, x80, t1, t2, use) }
 	g.emit()
 }
