@@ -139,6 +139,26 @@ func BenchmarkTernaryN(b *testing.B) {
 	})
 }
 
+// BenchmarkTernaryNHot is BenchmarkTernaryN on a cache-resident tile of
+// 32 rows (what runtime's tiles hand the kernels): the kernels' arithmetic
+// speed per token count, MB/s counting weight bytes × n.
+func BenchmarkTernaryNHot(b *testing.B) {
+	const k, rows = 2560, 32
+	benchImpls(b, func(b *testing.B) {
+		for _, n := range []int{1, 2, 3, 4, 8} {
+			b.Run(fmt.Sprintf("n%d", n), func(b *testing.B) {
+				w := weightRing()[:rows*k/4]
+				q := randQ(n * k)
+				dst := make([]int32, n*rows)
+				b.SetBytes(int64(n * len(w)))
+				for b.Loop() {
+					asm.I2SDotsN(dst, rows, w, q, k, n)
+				}
+			})
+		}
+	})
+}
+
 // BenchmarkMemRead is the streaming read bandwidth of one core over the
 // ring: "go" is a Go loop summing uint64s with 8 accumulators (hardware
 // prefetch only), "simd" a vector loop with the same software prefetch as
@@ -225,6 +245,38 @@ func BenchmarkF16Head(b *testing.B) {
 			}
 			asm.F16Dots(dst, w[off:off+k*rows], x)
 			off += k * rows
+		}
+	})
+}
+
+// BenchmarkF16HeadN is the output head of a batched decode step: n tokens
+// per pass over 8192 rows streamed from the ring, in the 32-row tiles
+// package runtime hands the kernel. MB/s counts weight bytes (not × n), so
+// it compares with BenchmarkF16Head and BenchmarkMemRead.
+func BenchmarkF16HeadN(b *testing.B) {
+	const k, rows, tile = 2560, 8192, 32
+	benchImpls(b, func(b *testing.B) {
+		for _, n := range []int{2, 4} {
+			b.Run(fmtN(n), func(b *testing.B) {
+				buf := weightRing()
+				w := unsafe.Slice((*uint16)(unsafe.Pointer(&buf[0])), len(buf)/2)
+				x := make([]float32, n*k)
+				for i := range x {
+					x[i] = generic.RoundF16(float32(i%17) - 8)
+				}
+				dst := make([]float32, n*rows)
+				b.SetBytes(2 * k * rows)
+				off := 0
+				for b.Loop() {
+					if off+k*rows > len(w) {
+						off = 0
+					}
+					for lo := 0; lo < rows; lo += tile {
+						asm.F16DotsN(dst[lo:(n-1)*rows+lo+tile], rows, w[off+lo*k:off+(lo+tile)*k], x, k, n)
+					}
+					off += k * rows
+				}
+			})
 		}
 	})
 }

@@ -1302,14 +1302,14 @@ i2sDotsAVX512N2_tile1:
 	// 1 row(s) × 2 token(s)
 	VPXORD Z2, Z2, Z2
 	VPXORD Z3, Z3, Z3
-	MOVQ   BX, R10
-	MOVQ   R8, R11
-	LEAQ   (DX)(R9*4), R12
-	SHRQ   $0x01, R11
+	MOVQ   BX, R9
+	MOVQ   R8, R10
+	LEAQ   4096(DX), R11
+	SHRQ   $0x01, R10
 	JZ     i2sDotsAVX512N2_r1_odd
 
 i2sDotsAVX512N2_r1_pair:
-	PREFETCHT0      (R12)
+	PREFETCHT0      (R11)
 	VBROADCASTI64X4 (DX), Z4
 	VPSRLW          $0x04, Z4, Z5
 	VPANDD          Z1, Z5, Z5
@@ -1318,28 +1318,28 @@ i2sDotsAVX512N2_r1_pair:
 	VPSRLW          $0x04, Z8, Z9
 	VPANDD          Z1, Z9, Z9
 	VPANDD          Z1, Z8, Z8
-	VPMADDUBSW      (R10), Z5, Z10
-	VPMADDUBSW      64(R10), Z4, Z11
-	VPMADDUBSW      128(R10), Z9, Z12
-	VPMADDUBSW      192(R10), Z8, Z13
+	VPMADDUBSW      (R9), Z5, Z10
+	VPMADDUBSW      64(R9), Z4, Z11
+	VPMADDUBSW      128(R9), Z9, Z12
+	VPMADDUBSW      192(R9), Z8, Z13
 	VPADDW          Z11, Z10, Z10
 	VPADDW          Z13, Z12, Z12
 	VPADDW          Z12, Z10, Z10
 	VPMADDWD        Z0, Z10, Z10
 	VPADDD          Z10, Z2, Z2
-	VPMADDUBSW      (R10)(SI*1), Z5, Z5
-	VPMADDUBSW      64(R10)(SI*1), Z4, Z4
-	VPMADDUBSW      128(R10)(SI*1), Z9, Z9
-	VPMADDUBSW      192(R10)(SI*1), Z8, Z8
+	VPMADDUBSW      (R9)(SI*1), Z5, Z5
+	VPMADDUBSW      64(R9)(SI*1), Z4, Z4
+	VPMADDUBSW      128(R9)(SI*1), Z9, Z9
+	VPMADDUBSW      192(R9)(SI*1), Z8, Z8
 	VPADDW          Z4, Z5, Z5
 	VPADDW          Z8, Z9, Z9
 	VPADDW          Z9, Z5, Z5
 	VPMADDWD        Z0, Z5, Z5
 	VPADDD          Z5, Z3, Z3
 	ADDQ            $0x40, DX
-	ADDQ            $0x40, R12
-	ADDQ            $0x00000100, R10
-	DECQ            R11
+	ADDQ            $0x40, R11
+	ADDQ            $0x00000100, R9
+	DECQ            R10
 	JNZ             i2sDotsAVX512N2_r1_pair
 
 i2sDotsAVX512N2_r1_odd:
@@ -1349,13 +1349,13 @@ i2sDotsAVX512N2_r1_odd:
 	VPSRLW          $0x04, Z4, Z5
 	VPANDD          Z1, Z5, Z5
 	VPANDD          Z1, Z4, Z4
-	VPMADDUBSW      (R10), Z5, Z8
-	VPMADDUBSW      64(R10), Z4, Z9
+	VPMADDUBSW      (R9), Z5, Z8
+	VPMADDUBSW      64(R9), Z4, Z9
 	VPADDW          Z9, Z8, Z8
 	VPMADDWD        Z0, Z8, Z8
 	VPADDD          Z8, Z2, Z2
-	VPMADDUBSW      (R10)(SI*1), Z5, Z5
-	VPMADDUBSW      64(R10)(SI*1), Z4, Z4
+	VPMADDUBSW      (R9)(SI*1), Z5, Z5
+	VPMADDUBSW      64(R9)(SI*1), Z4, Z4
 	VPADDW          Z4, Z5, Z5
 	VPMADDWD        Z0, Z5, Z5
 	VPADDD          Z5, Z3, Z3
@@ -1364,7 +1364,7 @@ i2sDotsAVX512N2_r1_odd:
 i2sDotsAVX512N2_r1_reduce:
 	VPSRAVD       i2sScales<>+64(SB), Z2, Z2
 	VPSRAVD       i2sScales<>+64(SB), Z3, Z3
-	MOVQ          AX, R10
+	MOVQ          AX, R9
 	VPXORD        Z6, Z6, Z6
 	VPXORD        Z7, Z7, Z7
 	VPUNPCKLDQ    Z3, Z2, Z4
@@ -1380,10 +1380,10 @@ i2sDotsAVX512N2_r1_reduce:
 	VPADDD        Y4, Y8, Y4
 	VEXTRACTI32X4 $0x01, Y4, X5
 	VPADDD        X5, X4, X5
-	VMOVD         X5, (R10)
-	ADDQ          CX, R10
+	VMOVD         X5, (R9)
+	ADDQ          CX, R9
 	VPSHUFD       $0x01, X5, X4
-	VMOVD         X4, (R10)
+	VMOVD         X4, (R9)
 	ADDQ          $0x04, AX
 	SUBQ          $0x01, DI
 	JMP           i2sDotsAVX512N2_tile1
@@ -1416,14 +1416,14 @@ i2sDotsAVX512N3_tile1:
 	VPXORD Z2, Z2, Z2
 	VPXORD Z3, Z3, Z3
 	VPXORD Z4, Z4, Z4
-	MOVQ   BX, R10
-	MOVQ   R8, R11
-	LEAQ   (DX)(R9*4), R12
-	SHRQ   $0x01, R11
+	MOVQ   BX, R9
+	MOVQ   R8, R10
+	LEAQ   4096(DX), R11
+	SHRQ   $0x01, R10
 	JZ     i2sDotsAVX512N3_r1_odd
 
 i2sDotsAVX512N3_r1_pair:
-	PREFETCHT0      (R12)
+	PREFETCHT0      (R11)
 	VBROADCASTI64X4 (DX), Z5
 	VPSRLW          $0x04, Z5, Z6
 	VPANDD          Z1, Z6, Z6
@@ -1432,37 +1432,37 @@ i2sDotsAVX512N3_r1_pair:
 	VPSRLW          $0x04, Z8, Z9
 	VPANDD          Z1, Z9, Z9
 	VPANDD          Z1, Z8, Z8
-	VPMADDUBSW      (R10), Z6, Z10
-	VPMADDUBSW      64(R10), Z5, Z11
-	VPMADDUBSW      128(R10), Z9, Z12
-	VPMADDUBSW      192(R10), Z8, Z13
+	VPMADDUBSW      (R9), Z6, Z10
+	VPMADDUBSW      64(R9), Z5, Z11
+	VPMADDUBSW      128(R9), Z9, Z12
+	VPMADDUBSW      192(R9), Z8, Z13
 	VPADDW          Z11, Z10, Z10
 	VPADDW          Z13, Z12, Z12
 	VPADDW          Z12, Z10, Z10
 	VPMADDWD        Z0, Z10, Z10
 	VPADDD          Z10, Z2, Z2
-	VPMADDUBSW      (R10)(SI*1), Z6, Z10
-	VPMADDUBSW      64(R10)(SI*1), Z5, Z11
-	VPMADDUBSW      128(R10)(SI*1), Z9, Z12
-	VPMADDUBSW      192(R10)(SI*1), Z8, Z13
+	VPMADDUBSW      (R9)(SI*1), Z6, Z10
+	VPMADDUBSW      64(R9)(SI*1), Z5, Z11
+	VPMADDUBSW      128(R9)(SI*1), Z9, Z12
+	VPMADDUBSW      192(R9)(SI*1), Z8, Z13
 	VPADDW          Z11, Z10, Z10
 	VPADDW          Z13, Z12, Z12
 	VPADDW          Z12, Z10, Z10
 	VPMADDWD        Z0, Z10, Z10
 	VPADDD          Z10, Z3, Z3
-	VPMADDUBSW      (R10)(SI*2), Z6, Z6
-	VPMADDUBSW      64(R10)(SI*2), Z5, Z5
-	VPMADDUBSW      128(R10)(SI*2), Z9, Z9
-	VPMADDUBSW      192(R10)(SI*2), Z8, Z8
+	VPMADDUBSW      (R9)(SI*2), Z6, Z6
+	VPMADDUBSW      64(R9)(SI*2), Z5, Z5
+	VPMADDUBSW      128(R9)(SI*2), Z9, Z9
+	VPMADDUBSW      192(R9)(SI*2), Z8, Z8
 	VPADDW          Z5, Z6, Z6
 	VPADDW          Z8, Z9, Z9
 	VPADDW          Z9, Z6, Z6
 	VPMADDWD        Z0, Z6, Z6
 	VPADDD          Z6, Z4, Z4
 	ADDQ            $0x40, DX
-	ADDQ            $0x40, R12
-	ADDQ            $0x00000100, R10
-	DECQ            R11
+	ADDQ            $0x40, R11
+	ADDQ            $0x00000100, R9
+	DECQ            R10
 	JNZ             i2sDotsAVX512N3_r1_pair
 
 i2sDotsAVX512N3_r1_odd:
@@ -1472,18 +1472,18 @@ i2sDotsAVX512N3_r1_odd:
 	VPSRLW          $0x04, Z5, Z6
 	VPANDD          Z1, Z6, Z6
 	VPANDD          Z1, Z5, Z5
-	VPMADDUBSW      (R10), Z6, Z8
-	VPMADDUBSW      64(R10), Z5, Z9
+	VPMADDUBSW      (R9), Z6, Z8
+	VPMADDUBSW      64(R9), Z5, Z9
 	VPADDW          Z9, Z8, Z8
 	VPMADDWD        Z0, Z8, Z8
 	VPADDD          Z8, Z2, Z2
-	VPMADDUBSW      (R10)(SI*1), Z6, Z8
-	VPMADDUBSW      64(R10)(SI*1), Z5, Z9
+	VPMADDUBSW      (R9)(SI*1), Z6, Z8
+	VPMADDUBSW      64(R9)(SI*1), Z5, Z9
 	VPADDW          Z9, Z8, Z8
 	VPMADDWD        Z0, Z8, Z8
 	VPADDD          Z8, Z3, Z3
-	VPMADDUBSW      (R10)(SI*2), Z6, Z6
-	VPMADDUBSW      64(R10)(SI*2), Z5, Z5
+	VPMADDUBSW      (R9)(SI*2), Z6, Z6
+	VPMADDUBSW      64(R9)(SI*2), Z5, Z5
 	VPADDW          Z5, Z6, Z6
 	VPMADDWD        Z0, Z6, Z6
 	VPADDD          Z6, Z4, Z4
@@ -1493,7 +1493,7 @@ i2sDotsAVX512N3_r1_reduce:
 	VPSRAVD       i2sScales<>+64(SB), Z2, Z2
 	VPSRAVD       i2sScales<>+64(SB), Z3, Z3
 	VPSRAVD       i2sScales<>+64(SB), Z4, Z4
-	MOVQ          AX, R10
+	MOVQ          AX, R9
 	VPXORD        Z7, Z7, Z7
 	VPUNPCKLDQ    Z3, Z2, Z5
 	VPUNPCKHDQ    Z3, Z2, Z6
@@ -1508,13 +1508,13 @@ i2sDotsAVX512N3_r1_reduce:
 	VPADDD        Y5, Y8, Y5
 	VEXTRACTI32X4 $0x01, Y5, X6
 	VPADDD        X6, X5, X6
-	VMOVD         X6, (R10)
-	ADDQ          CX, R10
+	VMOVD         X6, (R9)
+	ADDQ          CX, R9
 	VPSHUFD       $0x01, X6, X5
-	VMOVD         X5, (R10)
-	ADDQ          CX, R10
+	VMOVD         X5, (R9)
+	ADDQ          CX, R9
 	VPSHUFD       $0x02, X6, X5
-	VMOVD         X5, (R10)
+	VMOVD         X5, (R9)
 	ADDQ          $0x04, AX
 	SUBQ          $0x01, DI
 	JMP           i2sDotsAVX512N3_tile1
@@ -1536,7 +1536,7 @@ TEXT ·i2sDotsAVX512N4(SB), NOSPLIT, $0-56
 	MOVQ         nblk+48(FP), R8
 	MOVQ         R8, R9
 	SHLQ         $0x05, R9
-	LEAQ         (SI)(SI*2), R10
+	LEAQ         (SI)(SI*2), R9
 	VPBROADCASTD ones16<>+0(SB), Z0
 	VMOVDQU64    i2sMasks<>+64(SB), Z1
 
@@ -1549,14 +1549,14 @@ i2sDotsAVX512N4_tile1:
 	VPXORD Z3, Z3, Z3
 	VPXORD Z4, Z4, Z4
 	VPXORD Z5, Z5, Z5
-	MOVQ   BX, R11
-	MOVQ   R8, R12
-	LEAQ   (DX)(R9*4), R13
-	SHRQ   $0x01, R12
+	MOVQ   BX, R10
+	MOVQ   R8, R11
+	LEAQ   4096(DX), R12
+	SHRQ   $0x01, R11
 	JZ     i2sDotsAVX512N4_r1_odd
 
 i2sDotsAVX512N4_r1_pair:
-	PREFETCHT0      (R13)
+	PREFETCHT0      (R12)
 	VBROADCASTI64X4 (DX), Z6
 	VPSRLW          $0x04, Z6, Z7
 	VPANDD          Z1, Z7, Z7
@@ -1565,46 +1565,46 @@ i2sDotsAVX512N4_r1_pair:
 	VPSRLW          $0x04, Z8, Z9
 	VPANDD          Z1, Z9, Z9
 	VPANDD          Z1, Z8, Z8
-	VPMADDUBSW      (R11), Z7, Z10
-	VPMADDUBSW      64(R11), Z6, Z11
-	VPMADDUBSW      128(R11), Z9, Z12
-	VPMADDUBSW      192(R11), Z8, Z13
+	VPMADDUBSW      (R10), Z7, Z10
+	VPMADDUBSW      64(R10), Z6, Z11
+	VPMADDUBSW      128(R10), Z9, Z12
+	VPMADDUBSW      192(R10), Z8, Z13
 	VPADDW          Z11, Z10, Z10
 	VPADDW          Z13, Z12, Z12
 	VPADDW          Z12, Z10, Z10
 	VPMADDWD        Z0, Z10, Z10
 	VPADDD          Z10, Z2, Z2
-	VPMADDUBSW      (R11)(SI*1), Z7, Z10
-	VPMADDUBSW      64(R11)(SI*1), Z6, Z11
-	VPMADDUBSW      128(R11)(SI*1), Z9, Z12
-	VPMADDUBSW      192(R11)(SI*1), Z8, Z13
+	VPMADDUBSW      (R10)(SI*1), Z7, Z10
+	VPMADDUBSW      64(R10)(SI*1), Z6, Z11
+	VPMADDUBSW      128(R10)(SI*1), Z9, Z12
+	VPMADDUBSW      192(R10)(SI*1), Z8, Z13
 	VPADDW          Z11, Z10, Z10
 	VPADDW          Z13, Z12, Z12
 	VPADDW          Z12, Z10, Z10
 	VPMADDWD        Z0, Z10, Z10
 	VPADDD          Z10, Z3, Z3
-	VPMADDUBSW      (R11)(SI*2), Z7, Z10
-	VPMADDUBSW      64(R11)(SI*2), Z6, Z11
-	VPMADDUBSW      128(R11)(SI*2), Z9, Z12
-	VPMADDUBSW      192(R11)(SI*2), Z8, Z13
+	VPMADDUBSW      (R10)(SI*2), Z7, Z10
+	VPMADDUBSW      64(R10)(SI*2), Z6, Z11
+	VPMADDUBSW      128(R10)(SI*2), Z9, Z12
+	VPMADDUBSW      192(R10)(SI*2), Z8, Z13
 	VPADDW          Z11, Z10, Z10
 	VPADDW          Z13, Z12, Z12
 	VPADDW          Z12, Z10, Z10
 	VPMADDWD        Z0, Z10, Z10
 	VPADDD          Z10, Z4, Z4
-	VPMADDUBSW      (R11)(R10*1), Z7, Z7
-	VPMADDUBSW      64(R11)(R10*1), Z6, Z6
-	VPMADDUBSW      128(R11)(R10*1), Z9, Z9
-	VPMADDUBSW      192(R11)(R10*1), Z8, Z8
+	VPMADDUBSW      (R10)(R9*1), Z7, Z7
+	VPMADDUBSW      64(R10)(R9*1), Z6, Z6
+	VPMADDUBSW      128(R10)(R9*1), Z9, Z9
+	VPMADDUBSW      192(R10)(R9*1), Z8, Z8
 	VPADDW          Z6, Z7, Z7
 	VPADDW          Z8, Z9, Z9
 	VPADDW          Z9, Z7, Z7
 	VPMADDWD        Z0, Z7, Z7
 	VPADDD          Z7, Z5, Z5
 	ADDQ            $0x40, DX
-	ADDQ            $0x40, R13
-	ADDQ            $0x00000100, R11
-	DECQ            R12
+	ADDQ            $0x40, R12
+	ADDQ            $0x00000100, R10
+	DECQ            R11
 	JNZ             i2sDotsAVX512N4_r1_pair
 
 i2sDotsAVX512N4_r1_odd:
@@ -1614,23 +1614,23 @@ i2sDotsAVX512N4_r1_odd:
 	VPSRLW          $0x04, Z6, Z7
 	VPANDD          Z1, Z7, Z7
 	VPANDD          Z1, Z6, Z6
-	VPMADDUBSW      (R11), Z7, Z8
-	VPMADDUBSW      64(R11), Z6, Z9
+	VPMADDUBSW      (R10), Z7, Z8
+	VPMADDUBSW      64(R10), Z6, Z9
 	VPADDW          Z9, Z8, Z8
 	VPMADDWD        Z0, Z8, Z8
 	VPADDD          Z8, Z2, Z2
-	VPMADDUBSW      (R11)(SI*1), Z7, Z8
-	VPMADDUBSW      64(R11)(SI*1), Z6, Z9
+	VPMADDUBSW      (R10)(SI*1), Z7, Z8
+	VPMADDUBSW      64(R10)(SI*1), Z6, Z9
 	VPADDW          Z9, Z8, Z8
 	VPMADDWD        Z0, Z8, Z8
 	VPADDD          Z8, Z3, Z3
-	VPMADDUBSW      (R11)(SI*2), Z7, Z8
-	VPMADDUBSW      64(R11)(SI*2), Z6, Z9
+	VPMADDUBSW      (R10)(SI*2), Z7, Z8
+	VPMADDUBSW      64(R10)(SI*2), Z6, Z9
 	VPADDW          Z9, Z8, Z8
 	VPMADDWD        Z0, Z8, Z8
 	VPADDD          Z8, Z4, Z4
-	VPMADDUBSW      (R11)(R10*1), Z7, Z7
-	VPMADDUBSW      64(R11)(R10*1), Z6, Z6
+	VPMADDUBSW      (R10)(R9*1), Z7, Z7
+	VPMADDUBSW      64(R10)(R9*1), Z6, Z6
 	VPADDW          Z6, Z7, Z7
 	VPMADDWD        Z0, Z7, Z7
 	VPADDD          Z7, Z5, Z5
@@ -1641,7 +1641,7 @@ i2sDotsAVX512N4_r1_reduce:
 	VPSRAVD       i2sScales<>+64(SB), Z3, Z3
 	VPSRAVD       i2sScales<>+64(SB), Z4, Z4
 	VPSRAVD       i2sScales<>+64(SB), Z5, Z5
-	MOVQ          AX, R11
+	MOVQ          AX, R10
 	VPUNPCKLDQ    Z3, Z2, Z6
 	VPUNPCKHDQ    Z3, Z2, Z7
 	VPADDD        Z7, Z6, Z6
@@ -1655,16 +1655,16 @@ i2sDotsAVX512N4_r1_reduce:
 	VPADDD        Y6, Y8, Y6
 	VEXTRACTI32X4 $0x01, Y6, X7
 	VPADDD        X7, X6, X7
-	VMOVD         X7, (R11)
-	ADDQ          CX, R11
+	VMOVD         X7, (R10)
+	ADDQ          CX, R10
 	VPSHUFD       $0x01, X7, X6
-	VMOVD         X6, (R11)
-	ADDQ          CX, R11
+	VMOVD         X6, (R10)
+	ADDQ          CX, R10
 	VPSHUFD       $0x02, X7, X6
-	VMOVD         X6, (R11)
-	ADDQ          CX, R11
+	VMOVD         X6, (R10)
+	ADDQ          CX, R10
 	VPSHUFD       $0x03, X7, X6
-	VMOVD         X6, (R11)
+	VMOVD         X6, (R10)
 	ADDQ          $0x04, AX
 	SUBQ          $0x01, DI
 	JMP           i2sDotsAVX512N4_tile1
@@ -1686,7 +1686,7 @@ TEXT ·i2sDotsAVX512N5(SB), NOSPLIT, $0-56
 	MOVQ         nblk+48(FP), R8
 	MOVQ         R8, R9
 	SHLQ         $0x05, R9
-	LEAQ         (SI)(SI*2), R10
+	LEAQ         (SI)(SI*2), R9
 	VPBROADCASTD ones16<>+0(SB), Z0
 	VMOVDQU64    i2sMasks<>+64(SB), Z1
 
@@ -1700,15 +1700,15 @@ i2sDotsAVX512N5_tile1:
 	VPXORD Z4, Z4, Z4
 	VPXORD Z5, Z5, Z5
 	VPXORD Z6, Z6, Z6
-	MOVQ   BX, R11
-	LEAQ   (BX)(SI*4), R12
-	MOVQ   R8, R13
-	LEAQ   (DX)(R9*4), R14
-	SHRQ   $0x01, R13
+	MOVQ   BX, R10
+	LEAQ   (BX)(SI*4), R11
+	MOVQ   R8, R12
+	LEAQ   4096(DX), R13
+	SHRQ   $0x01, R12
 	JZ     i2sDotsAVX512N5_r1_odd
 
 i2sDotsAVX512N5_r1_pair:
-	PREFETCHT0      (R14)
+	PREFETCHT0      (R13)
 	VBROADCASTI64X4 (DX), Z7
 	VPSRLW          $0x04, Z7, Z8
 	VPANDD          Z1, Z8, Z8
@@ -1717,56 +1717,56 @@ i2sDotsAVX512N5_r1_pair:
 	VPSRLW          $0x04, Z9, Z10
 	VPANDD          Z1, Z10, Z10
 	VPANDD          Z1, Z9, Z9
-	VPMADDUBSW      (R11), Z8, Z11
-	VPMADDUBSW      64(R11), Z7, Z12
-	VPMADDUBSW      128(R11), Z10, Z13
-	VPMADDUBSW      192(R11), Z9, Z14
+	VPMADDUBSW      (R10), Z8, Z11
+	VPMADDUBSW      64(R10), Z7, Z12
+	VPMADDUBSW      128(R10), Z10, Z13
+	VPMADDUBSW      192(R10), Z9, Z14
 	VPADDW          Z12, Z11, Z11
 	VPADDW          Z14, Z13, Z13
 	VPADDW          Z13, Z11, Z11
 	VPMADDWD        Z0, Z11, Z11
 	VPADDD          Z11, Z2, Z2
-	VPMADDUBSW      (R11)(SI*1), Z8, Z11
-	VPMADDUBSW      64(R11)(SI*1), Z7, Z12
-	VPMADDUBSW      128(R11)(SI*1), Z10, Z13
-	VPMADDUBSW      192(R11)(SI*1), Z9, Z14
+	VPMADDUBSW      (R10)(SI*1), Z8, Z11
+	VPMADDUBSW      64(R10)(SI*1), Z7, Z12
+	VPMADDUBSW      128(R10)(SI*1), Z10, Z13
+	VPMADDUBSW      192(R10)(SI*1), Z9, Z14
 	VPADDW          Z12, Z11, Z11
 	VPADDW          Z14, Z13, Z13
 	VPADDW          Z13, Z11, Z11
 	VPMADDWD        Z0, Z11, Z11
 	VPADDD          Z11, Z3, Z3
-	VPMADDUBSW      (R11)(SI*2), Z8, Z11
-	VPMADDUBSW      64(R11)(SI*2), Z7, Z12
-	VPMADDUBSW      128(R11)(SI*2), Z10, Z13
-	VPMADDUBSW      192(R11)(SI*2), Z9, Z14
+	VPMADDUBSW      (R10)(SI*2), Z8, Z11
+	VPMADDUBSW      64(R10)(SI*2), Z7, Z12
+	VPMADDUBSW      128(R10)(SI*2), Z10, Z13
+	VPMADDUBSW      192(R10)(SI*2), Z9, Z14
 	VPADDW          Z12, Z11, Z11
 	VPADDW          Z14, Z13, Z13
 	VPADDW          Z13, Z11, Z11
 	VPMADDWD        Z0, Z11, Z11
 	VPADDD          Z11, Z4, Z4
-	VPMADDUBSW      (R11)(R10*1), Z8, Z11
-	VPMADDUBSW      64(R11)(R10*1), Z7, Z12
-	VPMADDUBSW      128(R11)(R10*1), Z10, Z13
-	VPMADDUBSW      192(R11)(R10*1), Z9, Z14
+	VPMADDUBSW      (R10)(R9*1), Z8, Z11
+	VPMADDUBSW      64(R10)(R9*1), Z7, Z12
+	VPMADDUBSW      128(R10)(R9*1), Z10, Z13
+	VPMADDUBSW      192(R10)(R9*1), Z9, Z14
 	VPADDW          Z12, Z11, Z11
 	VPADDW          Z14, Z13, Z13
 	VPADDW          Z13, Z11, Z11
 	VPMADDWD        Z0, Z11, Z11
 	VPADDD          Z11, Z5, Z5
-	VPMADDUBSW      (R12), Z8, Z8
-	VPMADDUBSW      64(R12), Z7, Z7
-	VPMADDUBSW      128(R12), Z10, Z10
-	VPMADDUBSW      192(R12), Z9, Z9
+	VPMADDUBSW      (R11), Z8, Z8
+	VPMADDUBSW      64(R11), Z7, Z7
+	VPMADDUBSW      128(R11), Z10, Z10
+	VPMADDUBSW      192(R11), Z9, Z9
 	VPADDW          Z7, Z8, Z8
 	VPADDW          Z9, Z10, Z10
 	VPADDW          Z10, Z8, Z8
 	VPMADDWD        Z0, Z8, Z8
 	VPADDD          Z8, Z6, Z6
 	ADDQ            $0x40, DX
-	ADDQ            $0x40, R14
+	ADDQ            $0x40, R13
+	ADDQ            $0x00000100, R10
 	ADDQ            $0x00000100, R11
-	ADDQ            $0x00000100, R12
-	DECQ            R13
+	DECQ            R12
 	JNZ             i2sDotsAVX512N5_r1_pair
 
 i2sDotsAVX512N5_r1_odd:
@@ -1776,28 +1776,28 @@ i2sDotsAVX512N5_r1_odd:
 	VPSRLW          $0x04, Z7, Z8
 	VPANDD          Z1, Z8, Z8
 	VPANDD          Z1, Z7, Z7
-	VPMADDUBSW      (R11), Z8, Z9
-	VPMADDUBSW      64(R11), Z7, Z10
+	VPMADDUBSW      (R10), Z8, Z9
+	VPMADDUBSW      64(R10), Z7, Z10
 	VPADDW          Z10, Z9, Z9
 	VPMADDWD        Z0, Z9, Z9
 	VPADDD          Z9, Z2, Z2
-	VPMADDUBSW      (R11)(SI*1), Z8, Z9
-	VPMADDUBSW      64(R11)(SI*1), Z7, Z10
+	VPMADDUBSW      (R10)(SI*1), Z8, Z9
+	VPMADDUBSW      64(R10)(SI*1), Z7, Z10
 	VPADDW          Z10, Z9, Z9
 	VPMADDWD        Z0, Z9, Z9
 	VPADDD          Z9, Z3, Z3
-	VPMADDUBSW      (R11)(SI*2), Z8, Z9
-	VPMADDUBSW      64(R11)(SI*2), Z7, Z10
+	VPMADDUBSW      (R10)(SI*2), Z8, Z9
+	VPMADDUBSW      64(R10)(SI*2), Z7, Z10
 	VPADDW          Z10, Z9, Z9
 	VPMADDWD        Z0, Z9, Z9
 	VPADDD          Z9, Z4, Z4
-	VPMADDUBSW      (R11)(R10*1), Z8, Z9
-	VPMADDUBSW      64(R11)(R10*1), Z7, Z10
+	VPMADDUBSW      (R10)(R9*1), Z8, Z9
+	VPMADDUBSW      64(R10)(R9*1), Z7, Z10
 	VPADDW          Z10, Z9, Z9
 	VPMADDWD        Z0, Z9, Z9
 	VPADDD          Z9, Z5, Z5
-	VPMADDUBSW      (R12), Z8, Z8
-	VPMADDUBSW      64(R12), Z7, Z7
+	VPMADDUBSW      (R11), Z8, Z8
+	VPMADDUBSW      64(R11), Z7, Z7
 	VPADDW          Z7, Z8, Z8
 	VPMADDWD        Z0, Z8, Z8
 	VPADDD          Z8, Z6, Z6
@@ -1809,7 +1809,7 @@ i2sDotsAVX512N5_r1_reduce:
 	VPSRAVD       i2sScales<>+64(SB), Z4, Z4
 	VPSRAVD       i2sScales<>+64(SB), Z5, Z5
 	VPSRAVD       i2sScales<>+64(SB), Z6, Z6
-	MOVQ          AX, R11
+	MOVQ          AX, R10
 	VPUNPCKLDQ    Z3, Z2, Z7
 	VPUNPCKHDQ    Z3, Z2, Z8
 	VPADDD        Z8, Z7, Z7
@@ -1823,17 +1823,17 @@ i2sDotsAVX512N5_r1_reduce:
 	VPADDD        Y7, Y9, Y7
 	VEXTRACTI32X4 $0x01, Y7, X8
 	VPADDD        X8, X7, X8
-	VMOVD         X8, (R11)
-	ADDQ          CX, R11
+	VMOVD         X8, (R10)
+	ADDQ          CX, R10
 	VPSHUFD       $0x01, X8, X7
-	VMOVD         X7, (R11)
-	ADDQ          CX, R11
+	VMOVD         X7, (R10)
+	ADDQ          CX, R10
 	VPSHUFD       $0x02, X8, X7
-	VMOVD         X7, (R11)
-	ADDQ          CX, R11
+	VMOVD         X7, (R10)
+	ADDQ          CX, R10
 	VPSHUFD       $0x03, X8, X7
-	VMOVD         X7, (R11)
-	ADDQ          CX, R11
+	VMOVD         X7, (R10)
+	ADDQ          CX, R10
 	VEXTRACTI64X4 $0x01, Z6, Y7
 	VPADDD        Y7, Y6, Y7
 	VEXTRACTI32X4 $0x01, Y7, X8
@@ -1842,7 +1842,7 @@ i2sDotsAVX512N5_r1_reduce:
 	VPADDD        X7, X8, X8
 	VPSHUFD       $0xb1, X8, X7
 	VPADDD        X7, X8, X8
-	VMOVD         X8, (R11)
+	VMOVD         X8, (R10)
 	ADDQ          $0x04, AX
 	SUBQ          $0x01, DI
 	JMP           i2sDotsAVX512N5_tile1
@@ -1864,7 +1864,7 @@ TEXT ·i2sDotsAVX512N6(SB), NOSPLIT, $0-56
 	MOVQ         nblk+48(FP), R8
 	MOVQ         R8, R9
 	SHLQ         $0x05, R9
-	LEAQ         (SI)(SI*2), R10
+	LEAQ         (SI)(SI*2), R9
 	VPBROADCASTD ones16<>+0(SB), Z0
 	VMOVDQU64    i2sMasks<>+64(SB), Z1
 
@@ -1879,15 +1879,15 @@ i2sDotsAVX512N6_tile1:
 	VPXORD Z5, Z5, Z5
 	VPXORD Z6, Z6, Z6
 	VPXORD Z7, Z7, Z7
-	MOVQ   BX, R11
-	LEAQ   (BX)(SI*4), R12
-	MOVQ   R8, R13
-	LEAQ   (DX)(R9*4), R14
-	SHRQ   $0x01, R13
+	MOVQ   BX, R10
+	LEAQ   (BX)(SI*4), R11
+	MOVQ   R8, R12
+	LEAQ   4096(DX), R13
+	SHRQ   $0x01, R12
 	JZ     i2sDotsAVX512N6_r1_odd
 
 i2sDotsAVX512N6_r1_pair:
-	PREFETCHT0      (R14)
+	PREFETCHT0      (R13)
 	VBROADCASTI64X4 (DX), Z8
 	VPSRLW          $0x04, Z8, Z9
 	VPANDD          Z1, Z9, Z9
@@ -1896,6 +1896,42 @@ i2sDotsAVX512N6_r1_pair:
 	VPSRLW          $0x04, Z12, Z13
 	VPANDD          Z1, Z13, Z13
 	VPANDD          Z1, Z12, Z12
+	VPMADDUBSW      (R10), Z9, Z14
+	VPMADDUBSW      64(R10), Z8, Z15
+	VPMADDUBSW      128(R10), Z13, Z16
+	VPMADDUBSW      192(R10), Z12, Z17
+	VPADDW          Z15, Z14, Z14
+	VPADDW          Z17, Z16, Z16
+	VPADDW          Z16, Z14, Z14
+	VPMADDWD        Z0, Z14, Z14
+	VPADDD          Z14, Z2, Z2
+	VPMADDUBSW      (R10)(SI*1), Z9, Z14
+	VPMADDUBSW      64(R10)(SI*1), Z8, Z15
+	VPMADDUBSW      128(R10)(SI*1), Z13, Z16
+	VPMADDUBSW      192(R10)(SI*1), Z12, Z17
+	VPADDW          Z15, Z14, Z14
+	VPADDW          Z17, Z16, Z16
+	VPADDW          Z16, Z14, Z14
+	VPMADDWD        Z0, Z14, Z14
+	VPADDD          Z14, Z3, Z3
+	VPMADDUBSW      (R10)(SI*2), Z9, Z14
+	VPMADDUBSW      64(R10)(SI*2), Z8, Z15
+	VPMADDUBSW      128(R10)(SI*2), Z13, Z16
+	VPMADDUBSW      192(R10)(SI*2), Z12, Z17
+	VPADDW          Z15, Z14, Z14
+	VPADDW          Z17, Z16, Z16
+	VPADDW          Z16, Z14, Z14
+	VPMADDWD        Z0, Z14, Z14
+	VPADDD          Z14, Z4, Z4
+	VPMADDUBSW      (R10)(R9*1), Z9, Z14
+	VPMADDUBSW      64(R10)(R9*1), Z8, Z15
+	VPMADDUBSW      128(R10)(R9*1), Z13, Z16
+	VPMADDUBSW      192(R10)(R9*1), Z12, Z17
+	VPADDW          Z15, Z14, Z14
+	VPADDW          Z17, Z16, Z16
+	VPADDW          Z16, Z14, Z14
+	VPMADDWD        Z0, Z14, Z14
+	VPADDD          Z14, Z5, Z5
 	VPMADDUBSW      (R11), Z9, Z14
 	VPMADDUBSW      64(R11), Z8, Z15
 	VPMADDUBSW      128(R11), Z13, Z16
@@ -1904,57 +1940,21 @@ i2sDotsAVX512N6_r1_pair:
 	VPADDW          Z17, Z16, Z16
 	VPADDW          Z16, Z14, Z14
 	VPMADDWD        Z0, Z14, Z14
-	VPADDD          Z14, Z2, Z2
-	VPMADDUBSW      (R11)(SI*1), Z9, Z14
-	VPMADDUBSW      64(R11)(SI*1), Z8, Z15
-	VPMADDUBSW      128(R11)(SI*1), Z13, Z16
-	VPMADDUBSW      192(R11)(SI*1), Z12, Z17
-	VPADDW          Z15, Z14, Z14
-	VPADDW          Z17, Z16, Z16
-	VPADDW          Z16, Z14, Z14
-	VPMADDWD        Z0, Z14, Z14
-	VPADDD          Z14, Z3, Z3
-	VPMADDUBSW      (R11)(SI*2), Z9, Z14
-	VPMADDUBSW      64(R11)(SI*2), Z8, Z15
-	VPMADDUBSW      128(R11)(SI*2), Z13, Z16
-	VPMADDUBSW      192(R11)(SI*2), Z12, Z17
-	VPADDW          Z15, Z14, Z14
-	VPADDW          Z17, Z16, Z16
-	VPADDW          Z16, Z14, Z14
-	VPMADDWD        Z0, Z14, Z14
-	VPADDD          Z14, Z4, Z4
-	VPMADDUBSW      (R11)(R10*1), Z9, Z14
-	VPMADDUBSW      64(R11)(R10*1), Z8, Z15
-	VPMADDUBSW      128(R11)(R10*1), Z13, Z16
-	VPMADDUBSW      192(R11)(R10*1), Z12, Z17
-	VPADDW          Z15, Z14, Z14
-	VPADDW          Z17, Z16, Z16
-	VPADDW          Z16, Z14, Z14
-	VPMADDWD        Z0, Z14, Z14
-	VPADDD          Z14, Z5, Z5
-	VPMADDUBSW      (R12), Z9, Z14
-	VPMADDUBSW      64(R12), Z8, Z15
-	VPMADDUBSW      128(R12), Z13, Z16
-	VPMADDUBSW      192(R12), Z12, Z17
-	VPADDW          Z15, Z14, Z14
-	VPADDW          Z17, Z16, Z16
-	VPADDW          Z16, Z14, Z14
-	VPMADDWD        Z0, Z14, Z14
 	VPADDD          Z14, Z6, Z6
-	VPMADDUBSW      (R12)(SI*1), Z9, Z9
-	VPMADDUBSW      64(R12)(SI*1), Z8, Z8
-	VPMADDUBSW      128(R12)(SI*1), Z13, Z13
-	VPMADDUBSW      192(R12)(SI*1), Z12, Z12
+	VPMADDUBSW      (R11)(SI*1), Z9, Z9
+	VPMADDUBSW      64(R11)(SI*1), Z8, Z8
+	VPMADDUBSW      128(R11)(SI*1), Z13, Z13
+	VPMADDUBSW      192(R11)(SI*1), Z12, Z12
 	VPADDW          Z8, Z9, Z9
 	VPADDW          Z12, Z13, Z13
 	VPADDW          Z13, Z9, Z9
 	VPMADDWD        Z0, Z9, Z9
 	VPADDD          Z9, Z7, Z7
 	ADDQ            $0x40, DX
-	ADDQ            $0x40, R14
+	ADDQ            $0x40, R13
+	ADDQ            $0x00000100, R10
 	ADDQ            $0x00000100, R11
-	ADDQ            $0x00000100, R12
-	DECQ            R13
+	DECQ            R12
 	JNZ             i2sDotsAVX512N6_r1_pair
 
 i2sDotsAVX512N6_r1_odd:
@@ -1964,33 +1964,33 @@ i2sDotsAVX512N6_r1_odd:
 	VPSRLW          $0x04, Z8, Z9
 	VPANDD          Z1, Z9, Z9
 	VPANDD          Z1, Z8, Z8
+	VPMADDUBSW      (R10), Z9, Z12
+	VPMADDUBSW      64(R10), Z8, Z13
+	VPADDW          Z13, Z12, Z12
+	VPMADDWD        Z0, Z12, Z12
+	VPADDD          Z12, Z2, Z2
+	VPMADDUBSW      (R10)(SI*1), Z9, Z12
+	VPMADDUBSW      64(R10)(SI*1), Z8, Z13
+	VPADDW          Z13, Z12, Z12
+	VPMADDWD        Z0, Z12, Z12
+	VPADDD          Z12, Z3, Z3
+	VPMADDUBSW      (R10)(SI*2), Z9, Z12
+	VPMADDUBSW      64(R10)(SI*2), Z8, Z13
+	VPADDW          Z13, Z12, Z12
+	VPMADDWD        Z0, Z12, Z12
+	VPADDD          Z12, Z4, Z4
+	VPMADDUBSW      (R10)(R9*1), Z9, Z12
+	VPMADDUBSW      64(R10)(R9*1), Z8, Z13
+	VPADDW          Z13, Z12, Z12
+	VPMADDWD        Z0, Z12, Z12
+	VPADDD          Z12, Z5, Z5
 	VPMADDUBSW      (R11), Z9, Z12
 	VPMADDUBSW      64(R11), Z8, Z13
 	VPADDW          Z13, Z12, Z12
 	VPMADDWD        Z0, Z12, Z12
-	VPADDD          Z12, Z2, Z2
-	VPMADDUBSW      (R11)(SI*1), Z9, Z12
-	VPMADDUBSW      64(R11)(SI*1), Z8, Z13
-	VPADDW          Z13, Z12, Z12
-	VPMADDWD        Z0, Z12, Z12
-	VPADDD          Z12, Z3, Z3
-	VPMADDUBSW      (R11)(SI*2), Z9, Z12
-	VPMADDUBSW      64(R11)(SI*2), Z8, Z13
-	VPADDW          Z13, Z12, Z12
-	VPMADDWD        Z0, Z12, Z12
-	VPADDD          Z12, Z4, Z4
-	VPMADDUBSW      (R11)(R10*1), Z9, Z12
-	VPMADDUBSW      64(R11)(R10*1), Z8, Z13
-	VPADDW          Z13, Z12, Z12
-	VPMADDWD        Z0, Z12, Z12
-	VPADDD          Z12, Z5, Z5
-	VPMADDUBSW      (R12), Z9, Z12
-	VPMADDUBSW      64(R12), Z8, Z13
-	VPADDW          Z13, Z12, Z12
-	VPMADDWD        Z0, Z12, Z12
 	VPADDD          Z12, Z6, Z6
-	VPMADDUBSW      (R12)(SI*1), Z9, Z9
-	VPMADDUBSW      64(R12)(SI*1), Z8, Z8
+	VPMADDUBSW      (R11)(SI*1), Z9, Z9
+	VPMADDUBSW      64(R11)(SI*1), Z8, Z8
 	VPADDW          Z8, Z9, Z9
 	VPMADDWD        Z0, Z9, Z9
 	VPADDD          Z9, Z7, Z7
@@ -2003,7 +2003,7 @@ i2sDotsAVX512N6_r1_reduce:
 	VPSRAVD       i2sScales<>+64(SB), Z5, Z5
 	VPSRAVD       i2sScales<>+64(SB), Z6, Z6
 	VPSRAVD       i2sScales<>+64(SB), Z7, Z7
-	MOVQ          AX, R11
+	MOVQ          AX, R10
 	VPUNPCKLDQ    Z3, Z2, Z8
 	VPUNPCKHDQ    Z3, Z2, Z9
 	VPADDD        Z9, Z8, Z8
@@ -2017,17 +2017,17 @@ i2sDotsAVX512N6_r1_reduce:
 	VPADDD        Y8, Y12, Y8
 	VEXTRACTI32X4 $0x01, Y8, X9
 	VPADDD        X9, X8, X9
-	VMOVD         X9, (R11)
-	ADDQ          CX, R11
+	VMOVD         X9, (R10)
+	ADDQ          CX, R10
 	VPSHUFD       $0x01, X9, X8
-	VMOVD         X8, (R11)
-	ADDQ          CX, R11
+	VMOVD         X8, (R10)
+	ADDQ          CX, R10
 	VPSHUFD       $0x02, X9, X8
-	VMOVD         X8, (R11)
-	ADDQ          CX, R11
+	VMOVD         X8, (R10)
+	ADDQ          CX, R10
 	VPSHUFD       $0x03, X9, X8
-	VMOVD         X8, (R11)
-	ADDQ          CX, R11
+	VMOVD         X8, (R10)
+	ADDQ          CX, R10
 	VPXORD        Z10, Z10, Z10
 	VPXORD        Z11, Z11, Z11
 	VPUNPCKLDQ    Z7, Z6, Z8
@@ -2043,10 +2043,10 @@ i2sDotsAVX512N6_r1_reduce:
 	VPADDD        Y8, Y12, Y8
 	VEXTRACTI32X4 $0x01, Y8, X9
 	VPADDD        X9, X8, X9
-	VMOVD         X9, (R11)
-	ADDQ          CX, R11
+	VMOVD         X9, (R10)
+	ADDQ          CX, R10
 	VPSHUFD       $0x01, X9, X8
-	VMOVD         X8, (R11)
+	VMOVD         X8, (R10)
 	ADDQ          $0x04, AX
 	SUBQ          $0x01, DI
 	JMP           i2sDotsAVX512N6_tile1
@@ -2068,7 +2068,7 @@ TEXT ·i2sDotsAVX512N7(SB), NOSPLIT, $0-56
 	MOVQ         nblk+48(FP), R8
 	MOVQ         R8, R9
 	SHLQ         $0x05, R9
-	LEAQ         (SI)(SI*2), R10
+	LEAQ         (SI)(SI*2), R9
 	VPBROADCASTD ones16<>+0(SB), Z0
 	VMOVDQU64    i2sMasks<>+64(SB), Z1
 
@@ -2084,15 +2084,15 @@ i2sDotsAVX512N7_tile1:
 	VPXORD Z6, Z6, Z6
 	VPXORD Z7, Z7, Z7
 	VPXORD Z8, Z8, Z8
-	MOVQ   BX, R11
-	LEAQ   (BX)(SI*4), R12
-	MOVQ   R8, R13
-	LEAQ   (DX)(R9*4), R14
-	SHRQ   $0x01, R13
+	MOVQ   BX, R10
+	LEAQ   (BX)(SI*4), R11
+	MOVQ   R8, R12
+	LEAQ   4096(DX), R13
+	SHRQ   $0x01, R12
 	JZ     i2sDotsAVX512N7_r1_odd
 
 i2sDotsAVX512N7_r1_pair:
-	PREFETCHT0      (R14)
+	PREFETCHT0      (R13)
 	VBROADCASTI64X4 (DX), Z9
 	VPSRLW          $0x04, Z9, Z10
 	VPANDD          Z1, Z10, Z10
@@ -2101,6 +2101,42 @@ i2sDotsAVX512N7_r1_pair:
 	VPSRLW          $0x04, Z12, Z13
 	VPANDD          Z1, Z13, Z13
 	VPANDD          Z1, Z12, Z12
+	VPMADDUBSW      (R10), Z10, Z14
+	VPMADDUBSW      64(R10), Z9, Z15
+	VPMADDUBSW      128(R10), Z13, Z16
+	VPMADDUBSW      192(R10), Z12, Z17
+	VPADDW          Z15, Z14, Z14
+	VPADDW          Z17, Z16, Z16
+	VPADDW          Z16, Z14, Z14
+	VPMADDWD        Z0, Z14, Z14
+	VPADDD          Z14, Z2, Z2
+	VPMADDUBSW      (R10)(SI*1), Z10, Z14
+	VPMADDUBSW      64(R10)(SI*1), Z9, Z15
+	VPMADDUBSW      128(R10)(SI*1), Z13, Z16
+	VPMADDUBSW      192(R10)(SI*1), Z12, Z17
+	VPADDW          Z15, Z14, Z14
+	VPADDW          Z17, Z16, Z16
+	VPADDW          Z16, Z14, Z14
+	VPMADDWD        Z0, Z14, Z14
+	VPADDD          Z14, Z3, Z3
+	VPMADDUBSW      (R10)(SI*2), Z10, Z14
+	VPMADDUBSW      64(R10)(SI*2), Z9, Z15
+	VPMADDUBSW      128(R10)(SI*2), Z13, Z16
+	VPMADDUBSW      192(R10)(SI*2), Z12, Z17
+	VPADDW          Z15, Z14, Z14
+	VPADDW          Z17, Z16, Z16
+	VPADDW          Z16, Z14, Z14
+	VPMADDWD        Z0, Z14, Z14
+	VPADDD          Z14, Z4, Z4
+	VPMADDUBSW      (R10)(R9*1), Z10, Z14
+	VPMADDUBSW      64(R10)(R9*1), Z9, Z15
+	VPMADDUBSW      128(R10)(R9*1), Z13, Z16
+	VPMADDUBSW      192(R10)(R9*1), Z12, Z17
+	VPADDW          Z15, Z14, Z14
+	VPADDW          Z17, Z16, Z16
+	VPADDW          Z16, Z14, Z14
+	VPMADDWD        Z0, Z14, Z14
+	VPADDD          Z14, Z5, Z5
 	VPMADDUBSW      (R11), Z10, Z14
 	VPMADDUBSW      64(R11), Z9, Z15
 	VPMADDUBSW      128(R11), Z13, Z16
@@ -2109,7 +2145,7 @@ i2sDotsAVX512N7_r1_pair:
 	VPADDW          Z17, Z16, Z16
 	VPADDW          Z16, Z14, Z14
 	VPMADDWD        Z0, Z14, Z14
-	VPADDD          Z14, Z2, Z2
+	VPADDD          Z14, Z6, Z6
 	VPMADDUBSW      (R11)(SI*1), Z10, Z14
 	VPMADDUBSW      64(R11)(SI*1), Z9, Z15
 	VPMADDUBSW      128(R11)(SI*1), Z13, Z16
@@ -2118,57 +2154,21 @@ i2sDotsAVX512N7_r1_pair:
 	VPADDW          Z17, Z16, Z16
 	VPADDW          Z16, Z14, Z14
 	VPMADDWD        Z0, Z14, Z14
-	VPADDD          Z14, Z3, Z3
-	VPMADDUBSW      (R11)(SI*2), Z10, Z14
-	VPMADDUBSW      64(R11)(SI*2), Z9, Z15
-	VPMADDUBSW      128(R11)(SI*2), Z13, Z16
-	VPMADDUBSW      192(R11)(SI*2), Z12, Z17
-	VPADDW          Z15, Z14, Z14
-	VPADDW          Z17, Z16, Z16
-	VPADDW          Z16, Z14, Z14
-	VPMADDWD        Z0, Z14, Z14
-	VPADDD          Z14, Z4, Z4
-	VPMADDUBSW      (R11)(R10*1), Z10, Z14
-	VPMADDUBSW      64(R11)(R10*1), Z9, Z15
-	VPMADDUBSW      128(R11)(R10*1), Z13, Z16
-	VPMADDUBSW      192(R11)(R10*1), Z12, Z17
-	VPADDW          Z15, Z14, Z14
-	VPADDW          Z17, Z16, Z16
-	VPADDW          Z16, Z14, Z14
-	VPMADDWD        Z0, Z14, Z14
-	VPADDD          Z14, Z5, Z5
-	VPMADDUBSW      (R12), Z10, Z14
-	VPMADDUBSW      64(R12), Z9, Z15
-	VPMADDUBSW      128(R12), Z13, Z16
-	VPMADDUBSW      192(R12), Z12, Z17
-	VPADDW          Z15, Z14, Z14
-	VPADDW          Z17, Z16, Z16
-	VPADDW          Z16, Z14, Z14
-	VPMADDWD        Z0, Z14, Z14
-	VPADDD          Z14, Z6, Z6
-	VPMADDUBSW      (R12)(SI*1), Z10, Z14
-	VPMADDUBSW      64(R12)(SI*1), Z9, Z15
-	VPMADDUBSW      128(R12)(SI*1), Z13, Z16
-	VPMADDUBSW      192(R12)(SI*1), Z12, Z17
-	VPADDW          Z15, Z14, Z14
-	VPADDW          Z17, Z16, Z16
-	VPADDW          Z16, Z14, Z14
-	VPMADDWD        Z0, Z14, Z14
 	VPADDD          Z14, Z7, Z7
-	VPMADDUBSW      (R12)(SI*2), Z10, Z10
-	VPMADDUBSW      64(R12)(SI*2), Z9, Z9
-	VPMADDUBSW      128(R12)(SI*2), Z13, Z13
-	VPMADDUBSW      192(R12)(SI*2), Z12, Z12
+	VPMADDUBSW      (R11)(SI*2), Z10, Z10
+	VPMADDUBSW      64(R11)(SI*2), Z9, Z9
+	VPMADDUBSW      128(R11)(SI*2), Z13, Z13
+	VPMADDUBSW      192(R11)(SI*2), Z12, Z12
 	VPADDW          Z9, Z10, Z10
 	VPADDW          Z12, Z13, Z13
 	VPADDW          Z13, Z10, Z10
 	VPMADDWD        Z0, Z10, Z10
 	VPADDD          Z10, Z8, Z8
 	ADDQ            $0x40, DX
-	ADDQ            $0x40, R14
+	ADDQ            $0x40, R13
+	ADDQ            $0x00000100, R10
 	ADDQ            $0x00000100, R11
-	ADDQ            $0x00000100, R12
-	DECQ            R13
+	DECQ            R12
 	JNZ             i2sDotsAVX512N7_r1_pair
 
 i2sDotsAVX512N7_r1_odd:
@@ -2178,38 +2178,38 @@ i2sDotsAVX512N7_r1_odd:
 	VPSRLW          $0x04, Z9, Z10
 	VPANDD          Z1, Z10, Z10
 	VPANDD          Z1, Z9, Z9
+	VPMADDUBSW      (R10), Z10, Z12
+	VPMADDUBSW      64(R10), Z9, Z13
+	VPADDW          Z13, Z12, Z12
+	VPMADDWD        Z0, Z12, Z12
+	VPADDD          Z12, Z2, Z2
+	VPMADDUBSW      (R10)(SI*1), Z10, Z12
+	VPMADDUBSW      64(R10)(SI*1), Z9, Z13
+	VPADDW          Z13, Z12, Z12
+	VPMADDWD        Z0, Z12, Z12
+	VPADDD          Z12, Z3, Z3
+	VPMADDUBSW      (R10)(SI*2), Z10, Z12
+	VPMADDUBSW      64(R10)(SI*2), Z9, Z13
+	VPADDW          Z13, Z12, Z12
+	VPMADDWD        Z0, Z12, Z12
+	VPADDD          Z12, Z4, Z4
+	VPMADDUBSW      (R10)(R9*1), Z10, Z12
+	VPMADDUBSW      64(R10)(R9*1), Z9, Z13
+	VPADDW          Z13, Z12, Z12
+	VPMADDWD        Z0, Z12, Z12
+	VPADDD          Z12, Z5, Z5
 	VPMADDUBSW      (R11), Z10, Z12
 	VPMADDUBSW      64(R11), Z9, Z13
 	VPADDW          Z13, Z12, Z12
 	VPMADDWD        Z0, Z12, Z12
-	VPADDD          Z12, Z2, Z2
+	VPADDD          Z12, Z6, Z6
 	VPMADDUBSW      (R11)(SI*1), Z10, Z12
 	VPMADDUBSW      64(R11)(SI*1), Z9, Z13
 	VPADDW          Z13, Z12, Z12
 	VPMADDWD        Z0, Z12, Z12
-	VPADDD          Z12, Z3, Z3
-	VPMADDUBSW      (R11)(SI*2), Z10, Z12
-	VPMADDUBSW      64(R11)(SI*2), Z9, Z13
-	VPADDW          Z13, Z12, Z12
-	VPMADDWD        Z0, Z12, Z12
-	VPADDD          Z12, Z4, Z4
-	VPMADDUBSW      (R11)(R10*1), Z10, Z12
-	VPMADDUBSW      64(R11)(R10*1), Z9, Z13
-	VPADDW          Z13, Z12, Z12
-	VPMADDWD        Z0, Z12, Z12
-	VPADDD          Z12, Z5, Z5
-	VPMADDUBSW      (R12), Z10, Z12
-	VPMADDUBSW      64(R12), Z9, Z13
-	VPADDW          Z13, Z12, Z12
-	VPMADDWD        Z0, Z12, Z12
-	VPADDD          Z12, Z6, Z6
-	VPMADDUBSW      (R12)(SI*1), Z10, Z12
-	VPMADDUBSW      64(R12)(SI*1), Z9, Z13
-	VPADDW          Z13, Z12, Z12
-	VPMADDWD        Z0, Z12, Z12
 	VPADDD          Z12, Z7, Z7
-	VPMADDUBSW      (R12)(SI*2), Z10, Z10
-	VPMADDUBSW      64(R12)(SI*2), Z9, Z9
+	VPMADDUBSW      (R11)(SI*2), Z10, Z10
+	VPMADDUBSW      64(R11)(SI*2), Z9, Z9
 	VPADDW          Z9, Z10, Z10
 	VPMADDWD        Z0, Z10, Z10
 	VPADDD          Z10, Z8, Z8
@@ -2223,7 +2223,7 @@ i2sDotsAVX512N7_r1_reduce:
 	VPSRAVD       i2sScales<>+64(SB), Z6, Z6
 	VPSRAVD       i2sScales<>+64(SB), Z7, Z7
 	VPSRAVD       i2sScales<>+64(SB), Z8, Z8
-	MOVQ          AX, R11
+	MOVQ          AX, R10
 	VPUNPCKLDQ    Z3, Z2, Z9
 	VPUNPCKHDQ    Z3, Z2, Z10
 	VPADDD        Z10, Z9, Z9
@@ -2237,17 +2237,17 @@ i2sDotsAVX512N7_r1_reduce:
 	VPADDD        Y9, Y12, Y9
 	VEXTRACTI32X4 $0x01, Y9, X10
 	VPADDD        X10, X9, X10
-	VMOVD         X10, (R11)
-	ADDQ          CX, R11
+	VMOVD         X10, (R10)
+	ADDQ          CX, R10
 	VPSHUFD       $0x01, X10, X9
-	VMOVD         X9, (R11)
-	ADDQ          CX, R11
+	VMOVD         X9, (R10)
+	ADDQ          CX, R10
 	VPSHUFD       $0x02, X10, X9
-	VMOVD         X9, (R11)
-	ADDQ          CX, R11
+	VMOVD         X9, (R10)
+	ADDQ          CX, R10
 	VPSHUFD       $0x03, X10, X9
-	VMOVD         X9, (R11)
-	ADDQ          CX, R11
+	VMOVD         X9, (R10)
+	ADDQ          CX, R10
 	VPXORD        Z11, Z11, Z11
 	VPUNPCKLDQ    Z7, Z6, Z9
 	VPUNPCKHDQ    Z7, Z6, Z10
@@ -2262,13 +2262,13 @@ i2sDotsAVX512N7_r1_reduce:
 	VPADDD        Y9, Y12, Y9
 	VEXTRACTI32X4 $0x01, Y9, X10
 	VPADDD        X10, X9, X10
-	VMOVD         X10, (R11)
-	ADDQ          CX, R11
+	VMOVD         X10, (R10)
+	ADDQ          CX, R10
 	VPSHUFD       $0x01, X10, X9
-	VMOVD         X9, (R11)
-	ADDQ          CX, R11
+	VMOVD         X9, (R10)
+	ADDQ          CX, R10
 	VPSHUFD       $0x02, X10, X9
-	VMOVD         X9, (R11)
+	VMOVD         X9, (R10)
 	ADDQ          $0x04, AX
 	SUBQ          $0x01, DI
 	JMP           i2sDotsAVX512N7_tile1
@@ -2290,7 +2290,7 @@ TEXT ·i2sDotsAVX512N8(SB), NOSPLIT, $0-56
 	MOVQ         nblk+48(FP), R8
 	MOVQ         R8, R9
 	SHLQ         $0x05, R9
-	LEAQ         (SI)(SI*2), R10
+	LEAQ         (SI)(SI*2), R9
 	VPBROADCASTD ones16<>+0(SB), Z0
 	VMOVDQU64    i2sMasks<>+64(SB), Z1
 
@@ -2307,15 +2307,15 @@ i2sDotsAVX512N8_tile1:
 	VPXORD Z7, Z7, Z7
 	VPXORD Z8, Z8, Z8
 	VPXORD Z9, Z9, Z9
-	MOVQ   BX, R11
-	LEAQ   (BX)(SI*4), R12
-	MOVQ   R8, R13
-	LEAQ   (DX)(R9*4), R14
-	SHRQ   $0x01, R13
+	MOVQ   BX, R10
+	LEAQ   (BX)(SI*4), R11
+	MOVQ   R8, R12
+	LEAQ   4096(DX), R13
+	SHRQ   $0x01, R12
 	JZ     i2sDotsAVX512N8_r1_odd
 
 i2sDotsAVX512N8_r1_pair:
-	PREFETCHT0      (R14)
+	PREFETCHT0      (R13)
 	VBROADCASTI64X4 (DX), Z10
 	VPSRLW          $0x04, Z10, Z11
 	VPANDD          Z1, Z11, Z11
@@ -2324,6 +2324,42 @@ i2sDotsAVX512N8_r1_pair:
 	VPSRLW          $0x04, Z12, Z13
 	VPANDD          Z1, Z13, Z13
 	VPANDD          Z1, Z12, Z12
+	VPMADDUBSW      (R10), Z11, Z14
+	VPMADDUBSW      64(R10), Z10, Z15
+	VPMADDUBSW      128(R10), Z13, Z16
+	VPMADDUBSW      192(R10), Z12, Z17
+	VPADDW          Z15, Z14, Z14
+	VPADDW          Z17, Z16, Z16
+	VPADDW          Z16, Z14, Z14
+	VPMADDWD        Z0, Z14, Z14
+	VPADDD          Z14, Z2, Z2
+	VPMADDUBSW      (R10)(SI*1), Z11, Z14
+	VPMADDUBSW      64(R10)(SI*1), Z10, Z15
+	VPMADDUBSW      128(R10)(SI*1), Z13, Z16
+	VPMADDUBSW      192(R10)(SI*1), Z12, Z17
+	VPADDW          Z15, Z14, Z14
+	VPADDW          Z17, Z16, Z16
+	VPADDW          Z16, Z14, Z14
+	VPMADDWD        Z0, Z14, Z14
+	VPADDD          Z14, Z3, Z3
+	VPMADDUBSW      (R10)(SI*2), Z11, Z14
+	VPMADDUBSW      64(R10)(SI*2), Z10, Z15
+	VPMADDUBSW      128(R10)(SI*2), Z13, Z16
+	VPMADDUBSW      192(R10)(SI*2), Z12, Z17
+	VPADDW          Z15, Z14, Z14
+	VPADDW          Z17, Z16, Z16
+	VPADDW          Z16, Z14, Z14
+	VPMADDWD        Z0, Z14, Z14
+	VPADDD          Z14, Z4, Z4
+	VPMADDUBSW      (R10)(R9*1), Z11, Z14
+	VPMADDUBSW      64(R10)(R9*1), Z10, Z15
+	VPMADDUBSW      128(R10)(R9*1), Z13, Z16
+	VPMADDUBSW      192(R10)(R9*1), Z12, Z17
+	VPADDW          Z15, Z14, Z14
+	VPADDW          Z17, Z16, Z16
+	VPADDW          Z16, Z14, Z14
+	VPMADDWD        Z0, Z14, Z14
+	VPADDD          Z14, Z5, Z5
 	VPMADDUBSW      (R11), Z11, Z14
 	VPMADDUBSW      64(R11), Z10, Z15
 	VPMADDUBSW      128(R11), Z13, Z16
@@ -2332,7 +2368,7 @@ i2sDotsAVX512N8_r1_pair:
 	VPADDW          Z17, Z16, Z16
 	VPADDW          Z16, Z14, Z14
 	VPMADDWD        Z0, Z14, Z14
-	VPADDD          Z14, Z2, Z2
+	VPADDD          Z14, Z6, Z6
 	VPMADDUBSW      (R11)(SI*1), Z11, Z14
 	VPMADDUBSW      64(R11)(SI*1), Z10, Z15
 	VPMADDUBSW      128(R11)(SI*1), Z13, Z16
@@ -2341,7 +2377,7 @@ i2sDotsAVX512N8_r1_pair:
 	VPADDW          Z17, Z16, Z16
 	VPADDW          Z16, Z14, Z14
 	VPMADDWD        Z0, Z14, Z14
-	VPADDD          Z14, Z3, Z3
+	VPADDD          Z14, Z7, Z7
 	VPMADDUBSW      (R11)(SI*2), Z11, Z14
 	VPMADDUBSW      64(R11)(SI*2), Z10, Z15
 	VPMADDUBSW      128(R11)(SI*2), Z13, Z16
@@ -2350,57 +2386,21 @@ i2sDotsAVX512N8_r1_pair:
 	VPADDW          Z17, Z16, Z16
 	VPADDW          Z16, Z14, Z14
 	VPMADDWD        Z0, Z14, Z14
-	VPADDD          Z14, Z4, Z4
-	VPMADDUBSW      (R11)(R10*1), Z11, Z14
-	VPMADDUBSW      64(R11)(R10*1), Z10, Z15
-	VPMADDUBSW      128(R11)(R10*1), Z13, Z16
-	VPMADDUBSW      192(R11)(R10*1), Z12, Z17
-	VPADDW          Z15, Z14, Z14
-	VPADDW          Z17, Z16, Z16
-	VPADDW          Z16, Z14, Z14
-	VPMADDWD        Z0, Z14, Z14
-	VPADDD          Z14, Z5, Z5
-	VPMADDUBSW      (R12), Z11, Z14
-	VPMADDUBSW      64(R12), Z10, Z15
-	VPMADDUBSW      128(R12), Z13, Z16
-	VPMADDUBSW      192(R12), Z12, Z17
-	VPADDW          Z15, Z14, Z14
-	VPADDW          Z17, Z16, Z16
-	VPADDW          Z16, Z14, Z14
-	VPMADDWD        Z0, Z14, Z14
-	VPADDD          Z14, Z6, Z6
-	VPMADDUBSW      (R12)(SI*1), Z11, Z14
-	VPMADDUBSW      64(R12)(SI*1), Z10, Z15
-	VPMADDUBSW      128(R12)(SI*1), Z13, Z16
-	VPMADDUBSW      192(R12)(SI*1), Z12, Z17
-	VPADDW          Z15, Z14, Z14
-	VPADDW          Z17, Z16, Z16
-	VPADDW          Z16, Z14, Z14
-	VPMADDWD        Z0, Z14, Z14
-	VPADDD          Z14, Z7, Z7
-	VPMADDUBSW      (R12)(SI*2), Z11, Z14
-	VPMADDUBSW      64(R12)(SI*2), Z10, Z15
-	VPMADDUBSW      128(R12)(SI*2), Z13, Z16
-	VPMADDUBSW      192(R12)(SI*2), Z12, Z17
-	VPADDW          Z15, Z14, Z14
-	VPADDW          Z17, Z16, Z16
-	VPADDW          Z16, Z14, Z14
-	VPMADDWD        Z0, Z14, Z14
 	VPADDD          Z14, Z8, Z8
-	VPMADDUBSW      (R12)(R10*1), Z11, Z11
-	VPMADDUBSW      64(R12)(R10*1), Z10, Z10
-	VPMADDUBSW      128(R12)(R10*1), Z13, Z13
-	VPMADDUBSW      192(R12)(R10*1), Z12, Z12
+	VPMADDUBSW      (R11)(R9*1), Z11, Z11
+	VPMADDUBSW      64(R11)(R9*1), Z10, Z10
+	VPMADDUBSW      128(R11)(R9*1), Z13, Z13
+	VPMADDUBSW      192(R11)(R9*1), Z12, Z12
 	VPADDW          Z10, Z11, Z11
 	VPADDW          Z12, Z13, Z13
 	VPADDW          Z13, Z11, Z11
 	VPMADDWD        Z0, Z11, Z11
 	VPADDD          Z11, Z9, Z9
 	ADDQ            $0x40, DX
-	ADDQ            $0x40, R14
+	ADDQ            $0x40, R13
+	ADDQ            $0x00000100, R10
 	ADDQ            $0x00000100, R11
-	ADDQ            $0x00000100, R12
-	DECQ            R13
+	DECQ            R12
 	JNZ             i2sDotsAVX512N8_r1_pair
 
 i2sDotsAVX512N8_r1_odd:
@@ -2410,43 +2410,43 @@ i2sDotsAVX512N8_r1_odd:
 	VPSRLW          $0x04, Z10, Z11
 	VPANDD          Z1, Z11, Z11
 	VPANDD          Z1, Z10, Z10
+	VPMADDUBSW      (R10), Z11, Z12
+	VPMADDUBSW      64(R10), Z10, Z13
+	VPADDW          Z13, Z12, Z12
+	VPMADDWD        Z0, Z12, Z12
+	VPADDD          Z12, Z2, Z2
+	VPMADDUBSW      (R10)(SI*1), Z11, Z12
+	VPMADDUBSW      64(R10)(SI*1), Z10, Z13
+	VPADDW          Z13, Z12, Z12
+	VPMADDWD        Z0, Z12, Z12
+	VPADDD          Z12, Z3, Z3
+	VPMADDUBSW      (R10)(SI*2), Z11, Z12
+	VPMADDUBSW      64(R10)(SI*2), Z10, Z13
+	VPADDW          Z13, Z12, Z12
+	VPMADDWD        Z0, Z12, Z12
+	VPADDD          Z12, Z4, Z4
+	VPMADDUBSW      (R10)(R9*1), Z11, Z12
+	VPMADDUBSW      64(R10)(R9*1), Z10, Z13
+	VPADDW          Z13, Z12, Z12
+	VPMADDWD        Z0, Z12, Z12
+	VPADDD          Z12, Z5, Z5
 	VPMADDUBSW      (R11), Z11, Z12
 	VPMADDUBSW      64(R11), Z10, Z13
 	VPADDW          Z13, Z12, Z12
 	VPMADDWD        Z0, Z12, Z12
-	VPADDD          Z12, Z2, Z2
+	VPADDD          Z12, Z6, Z6
 	VPMADDUBSW      (R11)(SI*1), Z11, Z12
 	VPMADDUBSW      64(R11)(SI*1), Z10, Z13
 	VPADDW          Z13, Z12, Z12
 	VPMADDWD        Z0, Z12, Z12
-	VPADDD          Z12, Z3, Z3
+	VPADDD          Z12, Z7, Z7
 	VPMADDUBSW      (R11)(SI*2), Z11, Z12
 	VPMADDUBSW      64(R11)(SI*2), Z10, Z13
 	VPADDW          Z13, Z12, Z12
 	VPMADDWD        Z0, Z12, Z12
-	VPADDD          Z12, Z4, Z4
-	VPMADDUBSW      (R11)(R10*1), Z11, Z12
-	VPMADDUBSW      64(R11)(R10*1), Z10, Z13
-	VPADDW          Z13, Z12, Z12
-	VPMADDWD        Z0, Z12, Z12
-	VPADDD          Z12, Z5, Z5
-	VPMADDUBSW      (R12), Z11, Z12
-	VPMADDUBSW      64(R12), Z10, Z13
-	VPADDW          Z13, Z12, Z12
-	VPMADDWD        Z0, Z12, Z12
-	VPADDD          Z12, Z6, Z6
-	VPMADDUBSW      (R12)(SI*1), Z11, Z12
-	VPMADDUBSW      64(R12)(SI*1), Z10, Z13
-	VPADDW          Z13, Z12, Z12
-	VPMADDWD        Z0, Z12, Z12
-	VPADDD          Z12, Z7, Z7
-	VPMADDUBSW      (R12)(SI*2), Z11, Z12
-	VPMADDUBSW      64(R12)(SI*2), Z10, Z13
-	VPADDW          Z13, Z12, Z12
-	VPMADDWD        Z0, Z12, Z12
 	VPADDD          Z12, Z8, Z8
-	VPMADDUBSW      (R12)(R10*1), Z11, Z11
-	VPMADDUBSW      64(R12)(R10*1), Z10, Z10
+	VPMADDUBSW      (R11)(R9*1), Z11, Z11
+	VPMADDUBSW      64(R11)(R9*1), Z10, Z10
 	VPADDW          Z10, Z11, Z11
 	VPMADDWD        Z0, Z11, Z11
 	VPADDD          Z11, Z9, Z9
@@ -2461,7 +2461,7 @@ i2sDotsAVX512N8_r1_reduce:
 	VPSRAVD       i2sScales<>+64(SB), Z7, Z7
 	VPSRAVD       i2sScales<>+64(SB), Z8, Z8
 	VPSRAVD       i2sScales<>+64(SB), Z9, Z9
-	MOVQ          AX, R11
+	MOVQ          AX, R10
 	VPUNPCKLDQ    Z3, Z2, Z10
 	VPUNPCKHDQ    Z3, Z2, Z11
 	VPADDD        Z11, Z10, Z10
@@ -2475,17 +2475,17 @@ i2sDotsAVX512N8_r1_reduce:
 	VPADDD        Y10, Y12, Y10
 	VEXTRACTI32X4 $0x01, Y10, X11
 	VPADDD        X11, X10, X11
-	VMOVD         X11, (R11)
-	ADDQ          CX, R11
+	VMOVD         X11, (R10)
+	ADDQ          CX, R10
 	VPSHUFD       $0x01, X11, X10
-	VMOVD         X10, (R11)
-	ADDQ          CX, R11
+	VMOVD         X10, (R10)
+	ADDQ          CX, R10
 	VPSHUFD       $0x02, X11, X10
-	VMOVD         X10, (R11)
-	ADDQ          CX, R11
+	VMOVD         X10, (R10)
+	ADDQ          CX, R10
 	VPSHUFD       $0x03, X11, X10
-	VMOVD         X10, (R11)
-	ADDQ          CX, R11
+	VMOVD         X10, (R10)
+	ADDQ          CX, R10
 	VPUNPCKLDQ    Z7, Z6, Z10
 	VPUNPCKHDQ    Z7, Z6, Z11
 	VPADDD        Z11, Z10, Z10
@@ -2499,16 +2499,16 @@ i2sDotsAVX512N8_r1_reduce:
 	VPADDD        Y10, Y12, Y10
 	VEXTRACTI32X4 $0x01, Y10, X11
 	VPADDD        X11, X10, X11
-	VMOVD         X11, (R11)
-	ADDQ          CX, R11
+	VMOVD         X11, (R10)
+	ADDQ          CX, R10
 	VPSHUFD       $0x01, X11, X10
-	VMOVD         X10, (R11)
-	ADDQ          CX, R11
+	VMOVD         X10, (R10)
+	ADDQ          CX, R10
 	VPSHUFD       $0x02, X11, X10
-	VMOVD         X10, (R11)
-	ADDQ          CX, R11
+	VMOVD         X10, (R10)
+	ADDQ          CX, R10
 	VPSHUFD       $0x03, X11, X10
-	VMOVD         X10, (R11)
+	VMOVD         X10, (R10)
 	ADDQ          $0x04, AX
 	SUBQ          $0x01, DI
 	JMP           i2sDotsAVX512N8_tile1
@@ -2623,7 +2623,7 @@ i2sDotsVNNIN2_tile2:
 	VPXORD Z28, Z28, Z28
 	MOVQ   BX, R10
 	MOVQ   R8, R11
-	LEAQ   (DX)(R9*4), R12
+	LEAQ   4096(DX), R12
 	SHRQ   $0x01, R11
 	JZ     i2sDotsVNNIN2_r2_odd
 
@@ -2758,14 +2758,14 @@ i2sDotsVNNIN2_tile1:
 	// 1 row(s) × 2 token(s)
 	VPXORD Z31, Z31, Z31
 	VPXORD Z30, Z30, Z30
-	MOVQ   BX, R10
-	MOVQ   R8, R11
-	LEAQ   (DX)(R9*4), R12
-	SHRQ   $0x01, R11
+	MOVQ   BX, R9
+	MOVQ   R8, R10
+	LEAQ   4096(DX), R11
+	SHRQ   $0x01, R10
 	JZ     i2sDotsVNNIN2_r1_odd
 
 i2sDotsVNNIN2_r1_pair:
-	PREFETCHT0      (R12)
+	PREFETCHT0      (R11)
 	VBROADCASTI64X4 (DX), Z1
 	VPANDD          Z0, Z1, Z2
 	VPSLLW          $0x04, Z1, Z1
@@ -2774,18 +2774,18 @@ i2sDotsVNNIN2_r1_pair:
 	VPANDD          Z0, Z3, Z4
 	VPSLLW          $0x04, Z3, Z3
 	VPANDD          Z0, Z3, Z3
-	VPDPBUSD        (R10), Z2, Z31
-	VPDPBUSD        64(R10), Z1, Z31
-	VPDPBUSD        128(R10), Z4, Z31
-	VPDPBUSD        192(R10), Z3, Z31
-	VPDPBUSD        (R10)(SI*1), Z2, Z30
-	VPDPBUSD        64(R10)(SI*1), Z1, Z30
-	VPDPBUSD        128(R10)(SI*1), Z4, Z30
-	VPDPBUSD        192(R10)(SI*1), Z3, Z30
+	VPDPBUSD        (R9), Z2, Z31
+	VPDPBUSD        64(R9), Z1, Z31
+	VPDPBUSD        128(R9), Z4, Z31
+	VPDPBUSD        192(R9), Z3, Z31
+	VPDPBUSD        (R9)(SI*1), Z2, Z30
+	VPDPBUSD        64(R9)(SI*1), Z1, Z30
+	VPDPBUSD        128(R9)(SI*1), Z4, Z30
+	VPDPBUSD        192(R9)(SI*1), Z3, Z30
 	ADDQ            $0x40, DX
-	ADDQ            $0x40, R12
-	ADDQ            $0x00000100, R10
-	DECQ            R11
+	ADDQ            $0x40, R11
+	ADDQ            $0x00000100, R9
+	DECQ            R10
 	JNZ             i2sDotsVNNIN2_r1_pair
 
 i2sDotsVNNIN2_r1_odd:
@@ -2795,16 +2795,16 @@ i2sDotsVNNIN2_r1_odd:
 	VPANDD          Z0, Z1, Z2
 	VPSLLW          $0x04, Z1, Z1
 	VPANDD          Z0, Z1, Z1
-	VPDPBUSD        (R10), Z2, Z31
-	VPDPBUSD        64(R10), Z1, Z31
-	VPDPBUSD        (R10)(SI*1), Z2, Z30
-	VPDPBUSD        64(R10)(SI*1), Z1, Z30
+	VPDPBUSD        (R9), Z2, Z31
+	VPDPBUSD        64(R9), Z1, Z31
+	VPDPBUSD        (R9)(SI*1), Z2, Z30
+	VPDPBUSD        64(R9)(SI*1), Z1, Z30
 	ADDQ            $0x20, DX
 
 i2sDotsVNNIN2_r1_reduce:
 	VPSRAVD       i2sScales<>+0(SB), Z31, Z31
 	VPSRAVD       i2sScales<>+0(SB), Z30, Z30
-	MOVQ          AX, R10
+	MOVQ          AX, R9
 	VPXORD        Z7, Z7, Z7
 	VPXORD        Z8, Z8, Z8
 	VPUNPCKLDQ    Z30, Z31, Z1
@@ -2820,10 +2820,10 @@ i2sDotsVNNIN2_r1_reduce:
 	VPADDD        Y1, Y3, Y1
 	VEXTRACTI32X4 $0x01, Y1, X2
 	VPADDD        X2, X1, X2
-	VMOVD         X2, (R10)
-	ADDQ          CX, R10
+	VMOVD         X2, (R9)
+	ADDQ          CX, R9
 	VPSHUFD       $0x01, X2, X1
-	VMOVD         X1, (R10)
+	VMOVD         X1, (R9)
 	ADDQ          $0x04, AX
 	SUBQ          $0x01, DI
 	JMP           i2sDotsVNNIN2_tile1
@@ -2860,7 +2860,7 @@ i2sDotsVNNIN3_tile2:
 	VPXORD Z26, Z26, Z26
 	MOVQ   BX, R10
 	MOVQ   R8, R11
-	LEAQ   (DX)(R9*4), R12
+	LEAQ   4096(DX), R12
 	SHRQ   $0x01, R11
 	JZ     i2sDotsVNNIN3_r2_odd
 
@@ -3020,14 +3020,14 @@ i2sDotsVNNIN3_tile1:
 	VPXORD Z31, Z31, Z31
 	VPXORD Z30, Z30, Z30
 	VPXORD Z29, Z29, Z29
-	MOVQ   BX, R10
-	MOVQ   R8, R11
-	LEAQ   (DX)(R9*4), R12
-	SHRQ   $0x01, R11
+	MOVQ   BX, R9
+	MOVQ   R8, R10
+	LEAQ   4096(DX), R11
+	SHRQ   $0x01, R10
 	JZ     i2sDotsVNNIN3_r1_odd
 
 i2sDotsVNNIN3_r1_pair:
-	PREFETCHT0      (R12)
+	PREFETCHT0      (R11)
 	VBROADCASTI64X4 (DX), Z1
 	VPANDD          Z0, Z1, Z2
 	VPSLLW          $0x04, Z1, Z1
@@ -3036,22 +3036,22 @@ i2sDotsVNNIN3_r1_pair:
 	VPANDD          Z0, Z3, Z4
 	VPSLLW          $0x04, Z3, Z3
 	VPANDD          Z0, Z3, Z3
-	VPDPBUSD        (R10), Z2, Z31
-	VPDPBUSD        64(R10), Z1, Z31
-	VPDPBUSD        128(R10), Z4, Z31
-	VPDPBUSD        192(R10), Z3, Z31
-	VPDPBUSD        (R10)(SI*1), Z2, Z30
-	VPDPBUSD        64(R10)(SI*1), Z1, Z30
-	VPDPBUSD        128(R10)(SI*1), Z4, Z30
-	VPDPBUSD        192(R10)(SI*1), Z3, Z30
-	VPDPBUSD        (R10)(SI*2), Z2, Z29
-	VPDPBUSD        64(R10)(SI*2), Z1, Z29
-	VPDPBUSD        128(R10)(SI*2), Z4, Z29
-	VPDPBUSD        192(R10)(SI*2), Z3, Z29
+	VPDPBUSD        (R9), Z2, Z31
+	VPDPBUSD        64(R9), Z1, Z31
+	VPDPBUSD        128(R9), Z4, Z31
+	VPDPBUSD        192(R9), Z3, Z31
+	VPDPBUSD        (R9)(SI*1), Z2, Z30
+	VPDPBUSD        64(R9)(SI*1), Z1, Z30
+	VPDPBUSD        128(R9)(SI*1), Z4, Z30
+	VPDPBUSD        192(R9)(SI*1), Z3, Z30
+	VPDPBUSD        (R9)(SI*2), Z2, Z29
+	VPDPBUSD        64(R9)(SI*2), Z1, Z29
+	VPDPBUSD        128(R9)(SI*2), Z4, Z29
+	VPDPBUSD        192(R9)(SI*2), Z3, Z29
 	ADDQ            $0x40, DX
-	ADDQ            $0x40, R12
-	ADDQ            $0x00000100, R10
-	DECQ            R11
+	ADDQ            $0x40, R11
+	ADDQ            $0x00000100, R9
+	DECQ            R10
 	JNZ             i2sDotsVNNIN3_r1_pair
 
 i2sDotsVNNIN3_r1_odd:
@@ -3061,19 +3061,19 @@ i2sDotsVNNIN3_r1_odd:
 	VPANDD          Z0, Z1, Z2
 	VPSLLW          $0x04, Z1, Z1
 	VPANDD          Z0, Z1, Z1
-	VPDPBUSD        (R10), Z2, Z31
-	VPDPBUSD        64(R10), Z1, Z31
-	VPDPBUSD        (R10)(SI*1), Z2, Z30
-	VPDPBUSD        64(R10)(SI*1), Z1, Z30
-	VPDPBUSD        (R10)(SI*2), Z2, Z29
-	VPDPBUSD        64(R10)(SI*2), Z1, Z29
+	VPDPBUSD        (R9), Z2, Z31
+	VPDPBUSD        64(R9), Z1, Z31
+	VPDPBUSD        (R9)(SI*1), Z2, Z30
+	VPDPBUSD        64(R9)(SI*1), Z1, Z30
+	VPDPBUSD        (R9)(SI*2), Z2, Z29
+	VPDPBUSD        64(R9)(SI*2), Z1, Z29
 	ADDQ            $0x20, DX
 
 i2sDotsVNNIN3_r1_reduce:
 	VPSRAVD       i2sScales<>+0(SB), Z31, Z31
 	VPSRAVD       i2sScales<>+0(SB), Z30, Z30
 	VPSRAVD       i2sScales<>+0(SB), Z29, Z29
-	MOVQ          AX, R10
+	MOVQ          AX, R9
 	VPXORD        Z5, Z5, Z5
 	VPUNPCKLDQ    Z30, Z31, Z1
 	VPUNPCKHDQ    Z30, Z31, Z2
@@ -3088,13 +3088,13 @@ i2sDotsVNNIN3_r1_reduce:
 	VPADDD        Y1, Y3, Y1
 	VEXTRACTI32X4 $0x01, Y1, X2
 	VPADDD        X2, X1, X2
-	VMOVD         X2, (R10)
-	ADDQ          CX, R10
+	VMOVD         X2, (R9)
+	ADDQ          CX, R9
 	VPSHUFD       $0x01, X2, X1
-	VMOVD         X1, (R10)
-	ADDQ          CX, R10
+	VMOVD         X1, (R9)
+	ADDQ          CX, R9
 	VPSHUFD       $0x02, X2, X1
-	VMOVD         X1, (R10)
+	VMOVD         X1, (R9)
 	ADDQ          $0x04, AX
 	SUBQ          $0x01, DI
 	JMP           i2sDotsVNNIN3_tile1
@@ -3134,7 +3134,7 @@ i2sDotsVNNIN4_tile2:
 	VPXORD Z24, Z24, Z24
 	MOVQ   BX, R11
 	MOVQ   R8, R12
-	LEAQ   (DX)(R9*4), R13
+	LEAQ   4096(DX), R13
 	SHRQ   $0x01, R12
 	JZ     i2sDotsVNNIN4_r2_odd
 
@@ -3319,14 +3319,14 @@ i2sDotsVNNIN4_tile1:
 	VPXORD Z30, Z30, Z30
 	VPXORD Z29, Z29, Z29
 	VPXORD Z28, Z28, Z28
-	MOVQ   BX, R11
-	MOVQ   R8, R12
-	LEAQ   (DX)(R9*4), R13
-	SHRQ   $0x01, R12
+	MOVQ   BX, R9
+	MOVQ   R8, R11
+	LEAQ   4096(DX), R12
+	SHRQ   $0x01, R11
 	JZ     i2sDotsVNNIN4_r1_odd
 
 i2sDotsVNNIN4_r1_pair:
-	PREFETCHT0      (R13)
+	PREFETCHT0      (R12)
 	VBROADCASTI64X4 (DX), Z1
 	VPANDD          Z0, Z1, Z2
 	VPSLLW          $0x04, Z1, Z1
@@ -3335,26 +3335,26 @@ i2sDotsVNNIN4_r1_pair:
 	VPANDD          Z0, Z3, Z4
 	VPSLLW          $0x04, Z3, Z3
 	VPANDD          Z0, Z3, Z3
-	VPDPBUSD        (R11), Z2, Z31
-	VPDPBUSD        64(R11), Z1, Z31
-	VPDPBUSD        128(R11), Z4, Z31
-	VPDPBUSD        192(R11), Z3, Z31
-	VPDPBUSD        (R11)(SI*1), Z2, Z30
-	VPDPBUSD        64(R11)(SI*1), Z1, Z30
-	VPDPBUSD        128(R11)(SI*1), Z4, Z30
-	VPDPBUSD        192(R11)(SI*1), Z3, Z30
-	VPDPBUSD        (R11)(SI*2), Z2, Z29
-	VPDPBUSD        64(R11)(SI*2), Z1, Z29
-	VPDPBUSD        128(R11)(SI*2), Z4, Z29
-	VPDPBUSD        192(R11)(SI*2), Z3, Z29
-	VPDPBUSD        (R11)(R10*1), Z2, Z28
-	VPDPBUSD        64(R11)(R10*1), Z1, Z28
-	VPDPBUSD        128(R11)(R10*1), Z4, Z28
-	VPDPBUSD        192(R11)(R10*1), Z3, Z28
+	VPDPBUSD        (R9), Z2, Z31
+	VPDPBUSD        64(R9), Z1, Z31
+	VPDPBUSD        128(R9), Z4, Z31
+	VPDPBUSD        192(R9), Z3, Z31
+	VPDPBUSD        (R9)(SI*1), Z2, Z30
+	VPDPBUSD        64(R9)(SI*1), Z1, Z30
+	VPDPBUSD        128(R9)(SI*1), Z4, Z30
+	VPDPBUSD        192(R9)(SI*1), Z3, Z30
+	VPDPBUSD        (R9)(SI*2), Z2, Z29
+	VPDPBUSD        64(R9)(SI*2), Z1, Z29
+	VPDPBUSD        128(R9)(SI*2), Z4, Z29
+	VPDPBUSD        192(R9)(SI*2), Z3, Z29
+	VPDPBUSD        (R9)(R10*1), Z2, Z28
+	VPDPBUSD        64(R9)(R10*1), Z1, Z28
+	VPDPBUSD        128(R9)(R10*1), Z4, Z28
+	VPDPBUSD        192(R9)(R10*1), Z3, Z28
 	ADDQ            $0x40, DX
-	ADDQ            $0x40, R13
-	ADDQ            $0x00000100, R11
-	DECQ            R12
+	ADDQ            $0x40, R12
+	ADDQ            $0x00000100, R9
+	DECQ            R11
 	JNZ             i2sDotsVNNIN4_r1_pair
 
 i2sDotsVNNIN4_r1_odd:
@@ -3364,14 +3364,14 @@ i2sDotsVNNIN4_r1_odd:
 	VPANDD          Z0, Z1, Z2
 	VPSLLW          $0x04, Z1, Z1
 	VPANDD          Z0, Z1, Z1
-	VPDPBUSD        (R11), Z2, Z31
-	VPDPBUSD        64(R11), Z1, Z31
-	VPDPBUSD        (R11)(SI*1), Z2, Z30
-	VPDPBUSD        64(R11)(SI*1), Z1, Z30
-	VPDPBUSD        (R11)(SI*2), Z2, Z29
-	VPDPBUSD        64(R11)(SI*2), Z1, Z29
-	VPDPBUSD        (R11)(R10*1), Z2, Z28
-	VPDPBUSD        64(R11)(R10*1), Z1, Z28
+	VPDPBUSD        (R9), Z2, Z31
+	VPDPBUSD        64(R9), Z1, Z31
+	VPDPBUSD        (R9)(SI*1), Z2, Z30
+	VPDPBUSD        64(R9)(SI*1), Z1, Z30
+	VPDPBUSD        (R9)(SI*2), Z2, Z29
+	VPDPBUSD        64(R9)(SI*2), Z1, Z29
+	VPDPBUSD        (R9)(R10*1), Z2, Z28
+	VPDPBUSD        64(R9)(R10*1), Z1, Z28
 	ADDQ            $0x20, DX
 
 i2sDotsVNNIN4_r1_reduce:
@@ -3379,7 +3379,7 @@ i2sDotsVNNIN4_r1_reduce:
 	VPSRAVD       i2sScales<>+0(SB), Z30, Z30
 	VPSRAVD       i2sScales<>+0(SB), Z29, Z29
 	VPSRAVD       i2sScales<>+0(SB), Z28, Z28
-	MOVQ          AX, R11
+	MOVQ          AX, R9
 	VPUNPCKLDQ    Z30, Z31, Z1
 	VPUNPCKHDQ    Z30, Z31, Z2
 	VPADDD        Z2, Z1, Z1
@@ -3393,16 +3393,16 @@ i2sDotsVNNIN4_r1_reduce:
 	VPADDD        Y1, Y3, Y1
 	VEXTRACTI32X4 $0x01, Y1, X2
 	VPADDD        X2, X1, X2
-	VMOVD         X2, (R11)
-	ADDQ          CX, R11
+	VMOVD         X2, (R9)
+	ADDQ          CX, R9
 	VPSHUFD       $0x01, X2, X1
-	VMOVD         X1, (R11)
-	ADDQ          CX, R11
+	VMOVD         X1, (R9)
+	ADDQ          CX, R9
 	VPSHUFD       $0x02, X2, X1
-	VMOVD         X1, (R11)
-	ADDQ          CX, R11
+	VMOVD         X1, (R9)
+	ADDQ          CX, R9
 	VPSHUFD       $0x03, X2, X1
-	VMOVD         X1, (R11)
+	VMOVD         X1, (R9)
 	ADDQ          $0x04, AX
 	SUBQ          $0x01, DI
 	JMP           i2sDotsVNNIN4_tile1
@@ -3445,7 +3445,7 @@ i2sDotsVNNIN5_tile2:
 	MOVQ   BX, R11
 	LEAQ   (BX)(SI*4), R12
 	MOVQ   R8, R13
-	LEAQ   (DX)(R9*4), R14
+	LEAQ   4096(DX), R14
 	SHRQ   $0x01, R13
 	JZ     i2sDotsVNNIN5_r2_odd
 
@@ -3672,15 +3672,15 @@ i2sDotsVNNIN5_tile1:
 	VPXORD Z29, Z29, Z29
 	VPXORD Z28, Z28, Z28
 	VPXORD Z27, Z27, Z27
-	MOVQ   BX, R11
-	LEAQ   (BX)(SI*4), R12
-	MOVQ   R8, R13
-	LEAQ   (DX)(R9*4), R14
-	SHRQ   $0x01, R13
+	MOVQ   BX, R9
+	LEAQ   (BX)(SI*4), R11
+	MOVQ   R8, R12
+	LEAQ   4096(DX), R13
+	SHRQ   $0x01, R12
 	JZ     i2sDotsVNNIN5_r1_odd
 
 i2sDotsVNNIN5_r1_pair:
-	PREFETCHT0      (R14)
+	PREFETCHT0      (R13)
 	VBROADCASTI64X4 (DX), Z1
 	VPANDD          Z0, Z1, Z2
 	VPSLLW          $0x04, Z1, Z1
@@ -3689,31 +3689,31 @@ i2sDotsVNNIN5_r1_pair:
 	VPANDD          Z0, Z3, Z4
 	VPSLLW          $0x04, Z3, Z3
 	VPANDD          Z0, Z3, Z3
-	VPDPBUSD        (R11), Z2, Z31
-	VPDPBUSD        64(R11), Z1, Z31
-	VPDPBUSD        128(R11), Z4, Z31
-	VPDPBUSD        192(R11), Z3, Z31
-	VPDPBUSD        (R11)(SI*1), Z2, Z30
-	VPDPBUSD        64(R11)(SI*1), Z1, Z30
-	VPDPBUSD        128(R11)(SI*1), Z4, Z30
-	VPDPBUSD        192(R11)(SI*1), Z3, Z30
-	VPDPBUSD        (R11)(SI*2), Z2, Z29
-	VPDPBUSD        64(R11)(SI*2), Z1, Z29
-	VPDPBUSD        128(R11)(SI*2), Z4, Z29
-	VPDPBUSD        192(R11)(SI*2), Z3, Z29
-	VPDPBUSD        (R11)(R10*1), Z2, Z28
-	VPDPBUSD        64(R11)(R10*1), Z1, Z28
-	VPDPBUSD        128(R11)(R10*1), Z4, Z28
-	VPDPBUSD        192(R11)(R10*1), Z3, Z28
-	VPDPBUSD        (R12), Z2, Z27
-	VPDPBUSD        64(R12), Z1, Z27
-	VPDPBUSD        128(R12), Z4, Z27
-	VPDPBUSD        192(R12), Z3, Z27
+	VPDPBUSD        (R9), Z2, Z31
+	VPDPBUSD        64(R9), Z1, Z31
+	VPDPBUSD        128(R9), Z4, Z31
+	VPDPBUSD        192(R9), Z3, Z31
+	VPDPBUSD        (R9)(SI*1), Z2, Z30
+	VPDPBUSD        64(R9)(SI*1), Z1, Z30
+	VPDPBUSD        128(R9)(SI*1), Z4, Z30
+	VPDPBUSD        192(R9)(SI*1), Z3, Z30
+	VPDPBUSD        (R9)(SI*2), Z2, Z29
+	VPDPBUSD        64(R9)(SI*2), Z1, Z29
+	VPDPBUSD        128(R9)(SI*2), Z4, Z29
+	VPDPBUSD        192(R9)(SI*2), Z3, Z29
+	VPDPBUSD        (R9)(R10*1), Z2, Z28
+	VPDPBUSD        64(R9)(R10*1), Z1, Z28
+	VPDPBUSD        128(R9)(R10*1), Z4, Z28
+	VPDPBUSD        192(R9)(R10*1), Z3, Z28
+	VPDPBUSD        (R11), Z2, Z27
+	VPDPBUSD        64(R11), Z1, Z27
+	VPDPBUSD        128(R11), Z4, Z27
+	VPDPBUSD        192(R11), Z3, Z27
 	ADDQ            $0x40, DX
-	ADDQ            $0x40, R14
+	ADDQ            $0x40, R13
+	ADDQ            $0x00000100, R9
 	ADDQ            $0x00000100, R11
-	ADDQ            $0x00000100, R12
-	DECQ            R13
+	DECQ            R12
 	JNZ             i2sDotsVNNIN5_r1_pair
 
 i2sDotsVNNIN5_r1_odd:
@@ -3723,16 +3723,16 @@ i2sDotsVNNIN5_r1_odd:
 	VPANDD          Z0, Z1, Z2
 	VPSLLW          $0x04, Z1, Z1
 	VPANDD          Z0, Z1, Z1
-	VPDPBUSD        (R11), Z2, Z31
-	VPDPBUSD        64(R11), Z1, Z31
-	VPDPBUSD        (R11)(SI*1), Z2, Z30
-	VPDPBUSD        64(R11)(SI*1), Z1, Z30
-	VPDPBUSD        (R11)(SI*2), Z2, Z29
-	VPDPBUSD        64(R11)(SI*2), Z1, Z29
-	VPDPBUSD        (R11)(R10*1), Z2, Z28
-	VPDPBUSD        64(R11)(R10*1), Z1, Z28
-	VPDPBUSD        (R12), Z2, Z27
-	VPDPBUSD        64(R12), Z1, Z27
+	VPDPBUSD        (R9), Z2, Z31
+	VPDPBUSD        64(R9), Z1, Z31
+	VPDPBUSD        (R9)(SI*1), Z2, Z30
+	VPDPBUSD        64(R9)(SI*1), Z1, Z30
+	VPDPBUSD        (R9)(SI*2), Z2, Z29
+	VPDPBUSD        64(R9)(SI*2), Z1, Z29
+	VPDPBUSD        (R9)(R10*1), Z2, Z28
+	VPDPBUSD        64(R9)(R10*1), Z1, Z28
+	VPDPBUSD        (R11), Z2, Z27
+	VPDPBUSD        64(R11), Z1, Z27
 	ADDQ            $0x20, DX
 
 i2sDotsVNNIN5_r1_reduce:
@@ -3741,7 +3741,7 @@ i2sDotsVNNIN5_r1_reduce:
 	VPSRAVD       i2sScales<>+0(SB), Z29, Z29
 	VPSRAVD       i2sScales<>+0(SB), Z28, Z28
 	VPSRAVD       i2sScales<>+0(SB), Z27, Z27
-	MOVQ          AX, R11
+	MOVQ          AX, R9
 	VPUNPCKLDQ    Z30, Z31, Z1
 	VPUNPCKHDQ    Z30, Z31, Z2
 	VPADDD        Z2, Z1, Z1
@@ -3755,17 +3755,17 @@ i2sDotsVNNIN5_r1_reduce:
 	VPADDD        Y1, Y3, Y1
 	VEXTRACTI32X4 $0x01, Y1, X2
 	VPADDD        X2, X1, X2
-	VMOVD         X2, (R11)
-	ADDQ          CX, R11
+	VMOVD         X2, (R9)
+	ADDQ          CX, R9
 	VPSHUFD       $0x01, X2, X1
-	VMOVD         X1, (R11)
-	ADDQ          CX, R11
+	VMOVD         X1, (R9)
+	ADDQ          CX, R9
 	VPSHUFD       $0x02, X2, X1
-	VMOVD         X1, (R11)
-	ADDQ          CX, R11
+	VMOVD         X1, (R9)
+	ADDQ          CX, R9
 	VPSHUFD       $0x03, X2, X1
-	VMOVD         X1, (R11)
-	ADDQ          CX, R11
+	VMOVD         X1, (R9)
+	ADDQ          CX, R9
 	VEXTRACTI64X4 $0x01, Z27, Y1
 	VPADDD        Y1, Y27, Y1
 	VEXTRACTI32X4 $0x01, Y1, X2
@@ -3774,7 +3774,7 @@ i2sDotsVNNIN5_r1_reduce:
 	VPADDD        X1, X2, X2
 	VPSHUFD       $0xb1, X2, X1
 	VPADDD        X1, X2, X2
-	VMOVD         X2, (R11)
+	VMOVD         X2, (R9)
 	ADDQ          $0x04, AX
 	SUBQ          $0x01, DI
 	JMP           i2sDotsVNNIN5_tile1
@@ -3819,7 +3819,7 @@ i2sDotsVNNIN6_tile2:
 	MOVQ   BX, R11
 	LEAQ   (BX)(SI*4), R12
 	MOVQ   R8, R13
-	LEAQ   (DX)(R9*4), R14
+	LEAQ   4096(DX), R14
 	SHRQ   $0x01, R13
 	JZ     i2sDotsVNNIN6_r2_odd
 
@@ -4087,15 +4087,15 @@ i2sDotsVNNIN6_tile1:
 	VPXORD Z28, Z28, Z28
 	VPXORD Z27, Z27, Z27
 	VPXORD Z26, Z26, Z26
-	MOVQ   BX, R11
-	LEAQ   (BX)(SI*4), R12
-	MOVQ   R8, R13
-	LEAQ   (DX)(R9*4), R14
-	SHRQ   $0x01, R13
+	MOVQ   BX, R9
+	LEAQ   (BX)(SI*4), R11
+	MOVQ   R8, R12
+	LEAQ   4096(DX), R13
+	SHRQ   $0x01, R12
 	JZ     i2sDotsVNNIN6_r1_odd
 
 i2sDotsVNNIN6_r1_pair:
-	PREFETCHT0      (R14)
+	PREFETCHT0      (R13)
 	VBROADCASTI64X4 (DX), Z1
 	VPANDD          Z0, Z1, Z2
 	VPSLLW          $0x04, Z1, Z1
@@ -4104,35 +4104,35 @@ i2sDotsVNNIN6_r1_pair:
 	VPANDD          Z0, Z3, Z4
 	VPSLLW          $0x04, Z3, Z3
 	VPANDD          Z0, Z3, Z3
-	VPDPBUSD        (R11), Z2, Z31
-	VPDPBUSD        64(R11), Z1, Z31
-	VPDPBUSD        128(R11), Z4, Z31
-	VPDPBUSD        192(R11), Z3, Z31
-	VPDPBUSD        (R11)(SI*1), Z2, Z30
-	VPDPBUSD        64(R11)(SI*1), Z1, Z30
-	VPDPBUSD        128(R11)(SI*1), Z4, Z30
-	VPDPBUSD        192(R11)(SI*1), Z3, Z30
-	VPDPBUSD        (R11)(SI*2), Z2, Z29
-	VPDPBUSD        64(R11)(SI*2), Z1, Z29
-	VPDPBUSD        128(R11)(SI*2), Z4, Z29
-	VPDPBUSD        192(R11)(SI*2), Z3, Z29
-	VPDPBUSD        (R11)(R10*1), Z2, Z28
-	VPDPBUSD        64(R11)(R10*1), Z1, Z28
-	VPDPBUSD        128(R11)(R10*1), Z4, Z28
-	VPDPBUSD        192(R11)(R10*1), Z3, Z28
-	VPDPBUSD        (R12), Z2, Z27
-	VPDPBUSD        64(R12), Z1, Z27
-	VPDPBUSD        128(R12), Z4, Z27
-	VPDPBUSD        192(R12), Z3, Z27
-	VPDPBUSD        (R12)(SI*1), Z2, Z26
-	VPDPBUSD        64(R12)(SI*1), Z1, Z26
-	VPDPBUSD        128(R12)(SI*1), Z4, Z26
-	VPDPBUSD        192(R12)(SI*1), Z3, Z26
+	VPDPBUSD        (R9), Z2, Z31
+	VPDPBUSD        64(R9), Z1, Z31
+	VPDPBUSD        128(R9), Z4, Z31
+	VPDPBUSD        192(R9), Z3, Z31
+	VPDPBUSD        (R9)(SI*1), Z2, Z30
+	VPDPBUSD        64(R9)(SI*1), Z1, Z30
+	VPDPBUSD        128(R9)(SI*1), Z4, Z30
+	VPDPBUSD        192(R9)(SI*1), Z3, Z30
+	VPDPBUSD        (R9)(SI*2), Z2, Z29
+	VPDPBUSD        64(R9)(SI*2), Z1, Z29
+	VPDPBUSD        128(R9)(SI*2), Z4, Z29
+	VPDPBUSD        192(R9)(SI*2), Z3, Z29
+	VPDPBUSD        (R9)(R10*1), Z2, Z28
+	VPDPBUSD        64(R9)(R10*1), Z1, Z28
+	VPDPBUSD        128(R9)(R10*1), Z4, Z28
+	VPDPBUSD        192(R9)(R10*1), Z3, Z28
+	VPDPBUSD        (R11), Z2, Z27
+	VPDPBUSD        64(R11), Z1, Z27
+	VPDPBUSD        128(R11), Z4, Z27
+	VPDPBUSD        192(R11), Z3, Z27
+	VPDPBUSD        (R11)(SI*1), Z2, Z26
+	VPDPBUSD        64(R11)(SI*1), Z1, Z26
+	VPDPBUSD        128(R11)(SI*1), Z4, Z26
+	VPDPBUSD        192(R11)(SI*1), Z3, Z26
 	ADDQ            $0x40, DX
-	ADDQ            $0x40, R14
+	ADDQ            $0x40, R13
+	ADDQ            $0x00000100, R9
 	ADDQ            $0x00000100, R11
-	ADDQ            $0x00000100, R12
-	DECQ            R13
+	DECQ            R12
 	JNZ             i2sDotsVNNIN6_r1_pair
 
 i2sDotsVNNIN6_r1_odd:
@@ -4142,18 +4142,18 @@ i2sDotsVNNIN6_r1_odd:
 	VPANDD          Z0, Z1, Z2
 	VPSLLW          $0x04, Z1, Z1
 	VPANDD          Z0, Z1, Z1
-	VPDPBUSD        (R11), Z2, Z31
-	VPDPBUSD        64(R11), Z1, Z31
-	VPDPBUSD        (R11)(SI*1), Z2, Z30
-	VPDPBUSD        64(R11)(SI*1), Z1, Z30
-	VPDPBUSD        (R11)(SI*2), Z2, Z29
-	VPDPBUSD        64(R11)(SI*2), Z1, Z29
-	VPDPBUSD        (R11)(R10*1), Z2, Z28
-	VPDPBUSD        64(R11)(R10*1), Z1, Z28
-	VPDPBUSD        (R12), Z2, Z27
-	VPDPBUSD        64(R12), Z1, Z27
-	VPDPBUSD        (R12)(SI*1), Z2, Z26
-	VPDPBUSD        64(R12)(SI*1), Z1, Z26
+	VPDPBUSD        (R9), Z2, Z31
+	VPDPBUSD        64(R9), Z1, Z31
+	VPDPBUSD        (R9)(SI*1), Z2, Z30
+	VPDPBUSD        64(R9)(SI*1), Z1, Z30
+	VPDPBUSD        (R9)(SI*2), Z2, Z29
+	VPDPBUSD        64(R9)(SI*2), Z1, Z29
+	VPDPBUSD        (R9)(R10*1), Z2, Z28
+	VPDPBUSD        64(R9)(R10*1), Z1, Z28
+	VPDPBUSD        (R11), Z2, Z27
+	VPDPBUSD        64(R11), Z1, Z27
+	VPDPBUSD        (R11)(SI*1), Z2, Z26
+	VPDPBUSD        64(R11)(SI*1), Z1, Z26
 	ADDQ            $0x20, DX
 
 i2sDotsVNNIN6_r1_reduce:
@@ -4163,7 +4163,7 @@ i2sDotsVNNIN6_r1_reduce:
 	VPSRAVD       i2sScales<>+0(SB), Z28, Z28
 	VPSRAVD       i2sScales<>+0(SB), Z27, Z27
 	VPSRAVD       i2sScales<>+0(SB), Z26, Z26
-	MOVQ          AX, R11
+	MOVQ          AX, R9
 	VPUNPCKLDQ    Z30, Z31, Z1
 	VPUNPCKHDQ    Z30, Z31, Z2
 	VPADDD        Z2, Z1, Z1
@@ -4177,17 +4177,17 @@ i2sDotsVNNIN6_r1_reduce:
 	VPADDD        Y1, Y3, Y1
 	VEXTRACTI32X4 $0x01, Y1, X2
 	VPADDD        X2, X1, X2
-	VMOVD         X2, (R11)
-	ADDQ          CX, R11
+	VMOVD         X2, (R9)
+	ADDQ          CX, R9
 	VPSHUFD       $0x01, X2, X1
-	VMOVD         X1, (R11)
-	ADDQ          CX, R11
+	VMOVD         X1, (R9)
+	ADDQ          CX, R9
 	VPSHUFD       $0x02, X2, X1
-	VMOVD         X1, (R11)
-	ADDQ          CX, R11
+	VMOVD         X1, (R9)
+	ADDQ          CX, R9
 	VPSHUFD       $0x03, X2, X1
-	VMOVD         X1, (R11)
-	ADDQ          CX, R11
+	VMOVD         X1, (R9)
+	ADDQ          CX, R9
 	VPXORD        Z7, Z7, Z7
 	VPXORD        Z8, Z8, Z8
 	VPUNPCKLDQ    Z26, Z27, Z1
@@ -4203,10 +4203,10 @@ i2sDotsVNNIN6_r1_reduce:
 	VPADDD        Y1, Y3, Y1
 	VEXTRACTI32X4 $0x01, Y1, X2
 	VPADDD        X2, X1, X2
-	VMOVD         X2, (R11)
-	ADDQ          CX, R11
+	VMOVD         X2, (R9)
+	ADDQ          CX, R9
 	VPSHUFD       $0x01, X2, X1
-	VMOVD         X1, (R11)
+	VMOVD         X1, (R9)
 	ADDQ          $0x04, AX
 	SUBQ          $0x01, DI
 	JMP           i2sDotsVNNIN6_tile1
@@ -4253,7 +4253,7 @@ i2sDotsVNNIN7_tile2:
 	MOVQ   BX, R11
 	LEAQ   (BX)(SI*4), R12
 	MOVQ   R8, R13
-	LEAQ   (DX)(R9*4), R14
+	LEAQ   4096(DX), R14
 	SHRQ   $0x01, R13
 	JZ     i2sDotsVNNIN7_r2_odd
 
@@ -4546,15 +4546,15 @@ i2sDotsVNNIN7_tile1:
 	VPXORD Z27, Z27, Z27
 	VPXORD Z26, Z26, Z26
 	VPXORD Z25, Z25, Z25
-	MOVQ   BX, R11
-	LEAQ   (BX)(SI*4), R12
-	MOVQ   R8, R13
-	LEAQ   (DX)(R9*4), R14
-	SHRQ   $0x01, R13
+	MOVQ   BX, R9
+	LEAQ   (BX)(SI*4), R11
+	MOVQ   R8, R12
+	LEAQ   4096(DX), R13
+	SHRQ   $0x01, R12
 	JZ     i2sDotsVNNIN7_r1_odd
 
 i2sDotsVNNIN7_r1_pair:
-	PREFETCHT0      (R14)
+	PREFETCHT0      (R13)
 	VBROADCASTI64X4 (DX), Z1
 	VPANDD          Z0, Z1, Z2
 	VPSLLW          $0x04, Z1, Z1
@@ -4563,39 +4563,39 @@ i2sDotsVNNIN7_r1_pair:
 	VPANDD          Z0, Z3, Z4
 	VPSLLW          $0x04, Z3, Z3
 	VPANDD          Z0, Z3, Z3
-	VPDPBUSD        (R11), Z2, Z31
-	VPDPBUSD        64(R11), Z1, Z31
-	VPDPBUSD        128(R11), Z4, Z31
-	VPDPBUSD        192(R11), Z3, Z31
-	VPDPBUSD        (R11)(SI*1), Z2, Z30
-	VPDPBUSD        64(R11)(SI*1), Z1, Z30
-	VPDPBUSD        128(R11)(SI*1), Z4, Z30
-	VPDPBUSD        192(R11)(SI*1), Z3, Z30
-	VPDPBUSD        (R11)(SI*2), Z2, Z29
-	VPDPBUSD        64(R11)(SI*2), Z1, Z29
-	VPDPBUSD        128(R11)(SI*2), Z4, Z29
-	VPDPBUSD        192(R11)(SI*2), Z3, Z29
-	VPDPBUSD        (R11)(R10*1), Z2, Z28
-	VPDPBUSD        64(R11)(R10*1), Z1, Z28
-	VPDPBUSD        128(R11)(R10*1), Z4, Z28
-	VPDPBUSD        192(R11)(R10*1), Z3, Z28
-	VPDPBUSD        (R12), Z2, Z27
-	VPDPBUSD        64(R12), Z1, Z27
-	VPDPBUSD        128(R12), Z4, Z27
-	VPDPBUSD        192(R12), Z3, Z27
-	VPDPBUSD        (R12)(SI*1), Z2, Z26
-	VPDPBUSD        64(R12)(SI*1), Z1, Z26
-	VPDPBUSD        128(R12)(SI*1), Z4, Z26
-	VPDPBUSD        192(R12)(SI*1), Z3, Z26
-	VPDPBUSD        (R12)(SI*2), Z2, Z25
-	VPDPBUSD        64(R12)(SI*2), Z1, Z25
-	VPDPBUSD        128(R12)(SI*2), Z4, Z25
-	VPDPBUSD        192(R12)(SI*2), Z3, Z25
+	VPDPBUSD        (R9), Z2, Z31
+	VPDPBUSD        64(R9), Z1, Z31
+	VPDPBUSD        128(R9), Z4, Z31
+	VPDPBUSD        192(R9), Z3, Z31
+	VPDPBUSD        (R9)(SI*1), Z2, Z30
+	VPDPBUSD        64(R9)(SI*1), Z1, Z30
+	VPDPBUSD        128(R9)(SI*1), Z4, Z30
+	VPDPBUSD        192(R9)(SI*1), Z3, Z30
+	VPDPBUSD        (R9)(SI*2), Z2, Z29
+	VPDPBUSD        64(R9)(SI*2), Z1, Z29
+	VPDPBUSD        128(R9)(SI*2), Z4, Z29
+	VPDPBUSD        192(R9)(SI*2), Z3, Z29
+	VPDPBUSD        (R9)(R10*1), Z2, Z28
+	VPDPBUSD        64(R9)(R10*1), Z1, Z28
+	VPDPBUSD        128(R9)(R10*1), Z4, Z28
+	VPDPBUSD        192(R9)(R10*1), Z3, Z28
+	VPDPBUSD        (R11), Z2, Z27
+	VPDPBUSD        64(R11), Z1, Z27
+	VPDPBUSD        128(R11), Z4, Z27
+	VPDPBUSD        192(R11), Z3, Z27
+	VPDPBUSD        (R11)(SI*1), Z2, Z26
+	VPDPBUSD        64(R11)(SI*1), Z1, Z26
+	VPDPBUSD        128(R11)(SI*1), Z4, Z26
+	VPDPBUSD        192(R11)(SI*1), Z3, Z26
+	VPDPBUSD        (R11)(SI*2), Z2, Z25
+	VPDPBUSD        64(R11)(SI*2), Z1, Z25
+	VPDPBUSD        128(R11)(SI*2), Z4, Z25
+	VPDPBUSD        192(R11)(SI*2), Z3, Z25
 	ADDQ            $0x40, DX
-	ADDQ            $0x40, R14
+	ADDQ            $0x40, R13
+	ADDQ            $0x00000100, R9
 	ADDQ            $0x00000100, R11
-	ADDQ            $0x00000100, R12
-	DECQ            R13
+	DECQ            R12
 	JNZ             i2sDotsVNNIN7_r1_pair
 
 i2sDotsVNNIN7_r1_odd:
@@ -4605,20 +4605,20 @@ i2sDotsVNNIN7_r1_odd:
 	VPANDD          Z0, Z1, Z2
 	VPSLLW          $0x04, Z1, Z1
 	VPANDD          Z0, Z1, Z1
-	VPDPBUSD        (R11), Z2, Z31
-	VPDPBUSD        64(R11), Z1, Z31
-	VPDPBUSD        (R11)(SI*1), Z2, Z30
-	VPDPBUSD        64(R11)(SI*1), Z1, Z30
-	VPDPBUSD        (R11)(SI*2), Z2, Z29
-	VPDPBUSD        64(R11)(SI*2), Z1, Z29
-	VPDPBUSD        (R11)(R10*1), Z2, Z28
-	VPDPBUSD        64(R11)(R10*1), Z1, Z28
-	VPDPBUSD        (R12), Z2, Z27
-	VPDPBUSD        64(R12), Z1, Z27
-	VPDPBUSD        (R12)(SI*1), Z2, Z26
-	VPDPBUSD        64(R12)(SI*1), Z1, Z26
-	VPDPBUSD        (R12)(SI*2), Z2, Z25
-	VPDPBUSD        64(R12)(SI*2), Z1, Z25
+	VPDPBUSD        (R9), Z2, Z31
+	VPDPBUSD        64(R9), Z1, Z31
+	VPDPBUSD        (R9)(SI*1), Z2, Z30
+	VPDPBUSD        64(R9)(SI*1), Z1, Z30
+	VPDPBUSD        (R9)(SI*2), Z2, Z29
+	VPDPBUSD        64(R9)(SI*2), Z1, Z29
+	VPDPBUSD        (R9)(R10*1), Z2, Z28
+	VPDPBUSD        64(R9)(R10*1), Z1, Z28
+	VPDPBUSD        (R11), Z2, Z27
+	VPDPBUSD        64(R11), Z1, Z27
+	VPDPBUSD        (R11)(SI*1), Z2, Z26
+	VPDPBUSD        64(R11)(SI*1), Z1, Z26
+	VPDPBUSD        (R11)(SI*2), Z2, Z25
+	VPDPBUSD        64(R11)(SI*2), Z1, Z25
 	ADDQ            $0x20, DX
 
 i2sDotsVNNIN7_r1_reduce:
@@ -4629,7 +4629,7 @@ i2sDotsVNNIN7_r1_reduce:
 	VPSRAVD       i2sScales<>+0(SB), Z27, Z27
 	VPSRAVD       i2sScales<>+0(SB), Z26, Z26
 	VPSRAVD       i2sScales<>+0(SB), Z25, Z25
-	MOVQ          AX, R11
+	MOVQ          AX, R9
 	VPUNPCKLDQ    Z30, Z31, Z1
 	VPUNPCKHDQ    Z30, Z31, Z2
 	VPADDD        Z2, Z1, Z1
@@ -4643,17 +4643,17 @@ i2sDotsVNNIN7_r1_reduce:
 	VPADDD        Y1, Y3, Y1
 	VEXTRACTI32X4 $0x01, Y1, X2
 	VPADDD        X2, X1, X2
-	VMOVD         X2, (R11)
-	ADDQ          CX, R11
+	VMOVD         X2, (R9)
+	ADDQ          CX, R9
 	VPSHUFD       $0x01, X2, X1
-	VMOVD         X1, (R11)
-	ADDQ          CX, R11
+	VMOVD         X1, (R9)
+	ADDQ          CX, R9
 	VPSHUFD       $0x02, X2, X1
-	VMOVD         X1, (R11)
-	ADDQ          CX, R11
+	VMOVD         X1, (R9)
+	ADDQ          CX, R9
 	VPSHUFD       $0x03, X2, X1
-	VMOVD         X1, (R11)
-	ADDQ          CX, R11
+	VMOVD         X1, (R9)
+	ADDQ          CX, R9
 	VPXORD        Z5, Z5, Z5
 	VPUNPCKLDQ    Z26, Z27, Z1
 	VPUNPCKHDQ    Z26, Z27, Z2
@@ -4668,13 +4668,13 @@ i2sDotsVNNIN7_r1_reduce:
 	VPADDD        Y1, Y3, Y1
 	VEXTRACTI32X4 $0x01, Y1, X2
 	VPADDD        X2, X1, X2
-	VMOVD         X2, (R11)
-	ADDQ          CX, R11
+	VMOVD         X2, (R9)
+	ADDQ          CX, R9
 	VPSHUFD       $0x01, X2, X1
-	VMOVD         X1, (R11)
-	ADDQ          CX, R11
+	VMOVD         X1, (R9)
+	ADDQ          CX, R9
 	VPSHUFD       $0x02, X2, X1
-	VMOVD         X1, (R11)
+	VMOVD         X1, (R9)
 	ADDQ          $0x04, AX
 	SUBQ          $0x01, DI
 	JMP           i2sDotsVNNIN7_tile1
@@ -4723,7 +4723,7 @@ i2sDotsVNNIN8_tile2:
 	MOVQ   BX, R11
 	LEAQ   (BX)(SI*4), R12
 	MOVQ   R8, R13
-	LEAQ   (DX)(R9*4), R14
+	LEAQ   4096(DX), R14
 	SHRQ   $0x01, R13
 	JZ     i2sDotsVNNIN8_r2_odd
 
@@ -5041,15 +5041,15 @@ i2sDotsVNNIN8_tile1:
 	VPXORD Z26, Z26, Z26
 	VPXORD Z25, Z25, Z25
 	VPXORD Z24, Z24, Z24
-	MOVQ   BX, R11
-	LEAQ   (BX)(SI*4), R12
-	MOVQ   R8, R13
-	LEAQ   (DX)(R9*4), R14
-	SHRQ   $0x01, R13
+	MOVQ   BX, R9
+	LEAQ   (BX)(SI*4), R11
+	MOVQ   R8, R12
+	LEAQ   4096(DX), R13
+	SHRQ   $0x01, R12
 	JZ     i2sDotsVNNIN8_r1_odd
 
 i2sDotsVNNIN8_r1_pair:
-	PREFETCHT0      (R14)
+	PREFETCHT0      (R13)
 	VBROADCASTI64X4 (DX), Z1
 	VPANDD          Z0, Z1, Z2
 	VPSLLW          $0x04, Z1, Z1
@@ -5058,43 +5058,43 @@ i2sDotsVNNIN8_r1_pair:
 	VPANDD          Z0, Z3, Z4
 	VPSLLW          $0x04, Z3, Z3
 	VPANDD          Z0, Z3, Z3
-	VPDPBUSD        (R11), Z2, Z31
-	VPDPBUSD        64(R11), Z1, Z31
-	VPDPBUSD        128(R11), Z4, Z31
-	VPDPBUSD        192(R11), Z3, Z31
-	VPDPBUSD        (R11)(SI*1), Z2, Z30
-	VPDPBUSD        64(R11)(SI*1), Z1, Z30
-	VPDPBUSD        128(R11)(SI*1), Z4, Z30
-	VPDPBUSD        192(R11)(SI*1), Z3, Z30
-	VPDPBUSD        (R11)(SI*2), Z2, Z29
-	VPDPBUSD        64(R11)(SI*2), Z1, Z29
-	VPDPBUSD        128(R11)(SI*2), Z4, Z29
-	VPDPBUSD        192(R11)(SI*2), Z3, Z29
-	VPDPBUSD        (R11)(R10*1), Z2, Z28
-	VPDPBUSD        64(R11)(R10*1), Z1, Z28
-	VPDPBUSD        128(R11)(R10*1), Z4, Z28
-	VPDPBUSD        192(R11)(R10*1), Z3, Z28
-	VPDPBUSD        (R12), Z2, Z27
-	VPDPBUSD        64(R12), Z1, Z27
-	VPDPBUSD        128(R12), Z4, Z27
-	VPDPBUSD        192(R12), Z3, Z27
-	VPDPBUSD        (R12)(SI*1), Z2, Z26
-	VPDPBUSD        64(R12)(SI*1), Z1, Z26
-	VPDPBUSD        128(R12)(SI*1), Z4, Z26
-	VPDPBUSD        192(R12)(SI*1), Z3, Z26
-	VPDPBUSD        (R12)(SI*2), Z2, Z25
-	VPDPBUSD        64(R12)(SI*2), Z1, Z25
-	VPDPBUSD        128(R12)(SI*2), Z4, Z25
-	VPDPBUSD        192(R12)(SI*2), Z3, Z25
-	VPDPBUSD        (R12)(R10*1), Z2, Z24
-	VPDPBUSD        64(R12)(R10*1), Z1, Z24
-	VPDPBUSD        128(R12)(R10*1), Z4, Z24
-	VPDPBUSD        192(R12)(R10*1), Z3, Z24
+	VPDPBUSD        (R9), Z2, Z31
+	VPDPBUSD        64(R9), Z1, Z31
+	VPDPBUSD        128(R9), Z4, Z31
+	VPDPBUSD        192(R9), Z3, Z31
+	VPDPBUSD        (R9)(SI*1), Z2, Z30
+	VPDPBUSD        64(R9)(SI*1), Z1, Z30
+	VPDPBUSD        128(R9)(SI*1), Z4, Z30
+	VPDPBUSD        192(R9)(SI*1), Z3, Z30
+	VPDPBUSD        (R9)(SI*2), Z2, Z29
+	VPDPBUSD        64(R9)(SI*2), Z1, Z29
+	VPDPBUSD        128(R9)(SI*2), Z4, Z29
+	VPDPBUSD        192(R9)(SI*2), Z3, Z29
+	VPDPBUSD        (R9)(R10*1), Z2, Z28
+	VPDPBUSD        64(R9)(R10*1), Z1, Z28
+	VPDPBUSD        128(R9)(R10*1), Z4, Z28
+	VPDPBUSD        192(R9)(R10*1), Z3, Z28
+	VPDPBUSD        (R11), Z2, Z27
+	VPDPBUSD        64(R11), Z1, Z27
+	VPDPBUSD        128(R11), Z4, Z27
+	VPDPBUSD        192(R11), Z3, Z27
+	VPDPBUSD        (R11)(SI*1), Z2, Z26
+	VPDPBUSD        64(R11)(SI*1), Z1, Z26
+	VPDPBUSD        128(R11)(SI*1), Z4, Z26
+	VPDPBUSD        192(R11)(SI*1), Z3, Z26
+	VPDPBUSD        (R11)(SI*2), Z2, Z25
+	VPDPBUSD        64(R11)(SI*2), Z1, Z25
+	VPDPBUSD        128(R11)(SI*2), Z4, Z25
+	VPDPBUSD        192(R11)(SI*2), Z3, Z25
+	VPDPBUSD        (R11)(R10*1), Z2, Z24
+	VPDPBUSD        64(R11)(R10*1), Z1, Z24
+	VPDPBUSD        128(R11)(R10*1), Z4, Z24
+	VPDPBUSD        192(R11)(R10*1), Z3, Z24
 	ADDQ            $0x40, DX
-	ADDQ            $0x40, R14
+	ADDQ            $0x40, R13
+	ADDQ            $0x00000100, R9
 	ADDQ            $0x00000100, R11
-	ADDQ            $0x00000100, R12
-	DECQ            R13
+	DECQ            R12
 	JNZ             i2sDotsVNNIN8_r1_pair
 
 i2sDotsVNNIN8_r1_odd:
@@ -5104,22 +5104,22 @@ i2sDotsVNNIN8_r1_odd:
 	VPANDD          Z0, Z1, Z2
 	VPSLLW          $0x04, Z1, Z1
 	VPANDD          Z0, Z1, Z1
-	VPDPBUSD        (R11), Z2, Z31
-	VPDPBUSD        64(R11), Z1, Z31
-	VPDPBUSD        (R11)(SI*1), Z2, Z30
-	VPDPBUSD        64(R11)(SI*1), Z1, Z30
-	VPDPBUSD        (R11)(SI*2), Z2, Z29
-	VPDPBUSD        64(R11)(SI*2), Z1, Z29
-	VPDPBUSD        (R11)(R10*1), Z2, Z28
-	VPDPBUSD        64(R11)(R10*1), Z1, Z28
-	VPDPBUSD        (R12), Z2, Z27
-	VPDPBUSD        64(R12), Z1, Z27
-	VPDPBUSD        (R12)(SI*1), Z2, Z26
-	VPDPBUSD        64(R12)(SI*1), Z1, Z26
-	VPDPBUSD        (R12)(SI*2), Z2, Z25
-	VPDPBUSD        64(R12)(SI*2), Z1, Z25
-	VPDPBUSD        (R12)(R10*1), Z2, Z24
-	VPDPBUSD        64(R12)(R10*1), Z1, Z24
+	VPDPBUSD        (R9), Z2, Z31
+	VPDPBUSD        64(R9), Z1, Z31
+	VPDPBUSD        (R9)(SI*1), Z2, Z30
+	VPDPBUSD        64(R9)(SI*1), Z1, Z30
+	VPDPBUSD        (R9)(SI*2), Z2, Z29
+	VPDPBUSD        64(R9)(SI*2), Z1, Z29
+	VPDPBUSD        (R9)(R10*1), Z2, Z28
+	VPDPBUSD        64(R9)(R10*1), Z1, Z28
+	VPDPBUSD        (R11), Z2, Z27
+	VPDPBUSD        64(R11), Z1, Z27
+	VPDPBUSD        (R11)(SI*1), Z2, Z26
+	VPDPBUSD        64(R11)(SI*1), Z1, Z26
+	VPDPBUSD        (R11)(SI*2), Z2, Z25
+	VPDPBUSD        64(R11)(SI*2), Z1, Z25
+	VPDPBUSD        (R11)(R10*1), Z2, Z24
+	VPDPBUSD        64(R11)(R10*1), Z1, Z24
 	ADDQ            $0x20, DX
 
 i2sDotsVNNIN8_r1_reduce:
@@ -5131,7 +5131,7 @@ i2sDotsVNNIN8_r1_reduce:
 	VPSRAVD       i2sScales<>+0(SB), Z26, Z26
 	VPSRAVD       i2sScales<>+0(SB), Z25, Z25
 	VPSRAVD       i2sScales<>+0(SB), Z24, Z24
-	MOVQ          AX, R11
+	MOVQ          AX, R9
 	VPUNPCKLDQ    Z30, Z31, Z1
 	VPUNPCKHDQ    Z30, Z31, Z2
 	VPADDD        Z2, Z1, Z1
@@ -5145,17 +5145,17 @@ i2sDotsVNNIN8_r1_reduce:
 	VPADDD        Y1, Y3, Y1
 	VEXTRACTI32X4 $0x01, Y1, X2
 	VPADDD        X2, X1, X2
-	VMOVD         X2, (R11)
-	ADDQ          CX, R11
+	VMOVD         X2, (R9)
+	ADDQ          CX, R9
 	VPSHUFD       $0x01, X2, X1
-	VMOVD         X1, (R11)
-	ADDQ          CX, R11
+	VMOVD         X1, (R9)
+	ADDQ          CX, R9
 	VPSHUFD       $0x02, X2, X1
-	VMOVD         X1, (R11)
-	ADDQ          CX, R11
+	VMOVD         X1, (R9)
+	ADDQ          CX, R9
 	VPSHUFD       $0x03, X2, X1
-	VMOVD         X1, (R11)
-	ADDQ          CX, R11
+	VMOVD         X1, (R9)
+	ADDQ          CX, R9
 	VPUNPCKLDQ    Z26, Z27, Z1
 	VPUNPCKHDQ    Z26, Z27, Z2
 	VPADDD        Z2, Z1, Z1
@@ -5169,16 +5169,16 @@ i2sDotsVNNIN8_r1_reduce:
 	VPADDD        Y1, Y3, Y1
 	VEXTRACTI32X4 $0x01, Y1, X2
 	VPADDD        X2, X1, X2
-	VMOVD         X2, (R11)
-	ADDQ          CX, R11
+	VMOVD         X2, (R9)
+	ADDQ          CX, R9
 	VPSHUFD       $0x01, X2, X1
-	VMOVD         X1, (R11)
-	ADDQ          CX, R11
+	VMOVD         X1, (R9)
+	ADDQ          CX, R9
 	VPSHUFD       $0x02, X2, X1
-	VMOVD         X1, (R11)
-	ADDQ          CX, R11
+	VMOVD         X1, (R9)
+	ADDQ          CX, R9
 	VPSHUFD       $0x03, X2, X1
-	VMOVD         X1, (R11)
+	VMOVD         X1, (R9)
 	ADDQ          $0x04, AX
 	SUBQ          $0x01, DI
 	JMP           i2sDotsVNNIN8_tile1

@@ -155,7 +155,7 @@ func main() {
 // in tiles: 1 row for n = 1 (see i2sTiles), 2 rows for
 // the VNNI n > 1 kernels (each activation vector is loaded once into a
 // register for both rows, halving the loads per VPDPBUSD), then single rows.
-// Every tile prefetches the weights four rows ahead.
+// Every tile prefetches the weights i2sPrefetch bytes ahead.
 // ---------------------------------------------------------------------------
 
 // i2sName is the name of the n-token I2_S kernel of an ISA.
@@ -356,15 +356,14 @@ func (st *i2sState) tile(label string, R int) {
 
 	// Software prefetch of the weights ahead of the loads: the hardware
 	// prefetchers stop at 4 KiB page boundaries, and decoding streams every
-	// weight from DRAM once per token. The one-token and AVX2 kernels
-	// prefetch a fixed i2sPrefetch bytes ahead, the 512-bit n-token ones
-	// four rows ahead (the same offset of the rows the next tiles read).
+	// weight from DRAM once per token. Every kernel prefetches a fixed
+	// i2sPrefetch bytes ahead of each row of its tile. (The 512-bit n-token
+	// kernels used to prefetch four rows ahead; on AMD Zen 5 the linear
+	// distance streamed K2560×N6912 with 4 tokens at 56–58 GB/s of
+	// token-weight bytes against 47–49, 8 and 16 rows ahead 49–54:
+	// BenchmarkTernaryN, two rounds.)
 	pf := GP64().(GPVirtual)
-	if n == 1 || !s.zmm {
-		LEAQ(Mem{Base: st.w, Disp: s.i2sPrefetch()}, pf)
-	} else {
-		LEAQ(Mem{Base: st.w, Index: st.rb, Scale: 4}, pf)
-	}
+	LEAQ(Mem{Base: st.w, Disp: s.i2sPrefetch()}, pf)
 	prefetch := func(step int) {
 		for off := 0; off < step; off += 64 {
 			for r := 0; r < R; r++ {
