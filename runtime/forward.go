@@ -45,6 +45,8 @@ type work struct {
 	attnFn func(w, lo, hi int)
 	tok    tokenJob
 	tokFn  func(w, lo, hi int)
+	act    actJob
+	actFn  func(w, lo, hi int)
 }
 
 // rowSpec places one row of a forward pass: the sequence whose cache it
@@ -101,6 +103,7 @@ func (w *work) init(m *Model, maxBatch, ctx int, pool *Pool) {
 	w.growScores(ctx)
 	w.attnFn = w.att1.run
 	w.tokFn = w.tok.run
+	w.actFn = w.act.run
 }
 
 // growScores makes each worker's attention score buffer hold ctx positions.
@@ -247,6 +250,10 @@ func (j *tokenJob) run(_, lo, hi int) {
 // perToken runs step of layer li for the n tokens of the batch.
 func (s *work) perToken(step tokenStep, li, n int) {
 	if n == 1 {
+		if step == stepFFN && s.pool.Threads() > 1 {
+			s.ffnOne(li)
+			return
+		}
 		s.tokenStep(step, li, 0)
 		return
 	}
@@ -298,21 +305,9 @@ func (s *work) tokenStep(step tokenStep, li, t int) {
 		}
 		asm.RMSNorm(h, x, L.FFNNorm, c.NormEps)
 	case stepFFN:
-		g, u := s.gate[t*c.FFN:(t+1)*c.FFN], s.up[t*c.FFN:(t+1)*c.FFN]
-		scaleVec(g, L.ScaleGate)
-		scaleVec(u, L.ScaleUp)
-		switch c.Activation {
-		case ReLU2:
-			for i, gv := range g {
-				r := max(gv, 0)
-				g[i] = (r * r) * u[i]
-			}
-		case SiLU:
-			for i, gv := range g {
-				g[i] = gv / (1 + float32(math.Exp(float64(-gv)))) * u[i]
-			}
-		}
+		s.ffnAct(li, t, 0, c.FFN)
 		if L.FFNSubNorm != nil {
+			g := s.gate[t*c.FFN : (t+1)*c.FFN]
 			asm.RMSNorm(g, g, L.FFNSubNorm, c.NormEps)
 		}
 	case stepFFNOut:
@@ -324,6 +319,56 @@ func (s *work) tokenStep(step tokenStep, li, t int) {
 		if li+1 < len(m.Layers) {
 			asm.RMSNorm(h, x, m.Layers[li+1].AttnNorm, c.NormEps)
 		}
+	}
+}
+
+// ffnAct applies the gate and up scales and the gated activation of layer
+// li to elements [lo, hi) of token t's FFN vectors, leaving the result in
+// s.gate. Each element depends on its own inputs alone.
+func (s *work) ffnAct(li, t, lo, hi int) {
+	c := &s.m.Config
+	L := &s.m.Layers[li]
+	g, u := s.gate[t*c.FFN+lo:t*c.FFN+hi], s.up[t*c.FFN+lo:t*c.FFN+hi]
+	scaleVec(g, L.ScaleGate)
+	scaleVec(u, L.ScaleUp)
+	switch c.Activation {
+	case ReLU2:
+		for i, gv := range g {
+			r := max(gv, 0)
+			g[i] = (r * r) * u[i]
+		}
+	case SiLU:
+		for i, gv := range g {
+			g[i] = gv / (1 + float32(math.Exp(float64(-gv)))) * u[i]
+		}
+	}
+}
+
+// actJob is the FFN activation of one token split over the pool.
+type actJob struct {
+	w  *work
+	li int
+}
+
+func (j *actJob) run(_, lo, hi int) { j.w.ffnAct(j.li, 0, lo, hi) }
+
+// ffnGrain is the split granularity of a one-token FFN activation.
+const ffnGrain = 256
+
+// ffnOne is stepFFN for a one-token batch with the activation split over
+// the pool: the SiLU's exp is most of the serial work between the products
+// of a decode step (6912 math.Exp calls a layer for the 3B-style graph),
+// which the other threads would otherwise wait out. The results do not
+// depend on the split. The sub-norm, a sequential sum, stays on this
+// thread.
+func (s *work) ffnOne(li int) {
+	c := &s.m.Config
+	L := &s.m.Layers[li]
+	s.act = actJob{w: s, li: li}
+	s.pool.For(c.FFN, ffnGrain, s.actFn)
+	if L.FFNSubNorm != nil {
+		g := s.gate[:c.FFN]
+		asm.RMSNorm(g, g, L.FFNSubNorm, c.NormEps)
 	}
 }
 
