@@ -384,11 +384,16 @@ func matMulGroup(ms []*Matrix, ys [][]float32, x []float32, n int, single []bool
 	// only matter for reusing weights across tokens, and 16 rows (64 bytes
 	// of output, one cache line) let 8-16 threads share q/k/v (3840 rows)
 	// or Wo (2560) evenly: 240 and 160 chunks instead of 120 and 80.
+	//
+	// The rows are handed out by guided self-scheduling (par.ForGuided): a
+	// worker that starts late or streams slower takes fewer rows instead of
+	// holding the others at the end of every product. Every row is computed
+	// the same way whoever takes it, so the split does not change results.
 	grain := rowTile
 	if n == 1 {
 		grain = decodeGrain
 	}
-	p.For(total, grain, s.jobFn)
+	p.ForGuided(total, grain, s.jobFn)
 	*j = matmulJob{} // drop references to the caller's buffers
 }
 

@@ -40,6 +40,19 @@ type Pool struct {
 	oversub atomic.Bool // more workers than GOMAXPROCS: nobody spins
 	done    chan struct{}
 	closed  bool
+
+	guided guidedLoop
+	gFn    func(w, lo, hi int) // p.guidedRun, made once
+}
+
+// guidedLoop is the state of a ForGuided loop: next is the first index not
+// yet handed out, on a cache line of its own.
+type guidedLoop struct {
+	_        [cacheLine]byte
+	next     atomic.Int64
+	_        [cacheLine - 8]byte
+	n, grain int
+	fn       func(w, lo, hi int)
 }
 
 type task struct {
@@ -106,6 +119,7 @@ func (s *spinner) more() bool {
 func New(n int) *Pool {
 	n = max(n, 1)
 	p := &Pool{n: n, done: make(chan struct{}, 1)}
+	p.gFn = p.guidedRun
 	p.oversub.Store(n > goruntime.GOMAXPROCS(0))
 	for i := 1; i < n; i++ {
 		w := &worker{workerHot: workerHot{wake: make(chan struct{}, 1)}}
@@ -230,6 +244,48 @@ func (p *Pool) For(n, grain int, fn func(w, lo, hi int)) {
 		if p.state.CompareAndSwap(v, v|asleepBit) {
 			<-p.done
 			return
+		}
+	}
+}
+
+// ForGuided runs fn(w, lo, hi) over [0, n) like For, but hands the ranges
+// out as the workers ask for them (guided self-scheduling): each grab takes
+// a share of what is left, 1/(2·Threads()) of it rounded up to a multiple
+// of grain, so the first ranges are long and contiguous and the last ones
+// short. A worker that starts late or runs slower (a core shared with the
+// operating system, a slower path to memory) then takes less, and nobody
+// waits out the imbalance of a fixed split. A worker may get several
+// ranges, or none; use it where the results do not depend on the split.
+// Like For, it must not be called concurrently on one pool.
+func (p *Pool) ForGuided(n, grain int, fn func(w, lo, hi int)) {
+	grain = max(grain, 1)
+	if p.n == 1 || n <= grain {
+		if n > 0 {
+			fn(0, 0, n)
+		}
+		return
+	}
+	g := &p.guided
+	g.next.Store(0)
+	g.n, g.grain, g.fn = n, grain, fn
+	p.For(p.n, 1, p.gFn)
+	g.fn = nil
+}
+
+// guidedRun is one worker's part of a ForGuided loop.
+func (p *Pool) guidedRun(w, _, _ int) {
+	g := &p.guided
+	n, grain, div := int64(g.n), int64(g.grain), int64(2*p.n)
+	for {
+		lo := g.next.Load()
+		if lo >= n {
+			return
+		}
+		size := (n - lo + div - 1) / div
+		size = max(grain, (size+grain-1)/grain*grain)
+		hi := min(n, lo+size)
+		if g.next.CompareAndSwap(lo, hi) {
+			g.fn(w, int(lo), int(hi))
 		}
 	}
 }

@@ -41,6 +41,38 @@ func TestFor(t *testing.T) {
 	}
 }
 
+// TestForGuided checks that ForGuided visits every index once, in ranges
+// aligned to grain, with valid worker indices, including on a pool with
+// more workers than processors.
+func TestForGuided(t *testing.T) {
+	for _, threads := range []int{1, 2, 3, 8} {
+		p := New(threads)
+		for _, n := range []int{0, 1, 5, 16, 17, 100, 1000, 100000} {
+			for _, grain := range []int{1, 4, 16, 32} {
+				hits := make([]int32, n)
+				p.ForGuided(n, grain, func(w, lo, hi int) {
+					if w < 0 || w >= threads {
+						t.Errorf("worker %d of %d", w, threads)
+						return
+					}
+					if lo >= hi || lo%grain != 0 || (hi != n && hi%grain != 0) {
+						t.Errorf("range [%d,%d) empty or not aligned to %d", lo, hi, grain)
+					}
+					for i := lo; i < hi; i++ {
+						atomic.AddInt32(&hits[i], 1)
+					}
+				})
+				for i, h := range hits {
+					if h != 1 {
+						t.Fatalf("threads %d n %d grain %d: index %d visited %d times", threads, n, grain, i, h)
+					}
+				}
+			}
+		}
+		p.Close()
+	}
+}
+
 func TestForEach(t *testing.T) {
 	p := New(3)
 	defer p.Close()
