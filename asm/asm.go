@@ -36,13 +36,14 @@
 //
 // Integer kernels (I2SDots, I2SDotsN, QuantizeI8, I8Dots) and the binary16
 // conversions (F32ToF16s, F16ToF32s) are bit-exact with their references on
-// every implementation. So are F16AXPY and F16AXPYStrided, which round each
-// product to float32 before adding it (a multiply and an add, never an FMA,
-// on every platform), except that where the result is a NaN its payload is
-// unspecified. The float dots (DotF32, DotF16, F16Dots, F16DotsStrided)
-// accumulate in float32 in a different order than the references'
-// left-to-right loop; they agree within a few float32 rounding errors of
-// Σ|aᵢbᵢ| (the tests use 1e-5·Σ|aᵢbᵢ|).
+// every implementation. So are I2SOutputs, which rounds after each of its
+// subtract, divide and multiply as the scalar formula does, and F16AXPY and
+// F16AXPYStrided, which round each product to float32 before adding it (a
+// multiply and an add, never an FMA, on every platform), except that where
+// the result is a NaN its payload is unspecified. The float dots (DotF32,
+// DotF16, F16Dots, F16DotsStrided) accumulate in float32 in a different
+// order than the references' left-to-right loop; they agree within a few
+// float32 rounding errors of Σ|aᵢbᵢ| (the tests use 1e-5·Σ|aᵢbᵢ|).
 //
 // Kernels read only the elements their documentation names and write only
 // the outputs; slices too short for the stated shapes panic before any
@@ -128,6 +129,17 @@ func I2SDotsN(dst []int32, ldd int, w []byte, q []int8, ldq int, n int) {
 		return
 	}
 	active.Load().i2s(dst, ldd, w, q, ldq, n, rows, k)
+}
+
+// I2SOutputs turns one token's raw code dots (I2SDots) into the output
+// values, y[i] = I2SOutput(raw[i], sum, s, gamma) for i < len(raw)
+// (len(y) ≥ len(raw)): (float32(raw[i]) − float32(sum)) / s · gamma with
+// each step rounded to float32 in that order (a subtract, a true division
+// and a multiply: no reciprocal, no FMA), so it is bit-exact with
+// generic.I2SOutput on every implementation (NaN payloads aside).
+func I2SOutputs(y []float32, raw []int32, sum int32, s, gamma float32) {
+	y = y[:len(raw)]
+	active.Load().i2sOutputs(y, raw, sum, s, gamma)
 }
 
 // DotF32 returns the float32 dot product of a and b (len(b) ≥ len(a)).

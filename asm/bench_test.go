@@ -295,6 +295,22 @@ func BenchmarkF32ToF16s(b *testing.B) {
 	})
 }
 
+// BenchmarkI2SOutputs scales one token's raw I2_S dots of the 2B4T FFN
+// up/gate projection (6912 rows) into outputs.
+func BenchmarkI2SOutputs(b *testing.B) {
+	benchImpls(b, func(b *testing.B) {
+		raw := make([]int32, 6912)
+		for i := range raw {
+			raw[i] = int32(i*7919%40000) - 20000
+		}
+		y := make([]float32, len(raw))
+		b.SetBytes(4 * 6912)
+		for b.Loop() {
+			asm.I2SOutputs(y, raw, 1234, 127/3.7, 0.8134)
+		}
+	})
+}
+
 // BenchmarkI8Head is the int8 output head (2560 wide, 8192 rows per call)
 // streamed from the ring like BenchmarkF16Head: MB/s is weight bytes per
 // second, comparable with BenchmarkMemRead. BenchmarkI8HeadHot repeats 256

@@ -30,6 +30,8 @@ type kernels struct {
 	f16AXPYStrided func(dst []float32, a []float32, x []uint16, stride int)
 	f16DotsStrided func(dst []float32, k []uint16, stride int, q []uint16)
 	i8Dots         func(dst []int32, w []int8, q []int8)
+	// i2sOutputs gets len(y) = len(raw).
+	i2sOutputs func(y []float32, raw []int32, sum int32, s, gamma float32)
 	// gemm is the float32 GEMM micro-kernel (GemmF32) of this
 	// implementation, set at init from gemmFor(name).
 	gemm *gemmMicro
@@ -63,6 +65,7 @@ var refKernels = kernels{
 	f16AXPYStrided: ref.F16AXPYStrided,
 	f16DotsStrided: ref.F16DotsStrided,
 	i8Dots:         ref.I8Dots,
+	i2sOutputs:     i2sOutputsRef,
 	// The block formats run their portable Go versions (blocks_generic.go),
 	// which the tests compare with the references.
 	q6kDots: q6kDotsGo,
@@ -137,6 +140,14 @@ func f16DotsRef(dst []float32, w []uint16, x []float32) {
 			s += generic.F16ToF32(v) * x[i]
 		}
 		dst[r] = s
+	}
+}
+
+// i2sOutputsRef applies generic.I2SOutput to every raw dot.
+func i2sOutputsRef(y []float32, raw []int32, sum int32, s, gamma float32) {
+	y = y[:len(raw)]
+	for i, d := range raw {
+		y[i] = generic.I2SOutput(d, sum, s, gamma)
 	}
 }
 

@@ -73,6 +73,7 @@ func neonKernels(name string, gemv func(dst *int32, w *byte, q *int8, rows int, 
 	k.f16AXPYStrided = f16AXPYStridedAsm(f16AXPYStridedNEON, 8)
 	k.f32ToF16s = f32ToF16sAsm(f32ToF16sNEON, 16)
 	k.f16ToF32s = f16ToF32sAsm(f16ToF32sNEON, 16)
+	k.i2sOutputs = i2sOutputsAsm(i2sOutputsNEON, 4)
 	k.f16AXPY = f16AXPYAsm(f16AXPYNEON, 16)
 	k.f16DotsN = f16DotsNAsm(f16DotsNNEON, f16DotsNEON, 16)
 	k.dotF32 = dotF32Asm(dotF32NEON, 16)

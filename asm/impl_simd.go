@@ -127,6 +127,23 @@ func f32ToF16sAsm(cvt func(dst *uint16, src *float32, n int), vl int) func([]uin
 	}
 }
 
+// i2sOutputsAsm: the kernel takes the first len(raw) &^ (vl-1) outputs,
+// Go the rest with the same formula. float32(sum) is converted here, as
+// the reference converts it.
+func i2sOutputsAsm(kern func(y *float32, raw *int32, n int, sum, s, gamma float32), vl int) func([]float32, []int32, int32, float32, float32) {
+	return func(y []float32, raw []int32, sum int32, s, gamma float32) {
+		m := len(raw) &^ (vl - 1)
+		if m > 0 {
+			raceRead(unsafe.Pointer(&raw[0]), 4*m)
+			raceWrite(unsafe.Pointer(&y[0]), 4*m)
+			kern(&y[0], &raw[0], m, float32(sum), s, gamma)
+		}
+		if m < len(raw) {
+			i2sOutputsRef(y[m:], raw[m:], sum, s, gamma)
+		}
+	}
+}
+
 // The kernels below take whole vectors of vl floats; Go does the rest.
 
 func f16ToF32sAsm(cvt func(dst *float32, src *uint16, n int), vl int) func([]float32, []uint16) {

@@ -200,6 +200,13 @@ func f16DotsAVX2(dst *float32, w *uint16, x *float32, rows int, k int)
 //go:noescape
 func f32ToF16sAVX2(dst *uint16, src *float32, n int)
 
+// i2sOutputsAVX2 sets y[i] = (float32(raw[i]) − sum) / s · gamma for n outputs (n a
+// positive multiple of one vector; sum already float32): bit-exact with
+// generic.I2SOutput.
+//
+//go:noescape
+func i2sOutputsAVX2(y *float32, raw *int32, n int, sum float32, s float32, gamma float32)
+
 // sumU64AVX2 returns the wrapping sum of the n/8 uint64 words at p (n a positive
 // multiple of 4 vectors), with the same software prefetch distance as the
 // ternary GEMV. It exists to measure streaming read bandwidth: the ceiling
@@ -243,6 +250,13 @@ func f16DotsAVX512(dst *float32, w *uint16, x *float32, rows int, k int)
 //
 //go:noescape
 func f32ToF16sAVX512(dst *uint16, src *float32, n int)
+
+// i2sOutputsAVX512 sets y[i] = (float32(raw[i]) − sum) / s · gamma for n outputs (n a
+// positive multiple of one vector; sum already float32): bit-exact with
+// generic.I2SOutput.
+//
+//go:noescape
+func i2sOutputsAVX512(y *float32, raw *int32, n int, sum float32, s float32, gamma float32)
 
 // sumU64AVX512 returns the wrapping sum of the n/8 uint64 words at p (n a positive
 // multiple of 4 vectors), with the same software prefetch distance as the

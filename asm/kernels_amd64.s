@@ -5480,6 +5480,66 @@ f32ToF16sAVX2_loop:
 	VZEROUPPER
 	RET
 
+// func i2sOutputsAVX2(y *float32, raw *int32, n int, sum float32, s float32, gamma float32)
+// Requires: AVX
+TEXT ·i2sOutputsAVX2(SB), NOSPLIT, $0-36
+	MOVQ         y+0(FP), AX
+	MOVQ         raw+8(FP), CX
+	MOVQ         n+16(FP), DX
+	VBROADCASTSS sum+24(FP), Y0
+	VBROADCASTSS s+28(FP), Y1
+	VBROADCASTSS gamma+32(FP), Y2
+	MOVQ         DX, BX
+	ANDQ         $0x0000001f, BX
+	SHRQ         $0x03, BX
+	SHRQ         $0x05, DX
+	JZ           i2sOutputsAVX2_one
+
+i2sOutputsAVX2_four:
+	VCVTDQ2PS (CX), Y3
+	VSUBPS    Y0, Y3, Y3
+	VDIVPS    Y1, Y3, Y3
+	VMULPS    Y2, Y3, Y3
+	VMOVUPS   Y3, (AX)
+	VCVTDQ2PS 32(CX), Y3
+	VSUBPS    Y0, Y3, Y3
+	VDIVPS    Y1, Y3, Y3
+	VMULPS    Y2, Y3, Y3
+	VMOVUPS   Y3, 32(AX)
+	VCVTDQ2PS 64(CX), Y3
+	VSUBPS    Y0, Y3, Y3
+	VDIVPS    Y1, Y3, Y3
+	VMULPS    Y2, Y3, Y3
+	VMOVUPS   Y3, 64(AX)
+	VCVTDQ2PS 96(CX), Y3
+	VSUBPS    Y0, Y3, Y3
+	VDIVPS    Y1, Y3, Y3
+	VMULPS    Y2, Y3, Y3
+	VMOVUPS   Y3, 96(AX)
+	ADDQ      $0x00000080, CX
+	ADDQ      $0x00000080, AX
+	DECQ      DX
+	JNZ       i2sOutputsAVX2_four
+
+i2sOutputsAVX2_one:
+	TESTQ BX, BX
+	JZ    i2sOutputsAVX2_done
+
+i2sOutputsAVX2_oneloop:
+	VCVTDQ2PS (CX), Y3
+	VSUBPS    Y0, Y3, Y3
+	VDIVPS    Y1, Y3, Y3
+	VMULPS    Y2, Y3, Y3
+	VMOVUPS   Y3, (AX)
+	ADDQ      $0x00000020, CX
+	ADDQ      $0x00000020, AX
+	DECQ      BX
+	JNZ       i2sOutputsAVX2_oneloop
+
+i2sOutputsAVX2_done:
+	VZEROUPPER
+	RET
+
 // func sumU64AVX2(p *byte, n int) uint64
 // Requires: AVX, AVX2, MMX+
 TEXT ·sumU64AVX2(SB), NOSPLIT, $0-24
@@ -5785,6 +5845,66 @@ f32ToF16sAVX512_loop:
 	ADDQ      $0x00000080, AX
 	DECQ      DX
 	JNZ       f32ToF16sAVX512_loop
+	VZEROUPPER
+	RET
+
+// func i2sOutputsAVX512(y *float32, raw *int32, n int, sum float32, s float32, gamma float32)
+// Requires: AVX, AVX512F
+TEXT ·i2sOutputsAVX512(SB), NOSPLIT, $0-36
+	MOVQ         y+0(FP), AX
+	MOVQ         raw+8(FP), CX
+	MOVQ         n+16(FP), DX
+	VBROADCASTSS sum+24(FP), Z0
+	VBROADCASTSS s+28(FP), Z1
+	VBROADCASTSS gamma+32(FP), Z2
+	MOVQ         DX, BX
+	ANDQ         $0x0000003f, BX
+	SHRQ         $0x04, BX
+	SHRQ         $0x06, DX
+	JZ           i2sOutputsAVX512_one
+
+i2sOutputsAVX512_four:
+	VCVTDQ2PS (CX), Z3
+	VSUBPS    Z0, Z3, Z3
+	VDIVPS    Z1, Z3, Z3
+	VMULPS    Z2, Z3, Z3
+	VMOVUPS   Z3, (AX)
+	VCVTDQ2PS 64(CX), Z3
+	VSUBPS    Z0, Z3, Z3
+	VDIVPS    Z1, Z3, Z3
+	VMULPS    Z2, Z3, Z3
+	VMOVUPS   Z3, 64(AX)
+	VCVTDQ2PS 128(CX), Z3
+	VSUBPS    Z0, Z3, Z3
+	VDIVPS    Z1, Z3, Z3
+	VMULPS    Z2, Z3, Z3
+	VMOVUPS   Z3, 128(AX)
+	VCVTDQ2PS 192(CX), Z3
+	VSUBPS    Z0, Z3, Z3
+	VDIVPS    Z1, Z3, Z3
+	VMULPS    Z2, Z3, Z3
+	VMOVUPS   Z3, 192(AX)
+	ADDQ      $0x00000100, CX
+	ADDQ      $0x00000100, AX
+	DECQ      DX
+	JNZ       i2sOutputsAVX512_four
+
+i2sOutputsAVX512_one:
+	TESTQ BX, BX
+	JZ    i2sOutputsAVX512_done
+
+i2sOutputsAVX512_oneloop:
+	VCVTDQ2PS (CX), Z3
+	VSUBPS    Z0, Z3, Z3
+	VDIVPS    Z1, Z3, Z3
+	VMULPS    Z2, Z3, Z3
+	VMOVUPS   Z3, (AX)
+	ADDQ      $0x00000040, CX
+	ADDQ      $0x00000040, AX
+	DECQ      BX
+	JNZ       i2sOutputsAVX512_oneloop
+
+i2sOutputsAVX512_done:
 	VZEROUPPER
 	RET
 

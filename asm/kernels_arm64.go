@@ -158,6 +158,13 @@ func i2sDotsSDOTN4(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nbl
 //go:noescape
 func i2sDotsNEONN4(dst *int32, ldd int, w *byte, q *int8, ldq int, rows int, nblk int)
 
+// i2sOutputsNEON sets y[i] = (float32(raw[i]) − sum) / s · gamma for n outputs
+// (n a positive multiple of 4; sum already float32): bit-exact with
+// generic.I2SOutput.
+//
+//go:noescape
+func i2sOutputsNEON(y *float32, raw *int32, n int, sum float32, s float32, gamma float32)
+
 // i8DotsSDOT sets dst[r] = Σ_i w[r·k + i]·q[i] for r < rows (rows ≥ 1) over the
 // first k &^ 63 columns (k ≥ 64) of rows of k int8 weights (SDOT), in
 // int32 wrapping like ref.I8Dots (so exact for every input).

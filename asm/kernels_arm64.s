@@ -2464,6 +2464,58 @@ i2sDotsNEONN4_block:
 	BNE i2sDotsNEONN4_row
 	RET
 
+// func i2sOutputsNEON(y *float32, raw *int32, n int, sum float32, s float32, gamma float32)
+TEXT ·i2sOutputsNEON(SB), NOSPLIT, $0-36
+	MOVD y+0(FP), R0
+	MOVD raw+8(FP), R1
+	MOVD n+16(FP), R2
+	FMOVS sum+24(FP), F28
+	VDUP V28.S[0], V28.S4
+	FMOVS s+28(FP), F29
+	VDUP V29.S[0], V29.S4
+	FMOVS gamma+32(FP), F30
+	VDUP V30.S[0], V30.S4
+	LSR $4, R2, R3
+	AND $15, R2, R4
+	LSR $2, R4, R4
+
+i2sOutputsNEON_loop16:
+	CBZ R3, i2sOutputsNEON_loop4
+	VLD1.P 64(R1), [V0.S4, V1.S4, V2.S4, V3.S4]
+	WORD $0x4e21d800 // SCVTF v0.4s, v0.4s
+	WORD $0x4e21d821 // SCVTF v1.4s, v1.4s
+	WORD $0x4e21d842 // SCVTF v2.4s, v2.4s
+	WORD $0x4e21d863 // SCVTF v3.4s, v3.4s
+	WORD $0x4ebcd400 // FSUB v0.4s, v0.4s, v28.4s
+	WORD $0x4ebcd421 // FSUB v1.4s, v1.4s, v28.4s
+	WORD $0x4ebcd442 // FSUB v2.4s, v2.4s, v28.4s
+	WORD $0x4ebcd463 // FSUB v3.4s, v3.4s, v28.4s
+	WORD $0x6e3dfc00 // FDIV v0.4s, v0.4s, v29.4s
+	WORD $0x6e3dfc21 // FDIV v1.4s, v1.4s, v29.4s
+	WORD $0x6e3dfc42 // FDIV v2.4s, v2.4s, v29.4s
+	WORD $0x6e3dfc63 // FDIV v3.4s, v3.4s, v29.4s
+	WORD $0x6e3edc00 // FMUL v0.4s, v0.4s, v30.4s
+	WORD $0x6e3edc21 // FMUL v1.4s, v1.4s, v30.4s
+	WORD $0x6e3edc42 // FMUL v2.4s, v2.4s, v30.4s
+	WORD $0x6e3edc63 // FMUL v3.4s, v3.4s, v30.4s
+	VST1.P [V0.S4, V1.S4, V2.S4, V3.S4], 64(R0)
+	SUB $1, R3, R3
+	B i2sOutputsNEON_loop16
+
+i2sOutputsNEON_loop4:
+	CBZ R4, i2sOutputsNEON_done
+	VLD1.P 16(R1), [V0.S4]
+	WORD $0x4e21d800 // SCVTF v0.4s, v0.4s
+	WORD $0x4ebcd400 // FSUB v0.4s, v0.4s, v28.4s
+	WORD $0x6e3dfc00 // FDIV v0.4s, v0.4s, v29.4s
+	WORD $0x6e3edc00 // FMUL v0.4s, v0.4s, v30.4s
+	VST1.P [V0.S4], 16(R0)
+	SUB $1, R4, R4
+	B i2sOutputsNEON_loop4
+
+i2sOutputsNEON_done:
+	RET
+
 // func i8DotsSDOT(dst *int32, w *int8, q *int8, rows int, k int)
 TEXT ·i8DotsSDOT(SB), NOSPLIT, $0-40
 	MOVD dst+0(FP), R0

@@ -423,11 +423,7 @@ func (j *matmulJob) tile(w, lo, hi int) {
 		rb := cols / 4
 		asm.I2SDotsN(j.raw[lo:(n-1)*rows+hi], rows, m.Data[lo*rb:hi*rb], s.i8[:n*cols], cols, n)
 		for t := 0; t < n; t++ {
-			raw := j.raw[t*rows+lo : t*rows+hi]
-			yt := y[t*rows+lo : t*rows+hi]
-			for i, d := range raw {
-				yt[i] = asm.I2SOutput(d, s.sums[t], s.scales[t], m.Scale)
-			}
+			asm.I2SOutputs(y[t*rows+lo:t*rows+hi], j.raw[t*rows+lo:t*rows+hi], s.sums[t], s.scales[t], m.Scale)
 		}
 	case I8Row:
 		asmRows := i8s(m.Data[lo*cols : hi*cols])

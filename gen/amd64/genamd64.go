@@ -107,6 +107,7 @@ func main() {
 		dotF16(s)
 		f16Dots(s)
 		f32ToF16s(s)
+		i2sOutputs(s)
 		sumU64(s)
 	}
 	for _, s := range []isa{avx2, avx512} {
@@ -1140,6 +1141,39 @@ func f32ToF16s(s isa) {
 	JNZ(LabelRef(name + "_loop"))
 	VZEROUPPER()
 	RET()
+}
+
+// i2sOutputs is the I2_S output scaling of one token's row dots:
+// generic.I2SOutput's subtract, divide and multiply, each rounded to
+// float32 in that order. VCVTDQ2PS rounds as Go's float32(int32) does (to
+// nearest even, MXCSR as Go leaves it), VDIVPS is the correctly rounded
+// division (not VRCPPS), and there is no FMA, so every lane is bit-exact
+// with the scalar formula.
+func i2sOutputs(s isa) {
+	name := "i2sOutputs" + s.name
+	TEXT(name, NOSPLIT, "func(y *float32, raw *int32, n int, sum float32, s float32, gamma float32)")
+	Pragma("noescape")
+	Doc(name+" sets y[i] = (float32(raw[i]) − sum) / s · gamma for n outputs (n a",
+		"positive multiple of one vector; sum already float32): bit-exact with",
+		"generic.I2SOutput.")
+	y := Load(Param("y"), GP64())
+	raw := Load(Param("raw"), GP64())
+	n := Load(Param("n"), GP64())
+	sum, sc, gamma := s.vec(), s.vec(), s.vec()
+	VBROADCASTSS(addr(Param("sum")), sum)
+	VBROADCASTSS(addr(Param("s")), sc)
+	VBROADCASTSS(addr(Param("gamma")), gamma)
+	vecLoops(name, s, n, func(v int) {
+		x := s.vec()
+		VCVTDQ2PS(Mem{Base: raw, Disp: v * s.bytes()}, x)
+		VSUBPS(sum, x, x)
+		VDIVPS(sc, x, x)
+		VMULPS(gamma, x, x)
+		VMOVUPS(x, Mem{Base: y, Disp: v * s.bytes()})
+	}, func(nv int) {
+		ADDQ(U32(nv*s.bytes()), raw)
+		ADDQ(U32(nv*s.bytes()), y)
+	})
 }
 
 // ---------------------------------------------------------------------------

@@ -59,6 +59,12 @@ func TestEncodings(t *testing.T) {
 		{fmulElemEnc(1, 2, 31, 3), 0x4fbf9841},
 		{fmulElemEnc(1, 2, 17, 2), 0x4f919841},
 		{fmulElemEnc(1, 2, 9, 1), 0x4fa99041},
+		// The I2_S output scaling's (i2sout.go), from llvm-mc -triple=aarch64
+		// -show-encoding.
+		{fsubEnc(0, 0, 28), 0x4ebcd400},
+		{fsubEnc(3, 17, 28), 0x4ebcd623},
+		{fdivEnc(0, 0, 29), 0x6e3dfc00},
+		{fdivEnc(2, 5, 29), 0x6e3dfca2},
 	} {
 		if c.in.enc != c.want {
 			t.Errorf("%s: got %#08x, want %#08x", c.in.text, c.in.enc, c.want)
